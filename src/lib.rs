@@ -1,1 +1,3 @@
-//! yichuang
+//! yichuang (一窗): one-window intake and approval routing for government service centers.
+
+pub mod domain;
