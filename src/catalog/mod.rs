@@ -1,0 +1,410 @@
+//! The catalog: every rule file of a county, parsed, validated, compiled and identified by the hash
+//! of its content. A catalog is immutable once built; a new version is a new `Catalog`.
+//!
+//! Loading never stops at the first problem: it collects every error and warning with its file,
+//! line, column and matter, so `rules lint` shows policy staff everything at once.
+
+mod compile;
+pub mod locate;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use rhai::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::domain::calendar::{Calendar, CalendarYearFile};
+use crate::domain::matter::Matter;
+use crate::domain::org::{Bundle, Manifest, Organisation};
+use crate::rules::{build_engine, ScriptLimits};
+
+pub use compile::{FieldScripts, MaterialScripts, MatterScripts};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One finding about a rule file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub matter: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}:{}:{}: {sev}", self.file, self.line, self.col)?;
+        if let Some(m) = &self.matter {
+            write!(f, " [{m}]")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The rule files of one catalog version: relative path → text. This is what is hashed and stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogSources {
+    pub files: BTreeMap<String, String>,
+}
+
+/// Reading the rules directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read rules directory {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rules directory {0} has no catalog.yaml / 规则目录缺少 catalog.yaml")]
+    NotACatalog(String),
+}
+
+impl CatalogSources {
+    /// Read every `.yaml`/`.yml` file below `dir` (README and other files are ignored).
+    pub fn read_dir(dir: &Path) -> Result<Self, SourceError> {
+        let mut files = BTreeMap::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            let entries = std::fs::read_dir(&d).map_err(|source| SourceError::Read {
+                path: d.display().to_string(),
+                source,
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| SourceError::Read {
+                    path: d.display().to_string(),
+                    source,
+                })?;
+                let path = entry.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| SourceError::Read {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                    let rel = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    files.insert(rel, text);
+                }
+            }
+        }
+        if !files.contains_key("catalog.yaml") {
+            return Err(SourceError::NotACatalog(dir.display().to_string()));
+        }
+        Ok(Self { files })
+    }
+
+    /// The content hash that identifies this version: SHA-256 over every path and text, in order.
+    pub fn content_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for (path, text) in &self.files {
+            h.update((path.len() as u64).to_le_bytes());
+            h.update(path.as_bytes());
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        let digest = h.finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A matter with its compiled scripts.
+#[derive(Debug)]
+pub struct CompiledMatter {
+    pub spec: Matter,
+    pub file: String,
+    pub scripts: MatterScripts,
+}
+
+/// A loaded, validated and compiled catalog version.
+pub struct Catalog {
+    pub manifest: Manifest,
+    /// SHA-256 of the sources: the exact identity of this version.
+    pub hash: String,
+    pub org: Organisation,
+    pub calendar: Arc<Calendar>,
+    pub matters: IndexMap<String, CompiledMatter>,
+    pub bundles: IndexMap<String, Bundle>,
+    pub engine: Engine,
+    pub sources: CatalogSources,
+    /// Warnings found while loading (a catalog with errors never loads).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Catalog")
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .field("hash", &self.hash)
+            .field("matters", &self.matters.len())
+            .finish()
+    }
+}
+
+/// A catalog that did not load: every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("规则目录有 {} 处错误 / the catalog has {} error(s); first: {}", self.errors().count(), self.errors().count(), self.first_error())]
+pub struct LoadFailure {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadFailure {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+    }
+    fn first_error(&self) -> String {
+        self.errors()
+            .next()
+            .map_or_else(String::new, ToString::to_string)
+    }
+}
+
+/// Collects findings while loading.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub list: Vec<Diagnostic>,
+}
+
+impl Findings {
+    pub fn error(
+        &mut self,
+        file: &str,
+        (line, col): (usize, usize),
+        matter: Option<&str>,
+        msg: String,
+    ) {
+        self.push(Severity::Error, file, (line, col), matter, msg);
+    }
+    pub fn warning(
+        &mut self,
+        file: &str,
+        (line, col): (usize, usize),
+        matter: Option<&str>,
+        msg: String,
+    ) {
+        self.push(Severity::Warning, file, (line, col), matter, msg);
+    }
+    fn push(
+        &mut self,
+        severity: Severity,
+        file: &str,
+        (line, col): (usize, usize),
+        matter: Option<&str>,
+        message: String,
+    ) {
+        self.list.push(Diagnostic {
+            severity,
+            file: file.to_string(),
+            line,
+            col,
+            matter: matter.map(str::to_string),
+            message,
+        });
+    }
+    pub fn has_errors(&self) -> bool {
+        self.list.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Parse a YAML file into `T`, recording a syntax or shape error with its position.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    findings: &mut Findings,
+) -> Option<T> {
+    match serde_yaml::from_str::<T>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            findings.error(file, pos, None, format!("YAML: {e}"));
+            None
+        }
+    }
+}
+
+impl Catalog {
+    /// Load a catalog from a directory.
+    pub fn load_dir(dir: &Path) -> Result<Catalog, LoadFailure> {
+        let sources = CatalogSources::read_dir(dir).map_err(|e| LoadFailure {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: dir.display().to_string(),
+                line: 1,
+                col: 1,
+                matter: None,
+                message: e.to_string(),
+            }],
+        })?;
+        Self::load(sources)
+    }
+
+    /// Load a catalog from its sources with the default script limits.
+    pub fn load(sources: CatalogSources) -> Result<Catalog, LoadFailure> {
+        Self::load_with_limits(sources, ScriptLimits::default())
+    }
+
+    /// Parse every file, validate cross-references and compile every script.
+    pub fn load_with_limits(
+        sources: CatalogSources,
+        limits: ScriptLimits,
+    ) -> Result<Catalog, LoadFailure> {
+        let mut findings = Findings::default();
+        let engine = build_engine(limits);
+
+        let manifest = sources
+            .files
+            .get("catalog.yaml")
+            .and_then(|t| parse_yaml::<Manifest>("catalog.yaml", t, &mut findings));
+        let org = match sources.files.get("org.yaml") {
+            Some(t) => parse_yaml::<Organisation>("org.yaml", t, &mut findings),
+            None => {
+                findings.error(
+                    "org.yaml",
+                    (1, 1),
+                    None,
+                    "缺少组织机构文件 org.yaml / org.yaml is missing".into(),
+                );
+                None
+            }
+        };
+        let calendar = load_calendar(&sources, &mut findings);
+
+        let mut bundles = IndexMap::new();
+        for (file, text) in sources.files.iter().filter(|(p, _)| p.starts_with("bundles/")) {
+            if let Some(b) = parse_yaml::<Bundle>(file, text, &mut findings) {
+                bundles.insert(b.code.clone(), (file.clone(), b));
+            }
+        }
+
+        let matter_files: Vec<(&String, &String)> = sources
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with("matters/"))
+            .collect();
+        let compiled = compile::compile_matters(&engine, &matter_files);
+        let mut matters: IndexMap<String, CompiledMatter> = IndexMap::new();
+        for (m, f) in compiled {
+            findings.list.extend(f.list);
+            if let Some(m) = m {
+                if let Some(prev) = matters.get(&m.spec.code) {
+                    let loc = locate::Locator::new(&sources.files[&m.file]);
+                    findings.error(
+                        &m.file,
+                        loc.position("code"),
+                        Some(&m.spec.code),
+                        format!(
+                            "事项编码重复，已在 {} 中使用 / duplicate matter code, also in {}",
+                            prev.file, prev.file
+                        ),
+                    );
+                } else {
+                    matters.insert(m.spec.code.clone(), m);
+                }
+            }
+        }
+        if matter_files.is_empty() {
+            findings.error(
+                "matters/",
+                (1, 1),
+                None,
+                "目录中没有任何事项 / no matter files under matters/".into(),
+            );
+        }
+
+        if let (Some(org), Some(calendar)) = (&org, &calendar) {
+            validate::validate(&sources, org, calendar, &matters, &bundles, &mut findings);
+        }
+
+        if findings.has_errors() {
+            findings.list.sort_by(|a, b| {
+                (&a.file, a.line, a.col, &a.message).cmp(&(&b.file, b.line, b.col, &b.message))
+            });
+            return Err(LoadFailure {
+                diagnostics: findings.list,
+            });
+        }
+        let (Some(manifest), Some(org), Some(calendar)) = (manifest, org, calendar) else {
+            return Err(LoadFailure {
+                diagnostics: findings.list,
+            });
+        };
+        let hash = sources.content_hash();
+        Ok(Catalog {
+            manifest,
+            hash,
+            org,
+            calendar: Arc::new(calendar),
+            matters,
+            bundles: bundles.into_iter().map(|(k, (_, b))| (k, b)).collect(),
+            engine,
+            sources,
+            warnings: findings.list,
+        })
+    }
+
+    pub fn matter(&self, code: &str) -> Option<&CompiledMatter> {
+        self.matters.get(code)
+    }
+
+    /// Number of golden examples in the catalog.
+    pub fn example_count(&self) -> usize {
+        self.matters.values().map(|m| m.spec.examples.len()).sum()
+    }
+
+    /// The short form of the hash shown to people.
+    pub fn short_hash(&self) -> &str {
+        &self.hash[..12.min(self.hash.len())]
+    }
+}
+
+fn load_calendar(sources: &CatalogSources, findings: &mut Findings) -> Option<Calendar> {
+    let mut years = Vec::new();
+    for (file, text) in sources.files.iter().filter(|(p, _)| p.starts_with("calendar/")) {
+        if let Some(y) = parse_yaml::<CalendarYearFile>(file, text, findings) {
+            years.push(y);
+        }
+    }
+    if years.is_empty() {
+        findings.error(
+            "calendar/",
+            (1, 1),
+            None,
+            "缺少工作日历文件 calendar/<年>.yaml / no calendar files".into(),
+        );
+        return None;
+    }
+    match Calendar::from_years(years) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            findings.error("calendar/", (1, 1), None, format!("工作日历 / calendar: {e}"));
+            None
+        }
+    }
+}
