@@ -1,1 +1,3 @@
 //! yichuang
+
+pub mod domain;

@@ -1,0 +1,3 @@
+//! Pure domain types: no I/O beyond reading rule files, no database, no HTTP.
+
+pub mod id_number;
