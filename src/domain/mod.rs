@@ -2,5 +2,7 @@
 
 pub mod application;
 pub mod assessment;
+pub mod calendar;
+pub mod id_number;
 pub mod matter;
 pub mod org;
