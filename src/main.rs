@@ -1,1 +1,5 @@
-fn main() {}
+//! The `yichuang` binary: see `cli` for the commands.
+
+fn main() -> std::process::ExitCode {
+    yichuang::cli::run()
+}

@@ -123,10 +123,8 @@ impl Compiler<'_> {
                     .iter()
                     .enumerate()
                     .map(|(j, st)| match st {
-                        Standard::Check(c) => self.compile(
-                            format!("materials[{i}].standards[{j}].check.rule"),
-                            &c.rule,
-                        ),
+                        Standard::Check { check: c } => self
+                            .compile(format!("materials[{i}].standards[{j}].check.rule"), &c.rule),
                         _ => None,
                     })
                     .collect();
@@ -187,12 +185,10 @@ fn compile_one(engine: &Engine, file: &str, text: &str) -> (Option<CompiledMatte
         locator: None,
         findings,
     };
+    // A matter with script errors is still returned so that its references are validated too;
+    // the findings keep the catalog from loading.
     let scripts = c.matter(&spec);
-    let failed = c.findings.has_errors();
     let findings = c.findings;
-    if failed {
-        return (None, findings);
-    }
     (
         Some(CompiledMatter {
             spec,

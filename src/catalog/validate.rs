@@ -25,9 +25,7 @@ impl Ctx<'_> {
         let sources = self.sources;
         self.locators
             .entry(file.to_string())
-            .or_insert_with(|| {
-                Locator::new(sources.files.get(file).map_or("", String::as_str))
-            })
+            .or_insert_with(|| Locator::new(sources.files.get(file).map_or("", String::as_str)))
             .position(path)
     }
     fn error(&mut self, file: &str, path: &str, matter: &str, msg: String) {
@@ -121,7 +119,10 @@ fn check_fields(ctx: &mut Ctx, file: &str, code: &str, base: &str, fields: &[Fie
                 file,
                 &format!("{path}.id"),
                 code,
-                format!("字段 id '{}' 只能包含小写字母、数字和下划线 / field ids use a-z, 0-9 and _", f.id),
+                format!(
+                    "字段 id '{}' 只能包含小写字母、数字和下划线 / field ids use a-z, 0-9 and _",
+                    f.id
+                ),
             );
         }
         if !seen.insert(f.id.as_str()) {
@@ -137,7 +138,10 @@ fn check_fields(ctx: &mut Ctx, file: &str, code: &str, base: &str, fields: &[Fie
                 file,
                 &path,
                 code,
-                format!("选项字段 '{}' 缺少 options / enum field needs options", f.id),
+                format!(
+                    "选项字段 '{}' 缺少 options / enum field needs options",
+                    f.id
+                ),
             ),
             FieldType::List => match &f.items {
                 None => ctx.error(
@@ -160,7 +164,10 @@ fn check_fields(ctx: &mut Ctx, file: &str, code: &str, base: &str, fields: &[Fie
                         file,
                         &path,
                         code,
-                        format!("记录字段 '{}' 缺少 fields / record field needs fields", f.id),
+                        format!(
+                            "记录字段 '{}' 缺少 fields / record field needs fields",
+                            f.id
+                        ),
                     );
                 }
                 check_fields(ctx, file, code, &format!("{path}.fields"), &f.fields);
@@ -248,16 +255,31 @@ fn scripts_of(m: &Matter) -> Vec<(String, &str)> {
 fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
     let code = m.code.as_str();
     if m.subjects.is_empty() {
-        ctx.error(file, "subjects", code, "服务对象不能为空 / subjects must not be empty".into());
+        ctx.error(
+            file,
+            "subjects",
+            code,
+            "服务对象不能为空 / subjects must not be empty".into(),
+        );
     }
     if m.basis.is_empty() {
-        ctx.error(file, "basis", code, "设定依据不能为空 / basis must not be empty".into());
+        ctx.error(
+            file,
+            "basis",
+            code,
+            "设定依据不能为空 / basis must not be empty".into(),
+        );
     }
 
     // Jurisdiction.
     let j = &m.jurisdiction;
     if j.accept.is_empty() {
-        ctx.error(file, "jurisdiction.accept", code, "受理层级不能为空 / accept must list at least one level".into());
+        ctx.error(
+            file,
+            "jurisdiction.accept",
+            code,
+            "受理层级不能为空 / accept must list at least one level".into(),
+        );
     }
     ctx.check_unit(file, "jurisdiction.decide", code, &j.decide);
     if j.decide.level != Level::County && j.accept.contains(&Level::County) {
@@ -295,7 +317,11 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         let org = ctx.org;
         for t in &org.townships {
             let unit = devolved.get(t.id.as_str()).copied().unwrap_or(&j.decide);
-            if unit.level != Level::County && org.resolve(unit.level, &unit.department, Some(&t.id)).is_none() {
+            if unit.level != Level::County
+                && org
+                    .resolve(unit.level, &unit.department, Some(&t.id))
+                    .is_none()
+            {
                 ctx.error(
                     file,
                     "jurisdiction",
@@ -321,7 +347,9 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
                 h.promised_days, h.statutory_days
             ),
         );
-    } else if h.statutory_days > 0 && u64::from(h.promised_days) * 10 > u64::from(h.statutory_days) * 7 {
+    } else if h.statutory_days > 0
+        && u64::from(h.promised_days) * 10 > u64::from(h.statutory_days) * 7
+    {
         ctx.warning(
             file,
             "handling.promised_days",
@@ -340,13 +368,23 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
     let mut material_ids = HashSet::new();
     for (i, mat) in m.materials.iter().enumerate() {
         if !material_ids.insert(mat.id.as_str()) {
-            ctx.error(file, &format!("materials[{i}].id"), code, format!("材料 id '{}' 重复 / duplicate material id", mat.id));
+            ctx.error(
+                file,
+                &format!("materials[{i}].id"),
+                code,
+                format!("材料 id '{}' 重复 / duplicate material id", mat.id),
+            );
         }
         if let Some(u) = &mat.issued_by {
             ctx.check_unit(file, &format!("materials[{i}].issued_by"), code, u);
         }
         if mat.copies == 0 {
-            ctx.error(file, &format!("materials[{i}].copies"), code, "份数至少为1 / copies must be at least 1".into());
+            ctx.error(
+                file,
+                &format!("materials[{i}].copies"),
+                code,
+                "份数至少为1 / copies must be at least 1".into(),
+            );
         }
     }
 
@@ -354,13 +392,23 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
     let mut rule_ids: HashSet<&str> = BUILTIN_REFUSALS.iter().copied().collect();
     for (i, r) in m.refusals.iter().enumerate() {
         if !rule_ids.insert(r.id.as_str()) {
-            ctx.error(file, &format!("refusals[{i}].id"), code, format!("规则 id '{}' 重复 / duplicate rule id", r.id));
+            ctx.error(
+                file,
+                &format!("refusals[{i}].id"),
+                code,
+                format!("规则 id '{}' 重复 / duplicate rule id", r.id),
+            );
         }
     }
     for (i, c) in m.corrections.iter().enumerate() {
         if let Some(f) = &c.field {
             if !form_ids.contains(f.as_str()) {
-                ctx.error(file, &format!("corrections[{i}].field"), code, format!("未知字段 '{f}' / unknown field '{f}'"));
+                ctx.error(
+                    file,
+                    &format!("corrections[{i}].field"),
+                    code,
+                    format!("未知字段 '{f}' / unknown field '{f}'"),
+                );
             }
         }
     }
@@ -391,7 +439,12 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
             let path = format!("routes[{i}].steps[{k}]");
             step_ids.insert(s.id.as_str());
             if !ids.insert(s.id.as_str()) {
-                ctx.error(file, &format!("{path}.id"), code, format!("步骤 id '{}' 重复 / duplicate step id", s.id));
+                ctx.error(
+                    file,
+                    &format!("{path}.id"),
+                    code,
+                    format!("步骤 id '{}' 重复 / duplicate step id", s.id),
+                );
             }
             if let StepUnit::Unit(u) = &s.unit {
                 ctx.check_unit(file, &format!("{path}.unit"), code, u);
@@ -418,7 +471,12 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         }
         total += group_max;
         if r.steps.is_empty() {
-            ctx.error(file, &format!("routes[{i}].steps"), code, "路线没有步骤 / a route needs steps".into());
+            ctx.error(
+                file,
+                &format!("routes[{i}].steps"),
+                code,
+                "路线没有步骤 / a route needs steps".into(),
+            );
         }
         if h.kind == HandlingKind::Promised && total > h.promised_days {
             ctx.warning(
@@ -452,21 +510,41 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
 
     // Examples.
     if m.examples.is_empty() {
-        ctx.warning(file, "code", code, "事项没有样例 / the matter has no examples".into());
+        ctx.warning(
+            file,
+            "code",
+            code,
+            "事项没有样例 / the matter has no examples".into(),
+        );
     }
     for (i, ex) in m.examples.iter().enumerate() {
         let path = format!("examples[{i}]");
         if let Some(t) = &ex.township {
             if ctx.org.township(t).is_none() {
-                ctx.error(file, &format!("{path}.township"), code, format!("样例中的乡镇 '{t}' 不存在 / unknown township '{t}'"));
+                ctx.error(
+                    file,
+                    &format!("{path}.township"),
+                    code,
+                    format!("样例中的乡镇 '{t}' 不存在 / unknown township '{t}'"),
+                );
             }
         }
         if let Some(v) = &ex.village {
             match ctx.org.village(v) {
-                None => ctx.error(file, &format!("{path}.village"), code, format!("样例中的村 '{v}' 不存在 / unknown village '{v}'")),
+                None => ctx.error(
+                    file,
+                    &format!("{path}.village"),
+                    code,
+                    format!("样例中的村 '{v}' 不存在 / unknown village '{v}'"),
+                ),
                 Some((t, _)) => {
                     if ex.township.as_deref().is_some_and(|x| x != t.id) {
-                        ctx.error(file, &format!("{path}.village"), code, format!("村 '{v}' 不属于乡镇 / village '{v}' is not in that township"));
+                        ctx.error(
+                            file,
+                            &format!("{path}.village"),
+                            code,
+                            format!("村 '{v}' 不属于乡镇 / village '{v}' is not in that township"),
+                        );
                     }
                 }
             }
@@ -494,7 +572,10 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         if let Some(ds) = &ex.expect.defects {
             for d in ds {
                 let root = d.split(['.', '[']).next().unwrap_or("");
-                if !material_ids.contains(d.as_str()) && !form_ids.contains(root) && root != "applicant" {
+                if !material_ids.contains(d.as_str())
+                    && !form_ids.contains(root)
+                    && root != "applicant"
+                {
                     ctx.error(file, &format!("{path}.expect.defects"), code, format!("期望的问题 '{d}' 不是材料或字段 / expected defect '{d}' is no material or field"));
                 }
             }
@@ -502,21 +583,36 @@ fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         if let Some(rs) = &ex.expect.refusals {
             for r in rs {
                 if !rule_ids.contains(r.as_str()) {
-                    ctx.error(file, &format!("{path}.expect.refusals"), code, format!("期望的不予受理规则 '{r}' 不存在 / unknown refusal rule '{r}'"));
+                    ctx.error(
+                        file,
+                        &format!("{path}.expect.refusals"),
+                        code,
+                        format!("期望的不予受理规则 '{r}' 不存在 / unknown refusal rule '{r}'"),
+                    );
                 }
             }
         }
         if let Some(ds) = &ex.expect.deferred {
             for d in ds {
                 if !material_ids.contains(d.as_str()) {
-                    ctx.error(file, &format!("{path}.expect.deferred"), code, format!("期望的容缺材料 '{d}' 不存在 / unknown material '{d}'"));
+                    ctx.error(
+                        file,
+                        &format!("{path}.expect.deferred"),
+                        code,
+                        format!("期望的容缺材料 '{d}' 不存在 / unknown material '{d}'"),
+                    );
                 }
             }
         }
         if let Some(route) = &ex.expect.route {
             for s in route {
                 if !step_ids.contains(s.as_str()) {
-                    ctx.error(file, &format!("{path}.expect.route"), code, format!("期望的步骤 '{s}' 不存在 / unknown step '{s}'"));
+                    ctx.error(
+                        file,
+                        &format!("{path}.expect.route"),
+                        code,
+                        format!("期望的步骤 '{s}' 不存在 / unknown step '{s}'"),
+                    );
                 }
             }
         }

@@ -73,7 +73,7 @@ pub struct Refusal {
 }
 
 /// What is wrong with one material or field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DefectKind {
     /// 缺少材料
@@ -103,7 +103,7 @@ pub enum DefectKind {
 }
 
 /// Whether a defect concerns a material or a form field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DefectTarget {
     Material,

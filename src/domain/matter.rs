@@ -462,20 +462,32 @@ impl Necessity {
     }
 }
 
-/// 受理标准 of a material.
+/// 受理标准 of a material: a keyword (`not_expired`, `signed`, `sealed`), or a one-key map
+/// (`{ issued_within_days: 90 }`, `{ check: { rule: ..., message: ... } }`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(untagged)]
 pub enum Standard {
+    Keyword(StandardKeyword),
+    /// 出具日期在 N 日（自然日）以内: `issued_on` is required.
+    IssuedWithinDays {
+        issued_within_days: u32,
+    },
+    /// A rhai check (`material` is the presented material, `fields` the form).
+    Check {
+        check: ScriptCheck,
+    },
+}
+
+/// Standards named by a keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StandardKeyword {
     /// 在有效期内: `expires_on`, when given, is not before today.
     NotExpired,
     /// 须申请人签名.
     Signed,
     /// 须加盖公章.
     Sealed,
-    /// 出具日期在 N 日（自然日）以内: `issued_on` is required.
-    IssuedWithinDays(u32),
-    /// A rhai check (`material` is the presented material, `fields` the form).
-    Check(ScriptCheck),
 }
 
 /// 申请材料.

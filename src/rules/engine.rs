@@ -82,7 +82,9 @@ fn helper_error(msg: impl Into<String>) -> Box<EvalAltResult> {
 fn with_context<T>(f: impl FnOnce(&EvalContext) -> HelperResult<T>) -> HelperResult<T> {
     CONTEXT.with(|c| match c.borrow().as_ref() {
         Some(ctx) => f(ctx),
-        None => Err(helper_error("no evaluation context (helper called outside a decision)")),
+        None => Err(helper_error(
+            "no evaluation context (helper called outside a decision)",
+        )),
     })
 }
 
@@ -178,16 +180,19 @@ pub fn build_engine(limits: ScriptLimits) -> Engine {
     });
 
     // Working days from the catalog's calendar.
-    engine.register_fn("add_working_days", |d: &str, n: i64| -> HelperResult<String> {
-        let date = parse_date(d)?;
-        let n = working_days_arg(n)?;
-        with_context(|ctx| {
-            ctx.calendar
-                .add_working_days(date, n, ctx.region.as_deref())
-                .map(fmt_date)
-                .map_err(|e| helper_error(e.to_string()))
-        })
-    });
+    engine.register_fn(
+        "add_working_days",
+        |d: &str, n: i64| -> HelperResult<String> {
+            let date = parse_date(d)?;
+            let n = working_days_arg(n)?;
+            with_context(|ctx| {
+                ctx.calendar
+                    .add_working_days(date, n, ctx.region.as_deref())
+                    .map(fmt_date)
+                    .map_err(|e| helper_error(e.to_string()))
+            })
+        },
+    );
     engine.register_fn(
         "working_days_between",
         |a: &str, b: &str| -> HelperResult<i64> {
@@ -250,7 +255,9 @@ mod tests {
     #[test]
     fn endless_loop_hits_the_operation_limit() {
         let engine = build_engine(ScriptLimits::default());
-        let err = engine.eval::<i64>("let x = 0; loop { x += 1; }").unwrap_err();
+        let err = engine
+            .eval::<i64>("let x = 0; loop { x += 1; }")
+            .unwrap_err();
         assert!(
             matches!(*err, EvalAltResult::ErrorTooManyOperations(_)),
             "{err}"

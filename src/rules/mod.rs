@@ -3,7 +3,6 @@
 
 pub mod engine;
 
-use std::fmt;
 use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
@@ -93,7 +92,7 @@ pub fn json_to_dynamic(value: &serde_json::Value) -> Dynamic {
             Some(i) => Dynamic::from_int(i),
             None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
         },
-        Value::String(s) => Dynamic::from(s.as_str()),
+        Value::String(s) => Dynamic::from(rhai::ImmutableString::from(s.as_str())),
         Value::Array(items) => {
             let array: Array = items.iter().map(json_to_dynamic).collect();
             Dynamic::from_array(array)

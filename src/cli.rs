@@ -1,0 +1,207 @@
+//! The `yichuang` command line: the service and the tools policy staff use on their rule files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::authoring::{guide_markdown, run_examples, schema_json, SchemaKind};
+use crate::catalog::{Catalog, CatalogSources, Severity};
+use crate::rules::ScriptLimits;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "yichuang",
+    version,
+    about = "一窗: one-window intake and approval routing"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tools for rule files (规则文件工具).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Working-day calendar queries (工作日历).
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load and validate a catalog; every error with file:line:column. Exit 1 on errors.
+    Lint { dir: PathBuf },
+    /// Run every golden example; print a pass/fail table. Exit 1 on any failure.
+    Test { dir: PathBuf },
+    /// Print the service guide (办事指南) of a matter as Markdown.
+    Guide { dir: PathBuf, code: String },
+    /// Print the JSON Schema of a rule file kind (for editor validation and completion).
+    Schema {
+        #[arg(value_enum, default_value = "matter")]
+        kind: SchemaKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// The due date N working days after DATE.
+    Add {
+        date: NaiveDate,
+        days: u32,
+        /// Region (e.g. a township id) whose local holidays apply.
+        #[arg(long)]
+        region: Option<String>,
+        /// The rules directory holding calendar/.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
+}
+
+fn load(dir: &std::path::Path) -> Result<Catalog, ExitCode> {
+    Catalog::load_dir(dir).map_err(|failure| {
+        for d in &failure.diagnostics {
+            eprintln!("{d}");
+        }
+        let errors = failure.errors().count();
+        eprintln!("rules: {} error(s); the catalog does not load", errors);
+        ExitCode::FAILURE
+    })
+}
+
+fn lint(dir: &std::path::Path) -> ExitCode {
+    let sources = match CatalogSources::read_dir(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (catalog, diagnostics) = Catalog::load_for_lint(sources, ScriptLimits::default());
+    for d in &diagnostics {
+        println!("{d}");
+    }
+    let mut errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let Some(catalog) = catalog else {
+        println!(
+            "rules lint: {errors} error(s); org.yaml, catalog.yaml or the calendar did not load"
+        );
+        return ExitCode::FAILURE;
+    };
+    // Scripts that fail at run time (endless loops, type errors) show up when the examples run.
+    for r in run_examples(&catalog) {
+        if let Some(e) = &r.error {
+            errors += 1;
+            println!("{}: error [{}] example “{}”: {e}", r.file, r.matter, r.name);
+        }
+    }
+    let warnings = catalog.warnings.len();
+    let (from, until) = catalog.calendar.coverage();
+    println!(
+        "rules lint: {} matters, {} bundles, {} examples, calendar {from}..{until}, version {} ({}): {errors} error(s), {warnings} warning(s)",
+        catalog.matters.len(),
+        catalog.bundles.len(),
+        catalog.example_count(),
+        catalog.manifest.version,
+        catalog.short_hash(),
+    );
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn test(dir: &std::path::Path) -> ExitCode {
+    let catalog = match load(dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let results = run_examples(&catalog);
+    let mut failed = 0;
+    for r in &results {
+        let status = if r.passed() { "PASS" } else { "FAIL" };
+        println!("{status}  {:<14} {}", r.matter, r.name);
+        if let Some(e) = &r.error {
+            println!("      error: {e}");
+        }
+        for d in &r.differences {
+            println!("      {d}");
+        }
+        if !r.passed() {
+            failed += 1;
+        }
+    }
+    println!(
+        "rules test: {} examples in {} matters: {} passed, {} failed",
+        results.len(),
+        catalog.matters.len(),
+        results.len() - failed,
+        failed
+    );
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Run the command line.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Rules(RulesCommand::Lint { dir }) => lint(&dir),
+        Command::Rules(RulesCommand::Test { dir }) => test(&dir),
+        Command::Rules(RulesCommand::Guide { dir, code }) => {
+            let catalog = match load(&dir) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match catalog.matter(&code) {
+                Some(m) => {
+                    print!("{}", guide_markdown(&catalog, m));
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("未知事项编码 / unknown matter code: {code}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Rules(RulesCommand::Schema { kind }) => {
+            println!("{}", schema_json(kind));
+            ExitCode::SUCCESS
+        }
+        Command::Calendar(CalendarCommand::Add {
+            date,
+            days,
+            region,
+            rules,
+        }) => {
+            let calendar =
+                match crate::domain::calendar::Calendar::load_dir(&rules.join("calendar")) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("calendar: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+            match calendar.add_working_days(date, days, region.as_deref()) {
+                Ok(d) => {
+                    println!("{d}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
