@@ -228,10 +228,6 @@ impl Findings {
             message,
         });
     }
-    #[cfg(test)]
-    pub fn has_errors(&self) -> bool {
-        self.list.iter().any(|d| d.severity == Severity::Error)
-    }
 }
 
 /// Parse a YAML file into `T`, recording a syntax or shape error with its position.

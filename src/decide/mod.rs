@@ -19,7 +19,7 @@ use crate::domain::assessment::{
 use crate::domain::id_number::{IdNumber, Phone};
 use crate::domain::matter::{
     HandlingKind, Level, MaterialForm, MaterialSpec, Medium, Necessity, RefusalKind, Standard,
-    StandardKeyword, StepUnit, SubjectKind, UnitRef, UnitRole,
+    StandardKeyword, StepRole, StepUnit, SubjectKind, UnitRef, UnitRole,
 };
 use crate::rules::{json_to_dynamic, ContextGuard, EvalContext, Script, ScriptFailure};
 
@@ -676,7 +676,7 @@ fn assess_matter(
     };
 
     // An unresolvable decider is a catalog problem only if the case would go ahead.
-    let decider = match decider {
+    let mut decider = match decider {
         Ok(d) => d,
         Err(e) if outcome.is_accepted() => return Err(e),
         Err(_) => catalog.org.center_unit(place.township),
@@ -713,15 +713,13 @@ fn assess_matter(
             },
         ));
         if !immediate {
-            route = Some(plan_route(
-                &mut ev,
-                m,
-                &place,
-                decider_unit,
-                &decider,
-                &eval_ctx,
-                ctx,
-            )?);
+            let plan = plan_route(&mut ev, m, &place, decider_unit, &decider, &eval_ctx, ctx)?;
+            // Where the route sends the decision elsewhere (e.g. a larger amount decided by the
+            // county), the unit of its last deciding step is the case's decider.
+            if let Some(step) = plan.steps.iter().rev().find(|s| s.role == StepRole::Decide) {
+                decider = step.unit.clone();
+            }
+            route = Some(plan);
         }
         for d in due_date
             .iter()
