@@ -5,8 +5,9 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Scope};
 
 use super::locate::Locator;
-use super::{parse_yaml, CompiledMatter, Findings};
+use super::{parse_yaml, CatalogSources, CompiledMatter, Findings};
 use crate::domain::matter::{FieldSpec, Matter, Standard};
+use crate::domain::org::Organisation;
 use crate::rules::engine::SCOPE_VARIABLES;
 use crate::rules::{Script, ScriptOrigin};
 
@@ -34,6 +35,37 @@ pub struct MatterScripts {
     pub refusals: Vec<Script>,
     pub corrections: Vec<Script>,
     pub routes: Vec<Option<Script>>,
+    /// What the scripts read, so an evaluation builds only those script values.
+    pub uses: ScriptUses,
+}
+
+/// The script variables a matter's scripts read.
+#[derive(Debug, Default, Clone)]
+pub struct ScriptUses {
+    pub applicant: bool,
+    pub materials: bool,
+    /// The form fields read as `fields.<id>`; `None` when a script reads `fields` as a whole.
+    pub fields: Option<Vec<String>>,
+}
+
+impl ScriptUses {
+    fn of(m: &Matter) -> Self {
+        let scripts = super::validate::scripts_of(m);
+        let mut fields: Vec<String> = Vec::new();
+        let mut whole = false;
+        for (_, s) in &scripts {
+            let (names, other) = super::validate::field_usage(s);
+            whole |= other;
+            fields.extend(names.into_iter().map(str::to_string));
+        }
+        fields.sort();
+        fields.dedup();
+        Self {
+            applicant: scripts.iter().any(|(_, s)| s.contains("applicant")),
+            materials: scripts.iter().any(|(_, s)| s.contains("materials")),
+            fields: if whole { None } else { Some(fields) },
+        }
+    }
 }
 
 struct Compiler<'a> {
@@ -159,6 +191,7 @@ impl Compiler<'_> {
             refusals,
             corrections,
             routes,
+            uses: ScriptUses::of(m),
         }
     }
 }
@@ -171,7 +204,13 @@ fn template_scope() -> Scope<'static> {
     scope
 }
 
-fn compile_one(engine: &Engine, file: &str, text: &str) -> (Option<CompiledMatter>, Findings) {
+fn compile_one(
+    engine: &Engine,
+    sources: &CatalogSources,
+    org: Option<&Organisation>,
+    file: &str,
+    text: &str,
+) -> (Option<CompiledMatter>, Findings) {
     let mut findings = Findings::default();
     let Some(spec) = parse_yaml::<Matter>(file, text, &mut findings) else {
         return (None, findings);
@@ -188,7 +227,10 @@ fn compile_one(engine: &Engine, file: &str, text: &str) -> (Option<CompiledMatte
     // A matter with script errors is still returned so that its references are validated too;
     // the findings keep the catalog from loading.
     let scripts = c.matter(&spec);
-    let findings = c.findings;
+    let mut findings = c.findings;
+    if let Some(org) = org {
+        super::validate::validate_matter(sources, org, file, &spec, &mut findings);
+    }
     (
         Some(CompiledMatter {
             spec,
@@ -202,6 +244,8 @@ fn compile_one(engine: &Engine, file: &str, text: &str) -> (Option<CompiledMatte
 /// Parse and compile every matter file, spreading the files over the available cores.
 pub(crate) fn compile_matters(
     engine: &Engine,
+    sources: &CatalogSources,
+    org: Option<&Organisation>,
     files: &[(&String, &String)],
 ) -> Vec<(Option<CompiledMatter>, Findings)> {
     let threads = std::thread::available_parallelism()
@@ -210,7 +254,7 @@ pub(crate) fn compile_matters(
     if threads <= 1 || files.len() < 64 {
         return files
             .iter()
-            .map(|(f, t)| compile_one(engine, f, t))
+            .map(|(f, t)| compile_one(engine, sources, org, f, t))
             .collect();
     }
     let chunk = files.len().div_ceil(threads);
@@ -220,7 +264,7 @@ pub(crate) fn compile_matters(
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|(f, t)| compile_one(engine, f, t))
+                        .map(|(f, t)| compile_one(engine, sources, org, f, t))
                         .collect::<Vec<_>>()
                 })
             })

@@ -22,7 +22,7 @@ use crate::domain::matter::Matter;
 use crate::domain::org::{Bundle, Manifest, Organisation};
 use crate::rules::{build_engine, ScriptLimits};
 
-pub use compile::{FieldScripts, MaterialScripts, MatterScripts};
+pub use compile::{FieldScripts, MaterialScripts, MatterScripts, ScriptUses};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -327,7 +327,7 @@ impl Catalog {
             .iter()
             .filter(|(p, _)| p.starts_with("matters/"))
             .collect();
-        let compiled = compile::compile_matters(&engine, &matter_files);
+        let compiled = compile::compile_matters(&engine, &sources, org.as_ref(), &matter_files);
         let mut matters: IndexMap<String, CompiledMatter> = IndexMap::new();
         for (m, f) in compiled {
             findings.list.extend(f.list);

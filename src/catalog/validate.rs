@@ -23,6 +23,15 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn pos(&mut self, file: &str, path: &str) -> (usize, usize) {
         let sources = self.sources;
+        // A top-level key is found by scanning lines; the full index is built only when needed.
+        if !path.contains(['.', '[']) {
+            if let Some(text) = sources.files.get(file) {
+                let key = format!("{path}:");
+                if let Some(i) = text.lines().position(|l| l.starts_with(&key)) {
+                    return (i + 1, 1);
+                }
+            }
+        }
         self.locators
             .entry(file.to_string())
             .or_insert_with(|| Locator::new(sources.files.get(file).map_or("", String::as_str)))
@@ -70,9 +79,6 @@ pub(crate) fn validate(
         locators: HashMap::new(),
         findings,
     };
-    for m in matters.values() {
-        validate_matter(&mut ctx, &m.file, &m.spec);
-    }
     for (code, (file, b)) in bundles {
         if matters.contains_key(code) {
             ctx.error(
@@ -188,8 +194,15 @@ fn check_fields(ctx: &mut Ctx, file: &str, code: &str, base: &str, fields: &[Fie
 }
 
 /// Names used as `fields.<name>` in a script.
-fn referenced_fields(script: &str) -> Vec<&str> {
+pub(crate) fn referenced_fields(script: &str) -> Vec<&str> {
+    field_usage(script).0
+}
+
+/// The `fields.<name>` references of a script, and whether it also uses `fields` in another way
+/// (e.g. `fields["x"]` or iterating it), which needs every field.
+pub(crate) fn field_usage(script: &str) -> (Vec<&str>, bool) {
     let mut out = Vec::new();
+    let mut other = false;
     let mut rest = script;
     while let Some(i) = rest.find("fields") {
         let before_ok = i == 0
@@ -197,45 +210,57 @@ fn referenced_fields(script: &str) -> Vec<&str> {
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
-        let after = rest[i + 6..].trim_start();
-        rest = &rest[i + 6..];
-        if !before_ok {
+        let tail = &rest[i + 6..];
+        rest = tail;
+        if !before_ok || tail.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
             continue;
         }
-        if let Some(name) = after.strip_prefix('.') {
-            let name = name.trim_start();
+        let after = tail.trim_start();
+        let name = after.strip_prefix('.').map(str::trim_start).map(|name| {
             let end = name
                 .find(|c: char| !(c.is_alphanumeric() || c == '_'))
                 .unwrap_or(name.len());
-            if end > 0 {
-                out.push(&name[..end]);
-            }
+            &name[..end]
+        });
+        match name {
+            Some(n) if !n.is_empty() => out.push(n),
+            _ => other = true,
         }
     }
-    out
+    (out, other)
 }
 
-fn scripts_of(m: &Matter) -> Vec<(String, &str)> {
-    let mut out: Vec<(String, &str)> = Vec::new();
-    fn walk<'a>(out: &mut Vec<(String, &'a str)>, base: &str, fields: &'a [FieldSpec]) {
-        for (i, f) in fields.iter().enumerate() {
-            let p = format!("{base}[{i}]");
-            if let Some(s) = &f.required_if {
-                out.push((format!("{p}.required_if"), s));
-            }
-            for (j, c) in f.checks.iter().enumerate() {
-                out.push((format!("{p}.checks[{j}].rule"), &c.rule));
-            }
-            if let Some(item) = &f.items {
-                walk(out, &format!("{p}.items.fields"), &item.fields);
-            }
-            walk(out, &format!("{p}.fields"), &f.fields);
+/// Every script of a matter with its YAML path.
+pub(crate) fn scripts_of(m: &Matter) -> Vec<(String, &str)> {
+    fn walk<'a>(out: &mut Vec<(String, &'a str)>, p: &str, f: &'a FieldSpec) {
+        if let Some(s) = &f.required_if {
+            out.push((format!("{p}.required_if"), s));
+        }
+        for (j, c) in f.checks.iter().enumerate() {
+            out.push((format!("{p}.checks[{j}].rule"), &c.rule));
+        }
+        if let Some(item) = &f.items {
+            walk(out, &format!("{p}.items"), item);
+        }
+        for (i, sub) in f.fields.iter().enumerate() {
+            walk(out, &format!("{p}.fields[{i}]"), sub);
         }
     }
-    walk(&mut out, "form", &m.form);
+    let mut out: Vec<(String, &str)> = Vec::new();
+    for (i, f) in m.form.iter().enumerate() {
+        walk(&mut out, &format!("form[{i}]"), f);
+    }
     for (i, mat) in m.materials.iter().enumerate() {
         if let Some(s) = &mat.when {
             out.push((format!("materials[{i}].when"), s));
+        }
+        for (j, st) in mat.standards.iter().enumerate() {
+            if let crate::domain::matter::Standard::Check { check } = st {
+                out.push((
+                    format!("materials[{i}].standards[{j}].check.rule"),
+                    &check.rule,
+                ));
+            }
         }
     }
     for (i, r) in m.refusals.iter().enumerate() {
@@ -252,7 +277,24 @@ fn scripts_of(m: &Matter) -> Vec<(String, &str)> {
     out
 }
 
-fn validate_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
+/// Checks of one matter on its own (run on the compile threads).
+pub(crate) fn validate_matter(
+    sources: &CatalogSources,
+    org: &Organisation,
+    file: &str,
+    m: &Matter,
+    findings: &mut Findings,
+) {
+    let mut ctx = Ctx {
+        sources,
+        org,
+        locators: HashMap::new(),
+        findings,
+    };
+    check_matter(&mut ctx, file, m);
+}
+
+fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
     let code = m.code.as_str();
     if m.subjects.is_empty() {
         ctx.error(

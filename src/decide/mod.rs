@@ -223,26 +223,36 @@ fn build_scope(
     place: &Place,
     presented: &BTreeMap<&str, &PresentedMaterial>,
 ) -> Scope<'static> {
+    // Only what the matter's scripts read is turned into script values.
+    let uses = &m.scripts.uses;
     let mut fields = Map::new();
-    for f in &m.spec.form {
-        let v = app.fields.get(&f.id).map_or(Dynamic::UNIT, json_to_dynamic);
-        fields.insert(f.id.as_str().into(), v);
+    let mut put = |id: &str| {
+        let v = app.fields.get(id).map_or(Dynamic::UNIT, json_to_dynamic);
+        fields.insert(id.into(), v);
+    };
+    match &uses.fields {
+        Some(ids) => ids.iter().for_each(|id| put(id)),
+        None => m.spec.form.iter().for_each(|f| put(&f.id)),
     }
     let mut materials = Map::new();
-    for spec in &m.spec.materials {
-        if let Some(p) = presented.get(spec.id.as_str()) {
-            materials.insert(
-                spec.id.as_str().into(),
-                Dynamic::from_map(material_map(p, spec)),
-            );
+    if uses.materials {
+        for spec in &m.spec.materials {
+            if let Some(p) = presented.get(spec.id.as_str()) {
+                materials.insert(
+                    spec.id.as_str().into(),
+                    Dynamic::from_map(material_map(p, spec)),
+                );
+            }
         }
     }
+    let applicant = if uses.applicant {
+        Dynamic::from_map(applicant_map(app, ctx.today))
+    } else {
+        Dynamic::from_map(Map::new())
+    };
     let mut scope = Scope::new();
     scope.push_constant("fields", Dynamic::from_map(fields));
-    scope.push_constant(
-        "applicant",
-        Dynamic::from_map(applicant_map(app, ctx.today)),
-    );
+    scope.push_constant("applicant", applicant);
     scope.push_constant("materials", Dynamic::from_map(materials));
     scope.push_constant(
         "today",
