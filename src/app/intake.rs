@@ -1,0 +1,503 @@
+//! Intake (受理), pre-check, supplements (补正) and case reads.
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::notice::{self, NoticeContext, NoticeKind};
+use super::{App, AppError};
+use crate::auth::{CaseScope, Role, User};
+use crate::catalog::Catalog;
+use crate::decide::{assess, assess_bundle};
+use crate::domain::application::{Application, Channel, IntakeContext, PresentedMaterial};
+use crate::domain::assessment::{Assessment, BundleAssessment, Outcome};
+use crate::store::{CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice, NoticeRow};
+
+/// What a clerk or agent submits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeRequest {
+    /// The matter code; exactly one of `matter` and `bundle`.
+    #[serde(default)]
+    pub matter: Option<String>,
+    /// The bundle code (一件事).
+    #[serde(default)]
+    pub bundle: Option<String>,
+    /// `window` (default) or `online`; agents always submit as `agent`.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// The window taking the case; defaults to the clerk's own window.
+    #[serde(default)]
+    pub window: Option<String>,
+    pub application: Application,
+}
+
+/// Corrections and added materials for a case waiting for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupplementRequest {
+    /// Field values to set (they replace the earlier values).
+    #[serde(default)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+    /// Materials presented now (each replaces an earlier one with the same id).
+    #[serde(default)]
+    pub materials: Vec<PresentedMaterial>,
+    /// The applicant now signs (or withdraws) the 容缺 commitment.
+    #[serde(default)]
+    pub commitment_signed: Option<bool>,
+}
+
+/// A case's stored assessment: one matter, or a bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CaseAssessment {
+    Bundle(BundleAssessment),
+    Matter(Assessment),
+}
+
+impl CaseAssessment {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Bundle(b) => b.outcome,
+            Self::Matter(a) => a.outcome,
+        }
+    }
+    fn parts(&self) -> Vec<&Assessment> {
+        match self {
+            Self::Bundle(b) => b.matters.iter().collect(),
+            Self::Matter(a) => vec![a],
+        }
+    }
+    fn due_date(&self) -> Option<String> {
+        let due = match self {
+            Self::Bundle(b) => b.due,
+            Self::Matter(a) => a.due,
+        };
+        due.and_then(|d| d.date).map(|d| d.to_string())
+    }
+    /// Units that decide or handle a step of this case.
+    pub fn units(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in self.parts() {
+            out.push(a.decider.unit_id.clone());
+            if let Some(r) = &a.route {
+                out.extend(r.steps.iter().map(|s| s.unit.unit_id.clone()));
+            }
+        }
+        out
+    }
+}
+
+/// The answer to an intake or a supplement.
+#[derive(Debug, Clone)]
+pub struct IntakeResult {
+    pub case: CaseRow,
+    pub assessment: CaseAssessment,
+    pub notices: Vec<NoticeRow>,
+    pub replayed: bool,
+}
+
+/// Case status after an outcome.
+pub fn status_of(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Refused => "refused",
+        Outcome::SupplementNeeded => "awaiting_supplement",
+        Outcome::AcceptedImmediate => "completed",
+        Outcome::AcceptedPromised | Outcome::AcceptedDeferred => "accepted",
+    }
+}
+
+/// Where an intake is taken, from who takes it.
+struct Place {
+    township: Option<String>,
+    village: Option<String>,
+    center_id: String,
+    channel: Channel,
+    window: Option<String>,
+}
+
+fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place, AppError> {
+    let org = &catalog.org;
+    match user.role {
+        Role::Agent => {
+            let (t, _) = org.village(&user.unit).ok_or_else(|| {
+                AppError::Forbidden(format!("代办员所属村 {} 不在组织机构中", user.unit))
+            })?;
+            if req.window.is_some() {
+                return Err(AppError::invalid(
+                    "invalid_window",
+                    "村级代办员提交的申请不指定窗口",
+                ));
+            }
+            Ok(Place {
+                township: Some(t.id.clone()),
+                village: Some(user.unit.clone()),
+                center_id: t.id.clone(),
+                channel: Channel::Agent,
+                window: None,
+            })
+        }
+        Role::Clerk => {
+            let township = if user.unit == org.county.id {
+                None
+            } else {
+                Some(user.unit.clone())
+            };
+            let windows = match township.as_deref().and_then(|t| org.township(t)) {
+                Some(t) => &t.windows,
+                None => &org.county.windows,
+            };
+            let window = req.window.clone().or_else(|| user.window.clone());
+            if let Some(w) = &window {
+                if !windows.iter().any(|x| &x.id == w) {
+                    return Err(AppError::invalid(
+                        "invalid_window",
+                        format!("窗口 {w} 不属于本中心，请选择本中心的窗口"),
+                    ));
+                }
+            }
+            let channel = req.channel.unwrap_or(Channel::Window);
+            if channel == Channel::Agent {
+                return Err(AppError::invalid(
+                    "invalid_channel",
+                    "窗口人员不能以“村级代办”渠道提交，请选择窗口受理或网上申请",
+                ));
+            }
+            Ok(Place {
+                center_id: user.unit.clone(),
+                township,
+                village: None,
+                channel,
+                window,
+            })
+        }
+        _ => Err(AppError::Forbidden(
+            "只有窗口工作人员和村级代办员可以受理申请".into(),
+        )),
+    }
+}
+
+fn assess_request(
+    catalog: &Catalog,
+    req: &IntakeRequest,
+    ctx: &IntakeContext,
+) -> Result<CaseAssessment, AppError> {
+    match (&req.matter, &req.bundle) {
+        (Some(m), None) => Ok(CaseAssessment::Matter(assess(catalog, m, &req.application, ctx)?)),
+        (None, Some(b)) => Ok(CaseAssessment::Bundle(assess_bundle(
+            catalog,
+            b,
+            &req.application,
+            ctx,
+        )?)),
+        _ => Err(AppError::invalid(
+            "matter_or_bundle",
+            "请指定办理的事项编码（matter）或“一件事”编码（bundle），二者选其一",
+        )),
+    }
+}
+
+/// A dry-run assessment: nothing is stored.
+pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAssessment, AppError> {
+    let catalog = app.registry.current();
+    let place = match user.role {
+        Role::Clerk | Role::Agent => place_of(&catalog, user, req)?,
+        // Supervisors and admins may try an application as if taken at the county center.
+        _ => Place {
+            township: None,
+            village: None,
+            center_id: catalog.org.county.id.clone(),
+            channel: Channel::Window,
+            window: None,
+        },
+    };
+    let ctx = IntakeContext {
+        today: app.clock.today(),
+        township: place.township,
+        village: place.village,
+        channel: place.channel,
+    };
+    assess_request(&catalog, req, &ctx)
+}
+
+fn center_short_name(catalog: &Catalog, township: Option<&str>) -> (String, String, String) {
+    let org = &catalog.org;
+    match township.and_then(|t| org.township(t)) {
+        Some(t) => (t.name.clone(), t.center.clone(), t.seal.clone()),
+        None => (
+            org.county.name.clone(),
+            org.county.center.clone(),
+            org.county.seal.clone(),
+        ),
+    }
+}
+
+struct NoticePlan<'a> {
+    catalog: &'a Catalog,
+    case_id: &'a str,
+    center_id: &'a str,
+    township: Option<&'a str>,
+    applicant: &'a str,
+    today: chrono::NaiveDate,
+}
+
+fn notices_for(app: &App, plan: &NoticePlan, assessment: &CaseAssessment) -> Result<Vec<NewNotice>, AppError> {
+    let (short, center, seal) = center_short_name(plan.catalog, plan.township);
+    let (matter, bundle_defects) = match assessment {
+        CaseAssessment::Bundle(b) => (b.bundle_name.clone(), Some(b.defects.as_slice())),
+        CaseAssessment::Matter(a) => (a.matter_name.clone(), None),
+    };
+    let ctx = NoticeContext {
+        case_id: plan.case_id,
+        center: &center,
+        seal: &seal,
+        today: plan.today,
+        applicant_name: plan.applicant,
+        matter: &matter,
+    };
+    let parts = assessment.parts();
+    let mut out = Vec::new();
+    for kind in NoticeKind::for_outcome(assessment.outcome()) {
+        let content = notice::build(*kind, &ctx, &parts, bundle_defects);
+        let year = plan.today.year();
+        out.push(NewNotice {
+            id: app.new_id("N"),
+            kind: kind.as_str().to_string(),
+            center_id: plan.center_id.to_string(),
+            year,
+            number_prefix: format!("{short}政务〔{year}〕{}字第", kind.series_char()),
+            issued_on: plan.today.to_string(),
+            content: to_json(&content)?,
+        });
+    }
+    Ok(out)
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
+    serde_json::to_string(v).map_err(|e| AppError::Corrupt(e.to_string()))
+}
+
+fn request_hash(req: &impl Serialize) -> Result<String, AppError> {
+    let body = to_json(req)?;
+    Ok(Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn parse_assessment(case: &CaseRow) -> Result<CaseAssessment, AppError> {
+    serde_json::from_str(&case.assessment)
+        .map_err(|e| AppError::Corrupt(format!("case {} assessment: {e}", case.id)))
+}
+
+fn result_of(receipt: IntakeReceipt) -> Result<IntakeResult, AppError> {
+    let assessment = parse_assessment(&receipt.case)?;
+    Ok(IntakeResult {
+        case: receipt.case,
+        assessment,
+        notices: receipt.notices,
+        replayed: receipt.replayed,
+    })
+}
+
+/// Take an application: assess it, and commit the case, its notices with their numbers and the
+/// audit entry in one transaction before answering.
+pub fn take(
+    app: &App,
+    user: &User,
+    req: &IntakeRequest,
+    idempotency_key: Option<&str>,
+) -> Result<IntakeResult, AppError> {
+    let catalog = app.registry.current();
+    let place = place_of(&catalog, user, req)?;
+    let today = app.clock.today();
+    let ctx = IntakeContext {
+        today,
+        township: place.township.clone(),
+        village: place.village.clone(),
+        channel: place.channel,
+    };
+    let assessment = assess_request(&catalog, req, &ctx)?;
+    let outcome = assessment.outcome();
+    let case_id = app.new_id(&catalog.org.county.id.to_uppercase());
+    let now = app.clock.now_ms();
+    let plan = NoticePlan {
+        catalog: &catalog,
+        case_id: &case_id,
+        center_id: &place.center_id,
+        township: place.township.as_deref(),
+        applicant: &req.application.applicant.name,
+        today,
+    };
+    let notices = notices_for(app, &plan, &assessment)?;
+    let (matter_code, bundle_code) = match assessment {
+        CaseAssessment::Bundle(ref b) => (b.bundle_code.clone(), Some(b.bundle_code.clone())),
+        CaseAssessment::Matter(ref a) => (a.matter_code.clone(), None),
+    };
+    let applicant = &req.application.applicant;
+    let case = CaseRow {
+        id: case_id,
+        matter_code,
+        bundle_code,
+        status: status_of(outcome).to_string(),
+        outcome: outcome.as_str().to_string(),
+        center_id: place.center_id.clone(),
+        township: place.township.clone(),
+        village: place.village.clone(),
+        window_id: place.window.clone(),
+        channel: place.channel.as_str().to_string(),
+        clerk_id: user.id.clone(),
+        agent_id: (user.role == Role::Agent).then(|| user.id.clone()),
+        applicant_kind: applicant.kind.as_str().to_string(),
+        applicant_name: applicant.name.clone(),
+        applicant_id_number: applicant.id_number.clone(),
+        catalog_hash: catalog.hash.clone(),
+        application: to_json(&req.application)?,
+        assessment: to_json(&assessment)?,
+        due_date: assessment.due_date(),
+        received_on: today.to_string(),
+        created_at: now,
+        updated_at: now,
+        row_version: 1,
+    };
+    let event = NewEvent {
+        actor: user.id.clone(),
+        action: "intake".into(),
+        catalog_hash: catalog.hash.clone(),
+        detail: to_json(&serde_json::json!({
+            "outcome": outcome.as_str(),
+            "channel": place.channel.as_str(),
+            "window": place.window,
+        }))?,
+    };
+    let idempotency = match idempotency_key {
+        Some(k) => Some((user.id.clone(), k.to_string(), request_hash(req)?)),
+        None => None,
+    };
+    let receipt = app.store.commit_intake(NewIntake {
+        case,
+        notices,
+        event,
+        idempotency,
+    })?;
+    result_of(receipt)
+}
+
+/// Read a case the user may see.
+pub fn get_case(app: &App, user: &User, id: &str) -> Result<(CaseRow, CaseAssessment), AppError> {
+    let case = app
+        .store
+        .case(id)?
+        .ok_or_else(|| AppError::NotFound(format!("办件 {id} 不存在")))?;
+    let assessment = parse_assessment(&case)?;
+    let catalog = app.registry.current();
+    let units = assessment.units();
+    let units: Vec<&str> = units.iter().map(String::as_str).collect();
+    if !user.may_read(&catalog.org, &case.center_id, case.agent_id.as_deref(), &units) {
+        return Err(AppError::Forbidden(format!("您无权查看办件 {id}（不属于您所在的中心）")));
+    }
+    Ok((case, assessment))
+}
+
+/// Search the cases a user may see.
+pub fn list_cases(app: &App, user: &User, mut filter: CaseFilter) -> Result<CasePage, AppError> {
+    let catalog = app.registry.current();
+    match user.case_scope(&catalog.org) {
+        CaseScope::All => {}
+        CaseScope::Centers(c) => filter.center_ids = Some(c),
+        CaseScope::Agent(id) => filter.agent_id = Some(id),
+        CaseScope::Unit(_) => {
+            return Err(AppError::Forbidden(
+                "审批人员请从待办事项查看办件；办件检索面向窗口、代办员和督查人员".into(),
+            ))
+        }
+    }
+    Ok(app.store.list_cases(&filter)?)
+}
+
+/// Add materials or corrected fields to a case waiting for them; it is re-assessed under its own
+/// catalog version and either accepted or given a new complete notice.
+pub fn supplement(
+    app: &App,
+    user: &User,
+    case_id: &str,
+    req: &SupplementRequest,
+) -> Result<IntakeResult, AppError> {
+    let (case, _) = get_case(app, user, case_id)?;
+    if !user.takes_intakes() {
+        return Err(AppError::Forbidden("只有窗口工作人员和村级代办员可以办理补正".into()));
+    }
+    if case.status != "awaiting_supplement" {
+        return Err(AppError::Conflict(format!(
+            "办件 {case_id} 当前状态为 {}，不需要补正",
+            case.status
+        )));
+    }
+    let catalog = app.registry.by_hash(&app.store, &case.catalog_hash)?;
+    let mut application: Application = serde_json::from_str(&case.application)
+        .map_err(|e| AppError::Corrupt(format!("case {case_id} application: {e}")))?;
+    for (k, v) in &req.fields {
+        application.fields.insert(k.clone(), v.clone());
+    }
+    for m in &req.materials {
+        application.materials.retain(|x| x.id != m.id);
+        application.materials.push(m.clone());
+    }
+    if let Some(c) = req.commitment_signed {
+        application.commitment_signed = c;
+    }
+    let today = app.clock.today();
+    let channel = match case.channel.as_str() {
+        "agent" => Channel::Agent,
+        "online" => Channel::Online,
+        _ => Channel::Window,
+    };
+    let ctx = IntakeContext {
+        today,
+        township: case.township.clone(),
+        village: case.village.clone(),
+        channel,
+    };
+    let intake = IntakeRequest {
+        matter: case.bundle_code.is_none().then(|| case.matter_code.clone()),
+        bundle: case.bundle_code.clone(),
+        channel: Some(channel),
+        window: None,
+        application: application.clone(),
+    };
+    let assessment = assess_request(&catalog, &intake, &ctx)?;
+    let outcome = assessment.outcome();
+    let plan = NoticePlan {
+        catalog: &catalog,
+        case_id,
+        center_id: &case.center_id,
+        township: case.township.as_deref(),
+        applicant: &application.applicant.name,
+        today,
+    };
+    let notices = notices_for(app, &plan, &assessment)?;
+    let receipt = app.store.update_case(CaseUpdate {
+        case_id: case_id.to_string(),
+        expected_row_version: case.row_version,
+        status: status_of(outcome).to_string(),
+        outcome: outcome.as_str().to_string(),
+        application: to_json(&application)?,
+        assessment: to_json(&assessment)?,
+        due_date: assessment.due_date(),
+        notices,
+        event: NewEvent {
+            actor: user.id.clone(),
+            action: "supplement".into(),
+            catalog_hash: case.catalog_hash.clone(),
+            detail: to_json(&serde_json::json!({
+                "outcome": outcome.as_str(),
+                "fields": req.fields.keys().collect::<Vec<_>>(),
+                "materials": req.materials.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            }))?,
+        },
+        now_ms: app.clock.now_ms(),
+    })?;
+    result_of(receipt)
+}

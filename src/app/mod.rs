@@ -1,0 +1,222 @@
+//! Application services: intake, supplements and reads, with transactions, the clock and the
+//! catalog registry. Everything here is synchronous; the HTTP layer runs it on blocking threads.
+
+pub mod intake;
+pub mod notice;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::auth::Users;
+use crate::catalog::{Catalog, CatalogSources, LoadFailure};
+use crate::config::Config;
+use crate::decide::DecideError;
+use crate::store::{CatalogVersionRow, Store, StoreError};
+
+/// The time source. Deadlines are computed on China Standard Time dates.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+    /// Today's date in China Standard Time (UTC+8, no daylight saving).
+    fn today(&self) -> NaiveDate {
+        let utc = DateTime::<Utc>::from_timestamp_millis(self.now_ms()).unwrap_or_default();
+        (utc + chrono::Duration::hours(8)).date_naive()
+    }
+}
+
+/// The machine's clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis()
+    }
+}
+
+/// A clock tests set by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    ms: AtomicI64,
+}
+
+impl ManualClock {
+    /// A clock at 09:00 China time on `day`.
+    pub fn at(day: NaiveDate) -> Self {
+        let c = Self::default();
+        c.set_day(day);
+        c
+    }
+    pub fn set_day(&self, day: NaiveDate) {
+        let ms = day
+            .and_hms_opt(1, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp_millis());
+        self.ms.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.ms.load(Ordering::SeqCst)
+    }
+}
+
+/// Errors of the application layer; the HTTP layer maps each to a status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("catalog version {hash} cannot be loaded: {message}")]
+    CatalogVersion { hash: String, message: String },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl AppError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+/// The active catalog and the versions open cases are pinned to.
+pub struct CatalogRegistry {
+    current: RwLock<Arc<Catalog>>,
+    pinned: Mutex<HashMap<String, Arc<Catalog>>>,
+}
+
+impl CatalogRegistry {
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(catalog)),
+            pinned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The catalog new intakes are assessed under.
+    pub fn current(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The exact catalog version a case was assessed under: the active one, one in memory, or
+    /// the stored files of that version.
+    pub fn by_hash(&self, store: &Store, hash: &str) -> Result<Arc<Catalog>, AppError> {
+        let current = self.current();
+        if current.hash == hash {
+            return Ok(current);
+        }
+        let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = pinned.get(hash) {
+            return Ok(c.clone());
+        }
+        let row = store
+            .catalog_version(hash)?
+            .ok_or_else(|| AppError::CatalogVersion {
+                hash: hash.to_string(),
+                message: "not stored".into(),
+            })?;
+        let files = serde_json::from_str(&row.files).map_err(|e| AppError::CatalogVersion {
+            hash: hash.to_string(),
+            message: e.to_string(),
+        })?;
+        let catalog = Catalog::load(CatalogSources { files }).map_err(|e: LoadFailure| {
+            AppError::CatalogVersion {
+                hash: hash.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        let catalog = Arc::new(catalog);
+        pinned.insert(hash.to_string(), catalog.clone());
+        Ok(catalog)
+    }
+}
+
+/// Store a catalog version (content-addressed) so cases can be replayed under it later.
+pub fn store_catalog_version(
+    store: &Store,
+    catalog: &Catalog,
+    by: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let files = serde_json::to_string(&catalog.sources.files)
+        .map_err(|e| StoreError::Query(e.to_string()))?;
+    store.save_catalog_version(&CatalogVersionRow {
+        hash: catalog.hash.clone(),
+        version: catalog.manifest.version.clone(),
+        name: catalog.manifest.name.clone(),
+        files,
+        created_at: now_ms,
+        activated_at: Some(now_ms),
+        activated_by: Some(by.to_string()),
+    })
+}
+
+/// Everything the services share.
+pub struct App {
+    pub config: Config,
+    pub registry: CatalogRegistry,
+    pub store: Store,
+    pub users: Users,
+    pub clock: Arc<dyn Clock>,
+    ids: AtomicU64,
+    id_seed: u64,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        catalog: Catalog,
+        store: Store,
+        users: Users,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_i64(clock.now_ms());
+        h.write_u32(std::process::id());
+        Self {
+            config,
+            registry: CatalogRegistry::new(catalog),
+            store,
+            users,
+            clock,
+            ids: AtomicU64::new(0),
+            id_seed: h.finish(),
+        }
+    }
+
+    /// A new unique id: `<prefix>-<yyyymmdd>-<12 hex>`, from a per-process random seed and a
+    /// counter, so ids from several instances do not collide.
+    pub fn new_id(&self, prefix: &str) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.id_seed);
+        h.write_u64(n);
+        h.write_i64(self.clock.now_ms());
+        let r = h.finish() & 0xffff_ffff_ffff;
+        format!("{prefix}-{}-{r:012x}", self.clock.today().format("%Y%m%d"))
+    }
+}

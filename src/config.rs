@@ -1,0 +1,149 @@
+//! Service configuration: a YAML file plus `YICHUANG_*` environment overrides. Every setting has a
+//! documented default (see README.md), and unknown keys are rejected so a typo never passes silently.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// All settings of `yichuang serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on. Env: `YICHUANG_BIND`.
+    pub bind: String,
+    /// `sqlite://PATH` (embedded default, created on first start) or `postgres://...`.
+    /// Env: `YICHUANG_DATABASE_URL`.
+    pub database_url: String,
+    /// The rule catalog directory. Env: `YICHUANG_RULES_DIR`.
+    pub rules_dir: PathBuf,
+    /// `text` or `json`. Env: `YICHUANG_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// Users and their hashed bearer tokens. Env: `YICHUANG_TOKENS_FILE`.
+    pub tokens_file: PathBuf,
+    /// Largest accepted request body in bytes. Env: `YICHUANG_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (default: number of cores). Env: `YICHUANG_WORKERS`.
+    pub workers: Option<usize>,
+    /// Database connections in the pool. Env: `YICHUANG_DB_POOL_SIZE`.
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before failing with 503.
+    /// Env: `YICHUANG_DB_TIMEOUT_MS`.
+    pub db_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/yichuang.db".into(),
+            rules_dir: PathBuf::from("rules"),
+            log_format: LogFormat::Text,
+            tokens_file: PathBuf::from("config/tokens.yaml"),
+            max_body_bytes: 256 * 1024,
+            workers: None,
+            db_pool_size: 8,
+            db_timeout_ms: 3_000,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, f: impl FnOnce(T)) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Ok(v) = std::env::var(name) {
+        let parsed = v.parse::<T>().map_err(|e| ConfigError::Env {
+            name: name.into(),
+            message: e.to_string(),
+        })?;
+        f(parsed);
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut c = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        env_parse::<String>("YICHUANG_BIND", |v| c.bind = v)?;
+        env_parse::<String>("YICHUANG_DATABASE_URL", |v| c.database_url = v)?;
+        env_parse::<PathBuf>("YICHUANG_RULES_DIR", |v| c.rules_dir = v)?;
+        env_parse::<String>("YICHUANG_TOKENS_FILE", |v| c.tokens_file = PathBuf::from(v))?;
+        env_parse::<usize>("YICHUANG_MAX_BODY_BYTES", |v| c.max_body_bytes = v)?;
+        env_parse::<usize>("YICHUANG_WORKERS", |v| c.workers = Some(v))?;
+        env_parse::<u32>("YICHUANG_DB_POOL_SIZE", |v| c.db_pool_size = v)?;
+        env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
+        if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
+            c.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Env {
+                        name: "YICHUANG_LOG_FORMAT".into(),
+                        message: format!("'{other}' is neither text nor json"),
+                    })
+                }
+            };
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults documented in README.md and config/yichuang.example.yaml.
+    #[test]
+    fn documented_defaults_are_current() {
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/yichuang.example.yaml"),
+        )
+        .unwrap();
+        let parsed: Config = serde_yaml::from_str(&example).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = serde_yaml::from_str::<Config>("bnid: 0.0.0.0:80\n").unwrap_err();
+        assert!(err.to_string().contains("bnid"), "{err}");
+    }
+}

@@ -1,0 +1,180 @@
+//! One JSON error shape everywhere: `{"error": "<stable_code>", "message": "...", "details": ...}`,
+//! with messages a clerk can act on.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::app::AppError;
+use crate::decide::DecideError;
+use crate::store::StoreError;
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unknown_matter`.
+    pub error: String,
+    /// What happened and what to do, in Chinese for the clerk.
+    pub message: String,
+    /// Per-field or per-item details, or null.
+    pub details: Value,
+}
+
+/// An error answered over HTTP.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.insert_header(("Retry-After", "5"));
+        }
+        resp.json(ErrorBody {
+            error: self.code.clone(),
+            message: self.message.clone(),
+            details: self.details.clone(),
+        })
+    }
+}
+
+impl From<DecideError> for ApiError {
+    fn from(e: DecideError) -> Self {
+        let msg = e.to_string();
+        match e {
+            DecideError::UnknownMatter(code) => Self::new(StatusCode::NOT_FOUND, "unknown_matter", format!("没有编码为 {code} 的事项，请核对事项编码"))
+                .with_details(json!({ "matter": code })),
+            DecideError::UnknownBundle(code) => Self::new(StatusCode::NOT_FOUND, "unknown_bundle", format!("没有编码为 {code} 的“一件事”，请核对编码"))
+                .with_details(json!({ "bundle": code })),
+            DecideError::UnknownTownship(t) => Self::unprocessable("unknown_township", msg).with_details(json!({ "township": t })),
+            DecideError::UnknownVillage(v) => Self::unprocessable("unknown_village", msg).with_details(json!({ "village": v })),
+            DecideError::VillageNotInTownship { .. } => Self::unprocessable("village_not_in_township", msg),
+            DecideError::UnknownFields { fields, matter } => Self::unprocessable(
+                "unknown_fields",
+                format!("事项 {matter} 的申请表没有以下字段：{}，请删除或改正字段名", fields.join("、")),
+            )
+            .with_details(json!({ "fields": fields })),
+            DecideError::UnknownMaterials { materials, matter } => Self::unprocessable(
+                "unknown_materials",
+                format!("事项 {matter} 的材料清单中没有：{}，请核对材料编号", materials.join("、")),
+            )
+            .with_details(json!({ "materials": materials })),
+            DecideError::Unresolvable { .. } | DecideError::NoRoute { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "catalog_cannot_decide",
+                format!("{msg}。请联系县信息中心检查事项配置"),
+            ),
+            DecideError::Script(f) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_script_failed",
+                format!("事项规则执行出错，本次申请未能判定。请联系县信息中心。{f}"),
+            )
+            .with_details(json!({ "matter": f.origin.matter, "file": f.origin.file, "line": f.line, "column": f.col, "script": f.origin.path })),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "数据库暂时不可用，申请未保存，请稍后重试",
+            ),
+            StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
+            StoreError::Conflict(_) => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "该办件刚被其他人修改，请刷新后重试",
+            ),
+            StoreError::IdempotencyMismatch => Self::unprocessable(
+                "idempotency_key_reused",
+                "该 Idempotency-Key 已用于另一份不同的申请，请为新申请使用新的键",
+            ),
+            StoreError::Query(m) | StoreError::Migration(m) => {
+                tracing::error!(error = %m, "store failure");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务内部错误，请联系县信息中心")
+            }
+        }
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Invalid {
+                code,
+                message,
+                details,
+            } => Self::unprocessable(code, message).with_details(details),
+            AppError::NotFound(m) => Self::not_found(m),
+            AppError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::Decide(d) => d.into(),
+            AppError::Store(s) => s.into(),
+            AppError::CatalogVersion { hash, message } => {
+                tracing::error!(%hash, %message, "pinned catalog version unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "catalog_version_unavailable",
+                    "本办件受理时适用的事项目录版本暂时无法加载，请联系县信息中心",
+                )
+            }
+            AppError::Corrupt(m) => {
+                tracing::error!(error = %m, "stored data unreadable");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务内部错误，请联系县信息中心")
+            }
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "服务繁忙，请稍后重试",
+        )
+    }
+}

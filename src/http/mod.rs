@@ -1,0 +1,534 @@
+//! The REST API (actix-web): routes, authentication, JSON errors and request logging. The same
+//! `build_app` serves `yichuang serve` and the tests, which bind port 0.
+
+pub mod dto;
+pub mod error;
+pub mod openapi;
+
+use std::future::{ready, Ready};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::app::intake::{self, IntakeRequest, SupplementRequest};
+use crate::app::notice::{render_html, NoticeContent};
+use crate::app::App;
+use crate::auth::User;
+use crate::authoring::guide_markdown;
+use crate::domain::matter::{HandlingKind, Level, MatterType};
+use crate::store::{CaseFilter, MAX_PAGE};
+use dto::*;
+use error::ApiError;
+
+type Data = web::Data<App>;
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The authenticated user of a request.
+pub struct Auth(pub User);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let Some(app) = req.app_data::<Data>() else {
+            return ready(Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "服务未就绪",
+            )));
+        };
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        ready(match token {
+            None => Err(ApiError::unauthorized(
+                "缺少身份凭证：请在 Authorization 头中提供 Bearer 令牌",
+            )),
+            Some(t) => match app.users.authenticate(t) {
+                Some(u) => {
+                    req.extensions_mut().insert(u.id.clone());
+                    Ok(Auth(u.clone()))
+                }
+                None => Err(ApiError::unauthorized("身份凭证无效或已停用，请重新登录")),
+            },
+        })
+    }
+}
+
+/// Run blocking work (diesel, rhai) off the async executor.
+async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    F: FnOnce() -> Result<T, crate::app::AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f).await?.map_err(ApiError::from)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+        catalog: None,
+        database: None,
+    })
+}
+
+async fn readyz(app: Data) -> ApiResult<HttpResponse> {
+    let catalog = app.registry.current();
+    let a = app.clone();
+    let db = web::block(move || a.store.ping()).await?;
+    match db {
+        Ok(()) => Ok(HttpResponse::Ok().json(HealthStatus {
+            status: "ready".into(),
+            catalog: Some(catalog.hash.clone()),
+            database: Some("ok".into()),
+        })),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "数据库不可用，服务暂不能受理",
+        )
+        .with_details(serde_json::json!({ "database": e.to_string() }))),
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MatterQuery {
+    /// Accepted at this level: `village`, `township` or `county`.
+    level: Option<Level>,
+    /// 事项类型, e.g. `administrative_payment`.
+    #[serde(rename = "type")]
+    matter_type: Option<MatterType>,
+    /// Part of the name or code.
+    q: Option<String>,
+}
+
+async fn list_matters(app: Data, q: web::Query<MatterQuery>) -> HttpResponse {
+    let catalog = app.registry.current();
+    let q = q.into_inner();
+    let out: Vec<MatterSummary> = catalog
+        .matters
+        .values()
+        .map(|m| &m.spec)
+        .filter(|m| q.level.is_none_or(|l| m.jurisdiction.accept.contains(&l)))
+        .filter(|m| q.matter_type.is_none_or(|t| m.matter_type == t))
+        .filter(|m| {
+            q.q.as_deref()
+                .is_none_or(|s| m.name.contains(s) || m.code.contains(s))
+        })
+        .map(|m| MatterSummary {
+            code: m.code.clone(),
+            name: m.name.clone(),
+            matter_type: serde_json::to_value(m.matter_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            type_label: m.matter_type.label().into(),
+            accept: m.jurisdiction.accept.iter().map(|l| l.as_str().into()).collect(),
+            decide_level: m.jurisdiction.decide.level.as_str().into(),
+            handling: match m.handling.kind {
+                HandlingKind::Immediate => "immediate".into(),
+                HandlingKind::Promised => "promised".into(),
+            },
+            promised_days: m.handling.promised_days,
+            statutory_days: m.handling.statutory_days,
+        })
+        .collect();
+    HttpResponse::Ok().json(out)
+}
+
+fn unknown_matter(code: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_matter",
+        format!("没有编码为 {code} 的事项，请核对事项编码"),
+    )
+}
+
+async fn get_matter(app: Data, code: web::Path<String>) -> ApiResult<HttpResponse> {
+    let catalog = app.registry.current();
+    let m = catalog.matter(&code).ok_or_else(|| unknown_matter(&code))?;
+    Ok(HttpResponse::Ok().json(&m.spec))
+}
+
+async fn get_guide(app: Data, code: web::Path<String>) -> ApiResult<HttpResponse> {
+    let catalog = app.registry.current();
+    let m = catalog.matter(&code).ok_or_else(|| unknown_matter(&code))?;
+    Ok(HttpResponse::Ok().json(GuideView {
+        code: m.spec.code.clone(),
+        name: m.spec.name.clone(),
+        markdown: guide_markdown(&catalog, m),
+        html_url: format!("/api/v1/matters/{}/guide.html", m.spec.code),
+    }))
+}
+
+async fn get_guide_html(app: Data, code: web::Path<String>) -> ApiResult<HttpResponse> {
+    let catalog = app.registry.current();
+    let m = catalog.matter(&code).ok_or_else(|| unknown_matter(&code))?;
+    let html = openapi::markdown_page(&m.spec.name, &guide_markdown(&catalog, m));
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+async fn list_bundles(app: Data) -> HttpResponse {
+    let catalog = app.registry.current();
+    let out: Vec<BundleView> = catalog
+        .bundles
+        .values()
+        .map(|b| BundleView {
+            code: b.code.clone(),
+            name: b.name.clone(),
+            description: b.description.clone(),
+            matters: b.matters.clone(),
+        })
+        .collect();
+    HttpResponse::Ok().json(out)
+}
+
+async fn catalog_status(app: Data, _auth: Auth) -> HttpResponse {
+    let c = app.registry.current();
+    let (from, until) = c.calendar.coverage();
+    HttpResponse::Ok().json(CatalogStatus {
+        name: c.manifest.name.clone(),
+        version: c.manifest.version.clone(),
+        hash: c.hash.clone(),
+        matters: c.matters.len(),
+        bundles: c.bundles.len(),
+        examples: c.example_count(),
+        calendar_from: from.to_string(),
+        calendar_until: until.to_string(),
+        warnings: c.warnings.iter().map(ToString::to_string).collect(),
+    })
+}
+
+async fn precheck(app: Data, auth: Auth, body: web::Json<IntakeRequest>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let req = body.into_inner();
+    let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
+    Ok(HttpResponse::Ok().json(assessment))
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+fn idempotency_key(req: &HttpRequest) -> ApiResult<Option<String>> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().map_err(|_| {
+                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key 只能包含可见ASCII字符")
+            })?;
+            let s = s.trim();
+            if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    format!("Idempotency-Key 长度应为1到{MAX_IDEMPOTENCY_KEY}个字符"),
+                ));
+            }
+            Ok(Some(s.to_string()))
+        }
+    }
+}
+
+async fn take_intake(
+    app: Data,
+    auth: Auth,
+    req: HttpRequest,
+    body: web::Json<IntakeRequest>,
+) -> ApiResult<HttpResponse> {
+    let key = idempotency_key(&req)?;
+    let a = app.clone().into_inner();
+    let body = body.into_inner();
+    let result = blocking(move || intake::take(&a, &auth.0, &body, key.as_deref())).await?;
+    tracing::info!(
+        case = %result.case.id,
+        matter = %result.case.matter_code,
+        outcome = %result.case.outcome,
+        replayed = result.replayed,
+        "intake"
+    );
+    let body = IntakeResponse::from(&result);
+    let location = format!("/api/v1/cases/{}", result.case.id);
+    if result.replayed {
+        Ok(HttpResponse::Ok()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .insert_header((header::LOCATION, location))
+            .json(body))
+    } else {
+        Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, location))
+            .json(body))
+    }
+}
+
+async fn supplement(
+    app: Data,
+    auth: Auth,
+    id: web::Path<String>,
+    body: web::Json<SupplementRequest>,
+) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let body = body.into_inner();
+    let id = id.into_inner();
+    let result = blocking(move || intake::supplement(&a, &auth.0, &id, &body)).await?;
+    tracing::info!(case = %result.case.id, outcome = %result.case.outcome, "supplement");
+    Ok(HttpResponse::Ok().json(IntakeResponse::from(&result)))
+}
+
+async fn get_case(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let id = id.into_inner();
+    let (case, assessment) = blocking(move || intake::get_case(&a, &auth.0, &id)).await?;
+    Ok(HttpResponse::Ok().json(CaseDetail::new(&case, &assessment)))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CaseQuery {
+    /// `refused`, `awaiting_supplement`, `accepted` or `completed`.
+    status: Option<String>,
+    /// Matter code (or bundle code).
+    matter: Option<String>,
+    window: Option<String>,
+    /// The applicant's ID number.
+    applicant_id: Option<String>,
+    /// Received on or after this date (YYYY-MM-DD).
+    from: Option<chrono::NaiveDate>,
+    /// Received on or before this date (YYYY-MM-DD).
+    to: Option<chrono::NaiveDate>,
+    /// Page number from 1.
+    page: Option<u32>,
+    /// Cases per page (1–200, default 50).
+    per_page: Option<u32>,
+}
+
+async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let per_page = i64::from(q.per_page.unwrap_or(50));
+    if !(1..=MAX_PAGE).contains(&per_page) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("per_page 应在1到{MAX_PAGE}之间"),
+        ));
+    }
+    let page = i64::from(q.page.unwrap_or(1));
+    if page < 1 || page > 1_000_000 {
+        return Err(ApiError::bad_request("invalid_query", "page 应为从1开始的页码"));
+    }
+    let filter = CaseFilter {
+        center_ids: None,
+        agent_id: None,
+        status: q.status,
+        matter_code: q.matter,
+        window_id: q.window,
+        applicant_id_number: q.applicant_id,
+        received_from: q.from.map(|d| d.to_string()),
+        received_to: q.to.map(|d| d.to_string()),
+        limit: per_page,
+        offset: (page - 1) * per_page,
+    };
+    let a = app.clone().into_inner();
+    let result = blocking(move || intake::list_cases(&a, &auth.0, filter)).await?;
+    Ok(HttpResponse::Ok().json(CasePageView {
+        cases: result.cases.iter().map(CaseView::from).collect(),
+        total: result.total,
+        page,
+        per_page,
+    }))
+}
+
+async fn case_notices(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let id = id.into_inner();
+    let notices = blocking(move || {
+        intake::get_case(&a, &auth.0, &id)?;
+        Ok(a.store.notices_of_case(&id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(notices.iter().map(NoticeView::from).collect::<Vec<_>>()))
+}
+
+async fn case_history(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let id = id.into_inner();
+    let events = blocking(move || {
+        intake::get_case(&a, &auth.0, &id)?;
+        Ok(a.store.events_of_case(&id)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(events.iter().map(EventView::from).collect::<Vec<_>>()))
+}
+
+fn load_notice(app: &App, user: &User, id: &str) -> Result<crate::store::NoticeRow, crate::app::AppError> {
+    let n = app
+        .store
+        .notice(id)?
+        .ok_or_else(|| crate::app::AppError::NotFound(format!("文书 {id} 不存在")))?;
+    intake::get_case(app, user, &n.case_id)?;
+    Ok(n)
+}
+
+async fn get_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let id = id.into_inner();
+    let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
+    Ok(HttpResponse::Ok().json(NoticeView::from(&n)))
+}
+
+async fn print_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let a = app.clone().into_inner();
+    let id = id.into_inner();
+    let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
+    let content: NoticeContent = serde_json::from_str(&n.content).map_err(|_| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "文书内容无法读取")
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(render_html(&content, &n.number)))
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(openapi::document())
+}
+
+async fn api_docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(openapi::html_page(&openapi::document()))
+}
+
+async fn not_found(req: HttpRequest) -> ApiError {
+    ApiError::not_found(format!("没有这个接口：{} {}", req.method(), req.path()))
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A span per request with its id; the path is logged, never the query string or body (they may
+/// carry ID numbers and names).
+async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .headers()
+        .get("X-Request-Id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map_or_else(
+            || format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)),
+            str::to_string,
+        );
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let start = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, ms = start.elapsed().as_millis() as u64, "done");
+    });
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    let e = match &err {
+        E::OverflowKnownLength { length, limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("请求体过大（{length} 字节），上限为 {limit} 字节"),
+        ),
+        E::Overflow { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("请求体过大，上限为 {limit} 字节"),
+        ),
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "请求体须为 JSON（Content-Type: application/json）",
+        ),
+        E::Deserialize(d) => ApiError::unprocessable(
+            "invalid_body",
+            format!("请求内容有误：{d}"),
+        )
+        .with_details(serde_json::json!({ "line": d.line(), "column": d.column() })),
+        other => ApiError::bad_request("invalid_body", format!("请求体无法读取：{other}")),
+    };
+    e.into()
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("查询参数有误：{err}")).into()
+}
+
+fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_path", format!("路径参数有误：{err}")).into()
+}
+
+/// Register every route on a service config (shared by the server and the tests).
+pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(max_body)
+            .error_handler(json_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(query_error))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .app_data(web::PayloadConfig::default().limit(max_body))
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .route("/api/docs", web::get().to(api_docs))
+    .service(
+        web::scope("/api/v1")
+            .route("/openapi.json", web::get().to(openapi_json))
+            .route("/matters", web::get().to(list_matters))
+            .route("/matters/{code}", web::get().to(get_matter))
+            .route("/matters/{code}/guide", web::get().to(get_guide))
+            .route("/matters/{code}/guide.html", web::get().to(get_guide_html))
+            .route("/bundles", web::get().to(list_bundles))
+            .route("/catalog", web::get().to(catalog_status))
+            .route("/assessments", web::post().to(precheck))
+            .route("/cases", web::post().to(take_intake))
+            .route("/cases", web::get().to(list_cases))
+            .route("/cases/{id}", web::get().to(get_case))
+            .route("/cases/{id}/supplements", web::post().to(supplement))
+            .route("/cases/{id}/notices", web::get().to(case_notices))
+            .route("/cases/{id}/history", web::get().to(case_history))
+            .route("/notices/{id}", web::get().to(get_notice))
+            .route("/notices/{id}/print", web::get().to(print_notice)),
+    )
+    .default_service(web::to(not_found));
+}
+
+/// Start the HTTP server on a bound listener.
+pub fn serve(app: Arc<App>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
+    let data = web::Data::from(app);
+    let max_body = data.config.max_body_bytes;
+    let mut server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(request_log))
+            .configure(|cfg| configure(cfg, max_body))
+    })
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .shutdown_timeout(10);
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    Ok(server.listen(listener)?.run())
+}

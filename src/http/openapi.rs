@@ -1,0 +1,241 @@
+//! The OpenAPI 3.0 document, generated from the types the handlers send and receive (their JSON
+//! Schemas come from `schemars`), and two small HTML renderers: the browsable API page and the
+//! printable service guide. Nothing is downloaded at build or run time.
+
+use schemars::gen::{SchemaGenerator, SchemaSettings};
+use schemars::JsonSchema;
+use serde_json::{json, Map, Value};
+
+use super::dto::*;
+use super::error::ErrorBody;
+use crate::app::intake::{IntakeRequest, SupplementRequest};
+use crate::app::notice::escape;
+use crate::domain::matter::Matter;
+
+fn schema_ref<T: JsonSchema>(gen: &mut SchemaGenerator) -> Value {
+    serde_json::to_value(gen.subschema_for::<T>()).unwrap_or(Value::Null)
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    auth: bool,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok_status: &'static str,
+    ok: Value,
+    errors: &'static [&'static str],
+}
+
+fn path_param(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string"}})
+}
+
+fn query_param(name: &str, desc: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn html() -> Value {
+    json!({"text/html": {"schema": {"type": "string"}}})
+}
+
+fn json_of(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut gen = SchemaSettings::openapi3().into_generator();
+    let error = schema_ref::<ErrorBody>(&mut gen);
+    let level = json!({"type": "string", "enum": ["village", "township", "county"]});
+    let ops = vec![
+        Op { method: "get", path: "/healthz", summary: "Liveness", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<HealthStatus>(&mut gen)), errors: &[] },
+        Op { method: "get", path: "/readyz", summary: "Readiness: database reachable and a catalog loaded", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<HealthStatus>(&mut gen)), errors: &["503"] },
+        Op { method: "get", path: "/api/v1/matters", summary: "List matters (事项目录)", tag: "matters", auth: false,
+            params: vec![
+                query_param("level", "Accepted at this level", level.clone()),
+                query_param("type", "事项类型", json!({"type": "string", "enum": ["administrative_license", "administrative_payment", "administrative_confirmation", "administrative_ruling", "administrative_reward", "other_power", "public_service"]})),
+                query_param("q", "Part of the name or code", json!({"type": "string"})),
+            ], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<MatterSummary>(&mut gen)})), errors: &["400"] },
+        Op { method: "get", path: "/api/v1/matters/{code}", summary: "One matter with all its rules", tag: "matters", auth: false, params: vec![path_param("code", "Matter code")], body: None, ok_status: "200", ok: json_of(schema_ref::<Matter>(&mut gen)), errors: &["404"] },
+        Op { method: "get", path: "/api/v1/matters/{code}/guide", summary: "Service guide (办事指南) as Markdown", tag: "matters", auth: false, params: vec![path_param("code", "Matter code")], body: None, ok_status: "200", ok: json_of(schema_ref::<GuideView>(&mut gen)), errors: &["404"] },
+        Op { method: "get", path: "/api/v1/matters/{code}/guide.html", summary: "Printable service guide", tag: "matters", auth: false, params: vec![path_param("code", "Matter code")], body: None, ok_status: "200", ok: html(), errors: &["404"] },
+        Op { method: "get", path: "/api/v1/bundles", summary: "List bundles (一件事)", tag: "matters", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<BundleView>(&mut gen)})), errors: &[] },
+        Op { method: "get", path: "/api/v1/catalog", summary: "The active catalog version", tag: "catalog", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<CatalogStatus>(&mut gen)), errors: &["401"] },
+        Op { method: "post", path: "/api/v1/assessments", summary: "Pre-check: assess an application without storing anything", tag: "intake", auth: true, params: vec![], body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "200", ok: json_of(json!({"type": "object"})), errors: &["400", "401", "403", "404", "413", "415", "422"] },
+        Op { method: "post", path: "/api/v1/cases", summary: "Intake: assess, store the case and its notices, answer with what to print", tag: "intake", auth: true,
+            params: vec![json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "A retry with the same key returns the same case", "schema": {"type": "string", "minLength": 1, "maxLength": 128}})],
+            body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "201", ok: json_of(schema_ref::<IntakeResponse>(&mut gen)), errors: &["400", "401", "403", "404", "413", "415", "422", "503"] },
+        Op { method: "get", path: "/api/v1/cases", summary: "Search cases within the caller's scope", tag: "cases", auth: true,
+            params: vec![
+                query_param("status", "Case status", json!({"type": "string"})),
+                query_param("matter", "Matter or bundle code", json!({"type": "string"})),
+                query_param("window", "Window id", json!({"type": "string"})),
+                query_param("applicant_id", "Applicant ID number", json!({"type": "string"})),
+                query_param("from", "Received on or after (YYYY-MM-DD)", json!({"type": "string", "format": "date"})),
+                query_param("to", "Received on or before (YYYY-MM-DD)", json!({"type": "string", "format": "date"})),
+                query_param("page", "Page from 1", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
+                query_param("per_page", "1 to 200", json!({"type": "integer", "minimum": 1, "maximum": 200})),
+            ], body: None, ok_status: "200", ok: json_of(schema_ref::<CasePageView>(&mut gen)), errors: &["400", "401", "403", "503"] },
+        Op { method: "get", path: "/api/v1/cases/{id}", summary: "One case with its assessment", tag: "cases", auth: true, params: vec![path_param("id", "Case id")], body: None, ok_status: "200", ok: json_of(schema_ref::<CaseDetail>(&mut gen)), errors: &["401", "403", "404", "503"] },
+        Op { method: "post", path: "/api/v1/cases/{id}/supplements", summary: "Supplement (补正): add materials or corrected fields; re-assessed under the case's catalog version", tag: "cases", auth: true, params: vec![path_param("id", "Case id")], body: Some(schema_ref::<SupplementRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<IntakeResponse>(&mut gen)), errors: &["400", "401", "403", "404", "409", "413", "415", "422", "503"] },
+        Op { method: "get", path: "/api/v1/cases/{id}/notices", summary: "The notices of a case", tag: "cases", auth: true, params: vec![path_param("id", "Case id")], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<NoticeView>(&mut gen)})), errors: &["401", "403", "404", "503"] },
+        Op { method: "get", path: "/api/v1/cases/{id}/history", summary: "The append-only history of a case", tag: "cases", auth: true, params: vec![path_param("id", "Case id")], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<EventView>(&mut gen)})), errors: &["401", "403", "404", "503"] },
+        Op { method: "get", path: "/api/v1/notices/{id}", summary: "One notice", tag: "notices", auth: true, params: vec![path_param("id", "Notice id")], body: None, ok_status: "200", ok: json_of(schema_ref::<NoticeView>(&mut gen)), errors: &["401", "403", "404", "503"] },
+        Op { method: "get", path: "/api/v1/notices/{id}/print", summary: "Printable A4 page of a notice, with the seal name, number and date", tag: "notices", auth: true, params: vec![path_param("id", "Notice id")], body: None, ok_status: "200", ok: html(), errors: &["401", "403", "404", "503"] },
+    ];
+
+    let mut paths = Map::new();
+    for op in ops {
+        let mut responses = Map::new();
+        responses.insert(op.ok_status.into(), json!({"description": "OK", "content": op.ok}));
+        for e in op.errors {
+            responses.insert(
+                (*e).into(),
+                json!({"description": "Error (the project's error shape)", "content": json_of(error.clone())}),
+            );
+        }
+        let mut o = json!({
+            "summary": op.summary,
+            "tags": [op.tag],
+            "parameters": op.params,
+            "responses": responses,
+        });
+        if op.auth {
+            o["security"] = json!([{"bearer": []}]);
+        }
+        if let Some(b) = op.body {
+            o["requestBody"] = json!({"required": true, "content": json_of(b)});
+        }
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        entry[op.method] = o;
+    }
+    let schemas = serde_json::to_value(gen.definitions()).unwrap_or(Value::Null);
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "yichuang 一窗",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "One-window intake and approval routing for county, township and village government service centers. Errors: {\"error\": code, \"message\": text, \"details\": ...}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}
+
+/// The browsable API page: every operation with its parameters, from the document itself.
+pub fn html_page(doc: &Value) -> String {
+    let mut rows = String::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, ops) in paths {
+            if let Some(ops) = ops.as_object() {
+                for (method, op) in ops {
+                    let auth = if op.get("security").is_some() { "🔒" } else { "" };
+                    rows.push_str(&format!(
+                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                        escape(&method.to_uppercase()),
+                        escape(path),
+                        escape(op["summary"].as_str().unwrap_or("")),
+                        auth
+                    ));
+                }
+            }
+        }
+    }
+    format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>yichuang API</title>\
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td{{border-bottom:1px solid #ddd;padding:4px 8px}}</style></head>\
+<body><h1>yichuang 一窗 API</h1><p>OpenAPI document: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>. 🔒 = Bearer token required.</p>\
+<table>{rows}</table></body></html>"
+    )
+}
+
+fn inline(s: &str) -> String {
+    // **bold** only; everything else is escaped text.
+    let mut out = String::new();
+    for (i, part) in escape(s).split("**").enumerate() {
+        if i % 2 == 1 {
+            out.push_str(&format!("<strong>{part}</strong>"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+/// Render the Markdown that `guide_markdown` produces (headings, tables, lists, paragraphs) as a
+/// printable page.
+pub fn markdown_page(title: &str, md: &str) -> String {
+    let mut body = String::new();
+    let mut in_table = false;
+    let mut in_list: Option<&str> = None;
+    for line in md.lines() {
+        let t = line.trim();
+        let is_row = t.starts_with('|');
+        if in_table && !is_row {
+            body.push_str("</table>");
+            in_table = false;
+        }
+        let list_kind = if t.starts_with("- ") {
+            Some("ul")
+        } else if t.split_once(". ").is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty()) {
+            Some("ol")
+        } else {
+            None
+        };
+        if in_list.is_some() && list_kind != in_list {
+            body.push_str(&format!("</{}>", in_list.unwrap_or("ul")));
+            in_list = None;
+        }
+        if let Some(h) = t.strip_prefix("## ") {
+            body.push_str(&format!("<h2>{}</h2>", inline(h)));
+        } else if let Some(h) = t.strip_prefix("# ") {
+            body.push_str(&format!("<h1>{}</h1>", inline(h)));
+        } else if is_row {
+            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            if cells.iter().all(|c| c.chars().all(|x| x == '-')) {
+                continue;
+            }
+            if !in_table {
+                body.push_str("<table>");
+                in_table = true;
+            }
+            body.push_str("<tr>");
+            for c in cells {
+                body.push_str(&format!("<td>{}</td>", inline(c)));
+            }
+            body.push_str("</tr>");
+        } else if let Some(kind) = list_kind {
+            if in_list.is_none() {
+                body.push_str(&format!("<{kind}>"));
+                in_list = Some(kind);
+            }
+            let text = match kind {
+                "ul" => &t[2..],
+                _ => t.split_once(". ").map_or(t, |(_, r)| r),
+            };
+            body.push_str(&format!("<li>{}</li>", inline(text)));
+        } else if !t.is_empty() {
+            body.push_str(&format!("<p>{}</p>", inline(t)));
+        }
+    }
+    if in_table {
+        body.push_str("</table>");
+    }
+    if let Some(k) = in_list {
+        body.push_str(&format!("</{k}>"));
+    }
+    format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>\
+<style>@page{{size:A4;margin:20mm}}body{{font-family:\"SimSun\",serif;max-width:180mm;margin:auto;line-height:1.6}}\
+table{{border-collapse:collapse;width:100%}}td{{border:1px solid #000;padding:3px 6px;vertical-align:top}}</style></head><body>{body}</body></html>",
+        escape(title)
+    )
+}
