@@ -19,7 +19,8 @@ use yichuang::store::{
 // ---------------------------------------------------------------- fixtures
 
 fn pg_base() -> String {
-    std::env::var("YICHUANG_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("YICHUANG_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn unique_suffix() -> String {
@@ -279,7 +280,10 @@ fn failing_item_does_not_affect_others(store: &Store) {
     assert_eq!(ok.len(), 24);
     ok.push("dup".into());
     // The rolled-back duplicates gave their numbers back.
-    assert_eq!(seqs_of_series(store, &ok, "accept"), (1..=25).collect::<Vec<_>>());
+    assert_eq!(
+        seqs_of_series(store, &ok, "accept"),
+        (1..=25).collect::<Vec<_>>()
+    );
 }
 
 fn idempotent_replay(store: &Store) {
@@ -565,10 +569,8 @@ fn postgres_migrations_are_idempotent() {
 #[test]
 fn sqlite_pragmas_are_set() {
     let c = sqlite_ctx(true);
-    let mut raw = diesel::SqliteConnection::establish(
-        c.url.strip_prefix("sqlite://").unwrap(),
-    )
-    .unwrap();
+    let mut raw =
+        diesel::SqliteConnection::establish(c.url.strip_prefix("sqlite://").unwrap()).unwrap();
     // journal_mode=WAL is persistent in the file; busy_timeout, synchronous and foreign_keys
     // are per connection and not observable from another connection.
     use diesel::RunQueryDsl;
@@ -658,4 +660,66 @@ fn postgres_down_is_unavailable() {
 fn bad_url_scheme_is_rejected() {
     let e = Store::open("mysql://x/y", StoreOptions::default()).unwrap_err();
     assert!(matches!(e, StoreError::Connect(_)), "{e:?}");
+}
+
+/// Clears the immutable flag again so the temp dir can be removed.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    /// `chattr +i`: the one way found to make a file unwritable for root (root ignores mode
+    /// bits, and `PRAGMA query_only` is not the same failure). None when not supported here.
+    fn set(path: &std::path::Path) -> Option<Immutable> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn read_only_sqlite(group_commit: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yc.db");
+    let url = format!("sqlite://{}", path.display());
+    let s = Store::open(&url, opts(group_commit)).unwrap();
+    s.commit_intake(intake("ro1")).unwrap();
+    drop(s);
+    let Some(_guard) = Immutable::set(&path) else {
+        eprintln!("SKIPPED: chattr +i is not available here, cannot make the file read-only");
+        return;
+    };
+    match Store::open(&url, opts(group_commit)) {
+        Err(e) => assert!(e.is_unavailable(), "{e:?}"),
+        Ok(s) => {
+            // Reads still work; writes are refused as an outage, not as a bad request.
+            assert!(s.case("ro1").unwrap().is_some());
+            let e = s.commit_intake(intake("ro2")).unwrap_err();
+            assert!(e.is_unavailable(), "{e:?}");
+            assert!(e.to_string().contains("readonly"), "{e}");
+            let e = s.update_case(update("ro1", 1, vec![])).unwrap_err();
+            assert!(e.is_unavailable(), "{e:?}");
+            assert!(s.case("ro2").unwrap().is_none());
+        }
+    }
+}
+
+#[test]
+fn sqlite_read_only_file_is_unavailable_group_commit() {
+    read_only_sqlite(true);
+}
+
+#[test]
+fn sqlite_read_only_file_is_unavailable_direct() {
+    read_only_sqlite(false);
 }

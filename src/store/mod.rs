@@ -230,6 +230,11 @@ pub struct CasePage {
 struct Inner {
     backend: Backend,
     pool: r2d2::Pool<DbManager>,
+    /// Without group commit on SQLite, writers of this process queue here instead of in
+    /// SQLite's busy handler, which polls with growing sleeps and, with dozens of writers,
+    /// lets some of them time out ("database is locked") although the database is fine.
+    /// Other processes on the same file still meet `busy_timeout`.
+    sqlite_writers: std::sync::Mutex<()>,
     // Declared last: dropped after the pool, joins the writer thread.
     writer: Option<Writer>,
 }
@@ -287,6 +292,7 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 pool,
+                sqlite_writers: std::sync::Mutex::new(()),
                 writer,
             }),
         })
@@ -336,6 +342,17 @@ impl Store {
             Some(w) => w.submit(job),
             None => {
                 let mut c = self.conn()?;
+                let _turn = match self.inner.backend {
+                    // A poisoned lock only means another writer panicked; the database
+                    // rolled its transaction back, so carrying on is safe.
+                    Backend::Sqlite => Some(
+                        self.inner
+                            .sqlite_writers
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()),
+                    ),
+                    Backend::Postgres => None,
+                };
                 ops::run_job(&mut c, &job, true)
             }
         }
@@ -345,13 +362,13 @@ impl Store {
     /// in one transaction. A known key with the same request hash returns the stored case
     /// (`replayed: true`); with another hash, `IdempotencyMismatch`.
     pub fn commit_intake(&self, intake: NewIntake) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Intake(intake))
+        self.write(Job::Intake(Box::new(intake)))
     }
 
     /// Re-assesses an open case if it is still at `expected_row_version` (else `Conflict`):
     /// updates it, numbers and stores the new notices and the event, in one transaction.
     pub fn update_case(&self, update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Update(update))
+        self.write(Job::Update(Box::new(update)))
     }
 
     pub fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {

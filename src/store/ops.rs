@@ -14,8 +14,8 @@ use super::{
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
 #[derive(Debug)]
 pub(crate) enum Job {
-    Intake(NewIntake),
-    Update(CaseUpdate),
+    Intake(Box<NewIntake>),
+    Update(Box<CaseUpdate>),
 }
 
 impl Job {
@@ -27,7 +27,7 @@ impl Job {
     }
 
     fn has_idempotency_key(&self) -> bool {
-        matches!(self, Job::Intake(NewIntake { idempotency: Some(_), .. }))
+        matches!(self, Job::Intake(i) if i.idempotency.is_some())
     }
 }
 
@@ -113,7 +113,9 @@ fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeRec
         let found = idempotency_keys::table
             .find((user, key))
             .select((idempotency_keys::case_id, idempotency_keys::request_hash))
-            .first::<(String, String)>(conn)
+            // `get_result`, not `first`: a primary-key lookup needs no `LIMIT ?`, and a bound
+            // LIMIT makes SQLite re-prepare the cached statement on every bind.
+            .get_result::<(String, String)>(conn)
             .optional()?;
         if let Some((case_id, stored_hash)) = found {
             if &stored_hash != hash {
@@ -290,7 +292,7 @@ fn next_seq(
             Ok(dc::document_counters
                 .find((center, kind, year))
                 .select(dc::last_seq)
-                .first::<i64>(c)?)
+                .get_result::<i64>(c)?)
         }
     }
 }

@@ -6,6 +6,8 @@
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
+use diesel::r2d2::R2D2Connection;
+
 use super::conn::{apply_pragmas, DbConnection, Target};
 use super::ops::{run_job, write_tx, Job};
 use super::{IntakeReceipt, StoreError};
@@ -103,7 +105,7 @@ fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnect
             Err(e) => {
                 // Nothing of this batch is committed. After an outage start over with a fresh
                 // connection; otherwise keep it.
-                if !e.is_unavailable() {
+                if !e.is_unavailable() && !c.is_broken() {
                     conn = Some(c);
                 }
                 for r in batch {
