@@ -700,11 +700,16 @@ fn read_only_sqlite(group_commit: bool) {
         return;
     };
     match Store::open(&url, opts(group_commit)) {
-        Err(e) => assert!(e.is_unavailable(), "{e:?}"),
+        Err(e) => {
+            eprintln!("read-only SQLite: open refused: {e}");
+            assert!(e.is_unavailable(), "{e:?}");
+        }
         Ok(s) => {
+            eprintln!("read-only SQLite: opened; writes are refused");
             // Reads still work; writes are refused as an outage, not as a bad request.
             assert!(s.case("ro1").unwrap().is_some());
             let e = s.commit_intake(intake("ro2")).unwrap_err();
+            eprintln!("read-only SQLite: {e}");
             assert!(e.is_unavailable(), "{e:?}");
             assert!(e.to_string().contains("readonly"), "{e}");
             let e = s.update_case(update("ro1", 1, vec![])).unwrap_err();
@@ -722,4 +727,58 @@ fn sqlite_read_only_file_is_unavailable_group_commit() {
 #[test]
 fn sqlite_read_only_file_is_unavailable_direct() {
     read_only_sqlite(false);
+}
+
+/// The server drops every connection (restart, failover, admin): the request in flight may
+/// fail as `Unavailable`, never as anything else, and the store reconnects by itself.
+fn pg_connections_killed(group_commit: bool) {
+    let db = PgDb::new();
+    let s = Store::open(&db.url, opts(group_commit)).unwrap();
+    s.commit_intake(intake("k1")).unwrap();
+    let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base())).unwrap();
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name
+        ))
+        .unwrap();
+    let mut ok = vec!["k1".to_string()];
+    match s.commit_intake(intake("k2")) {
+        Ok(_) => ok.push("k2".into()),
+        Err(e) => {
+            eprintln!("after the connections were killed: {e}");
+            assert!(e.is_unavailable(), "{e:?}");
+        }
+    }
+    s.commit_intake(intake("k3")).unwrap();
+    ok.push("k3".into());
+    assert!(s.case("k3").unwrap().is_some());
+    // Killed again, then idle for a while: the writer notices before the next batch.
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    s.commit_intake(intake("k4")).unwrap();
+    ok.push("k4".into());
+    let n = ok.len() as i64;
+    assert_eq!(
+        seqs_of_series(&s, &ok, "accept"),
+        (1..=n).collect::<Vec<_>>()
+    );
+    drop(s);
+}
+
+#[test]
+fn postgres_reconnects_after_connections_are_killed_group_commit() {
+    pg_connections_killed(true);
+}
+
+#[test]
+fn postgres_reconnects_after_connections_are_killed_direct() {
+    pg_connections_killed(false);
 }

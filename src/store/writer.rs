@@ -5,6 +5,7 @@
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use diesel::r2d2::R2D2Connection;
 
@@ -66,7 +67,11 @@ impl Drop for Writer {
     }
 }
 
+/// Idle time after which the writer pings its connection before using it.
+const IDLE_PING: Duration = Duration::from_secs(1);
+
 fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnection>) {
+    let mut idle_since = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -77,6 +82,15 @@ fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnect
             }
         }
 
+        // A PostgreSQL connection that sat idle may have been closed by a server restart or
+        // failover: check it before the batch rather than failing the batch.
+        if idle_since.elapsed() >= IDLE_PING {
+            if let Some(DbConnection::Pg(_)) = &conn {
+                if conn.as_mut().is_some_and(|c| c.ping().is_err()) {
+                    conn = None;
+                }
+            }
+        }
         let c = match conn.take() {
             Some(c) => Ok(c),
             None => target.connect().and_then(|mut c| {
@@ -95,7 +109,9 @@ fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnect
             }
         };
 
-        match commit_batch(&mut c, &batch) {
+        let outcome = commit_batch(&mut c, &batch);
+        idle_since = Instant::now();
+        match outcome {
             Ok(results) => {
                 conn = Some(c);
                 for (r, res) in batch.into_iter().zip(results) {
@@ -103,8 +119,10 @@ fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnect
                 }
             }
             Err(e) => {
-                // Nothing of this batch is committed. After an outage start over with a fresh
-                // connection; otherwise keep it.
+                // The batch is rolled back. (One exception no database avoids: a PostgreSQL
+                // connection lost during COMMIT leaves the outcome unknown; the caller sees
+                // `Unavailable` and a retry with the same idempotency key returns the case if
+                // it did commit.) After an outage start over with a fresh connection.
                 if !e.is_unavailable() && !c.is_broken() {
                     conn = Some(c);
                 }
