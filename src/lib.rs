@@ -6,3 +6,4 @@ pub mod cli;
 pub mod decide;
 pub mod domain;
 pub mod rules;
+pub mod store;

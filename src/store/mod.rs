@@ -1,0 +1,393 @@
+//! Persistence: sync diesel 2.3 + r2d2 over SQLite (the embedded default) and PostgreSQL (several
+//! instances behind a load balancer) with one code path, one schema and per-backend migrations
+//! of the same names.
+//!
+//! Callers run these functions on blocking threads (`web::block`). Write operations
+//! (`commit_intake`, `update_case`) are each one transaction: case, notices with their numbers,
+//! the audit event and the idempotency key commit together or not at all (invariant 6). With
+//! [`StoreOptions::group_commit`] they go through one writer thread that commits whatever is
+//! pending in a single transaction (one savepoint per request) and answers after COMMIT.
+//!
+//! No diesel type appears in the public signatures; the row structs are plain structs.
+
+mod conn;
+mod error;
+mod ops;
+pub mod schema;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+
+pub use conn::DbConnection;
+pub use error::StoreError;
+pub use ops::MAX_PAGE;
+pub use writer::MAX_BATCH;
+
+use conn::{DbManager, SqlitePragmas, Target};
+use ops::Job;
+use writer::Writer;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Pooled connections for reads (and for writes when `group_commit` is off).
+    pub pool_size: u32,
+    /// How long to wait for a pooled connection (and for the first connections at open).
+    pub connect_timeout: Duration,
+    /// Send writes through one writer thread that commits pending requests together.
+    pub group_commit: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+            group_commit: true,
+        }
+    }
+}
+
+/// A deployed catalog version, stored under its content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::catalog_versions)]
+pub struct CatalogVersionRow {
+    pub hash: String,
+    pub version: String,
+    pub name: String,
+    /// JSON object: path → file text.
+    pub files: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub activated_by: Option<String>,
+}
+
+/// A case as stored. Timestamps are unix milliseconds; dates are `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::cases)]
+pub struct CaseRow {
+    pub id: String,
+    pub matter_code: String,
+    pub bundle_code: Option<String>,
+    pub status: String,
+    pub outcome: String,
+    /// Township id or county id of the service center that took the case.
+    pub center_id: String,
+    pub township: Option<String>,
+    pub village: Option<String>,
+    pub window_id: Option<String>,
+    pub channel: String,
+    /// 首问负责人.
+    pub clerk_id: String,
+    pub agent_id: Option<String>,
+    pub applicant_kind: String,
+    pub applicant_name: String,
+    pub applicant_id_number: Option<String>,
+    /// The catalog version the case is pinned to.
+    pub catalog_hash: String,
+    /// JSON.
+    pub application: String,
+    /// JSON.
+    pub assessment: String,
+    pub due_date: Option<String>,
+    pub received_on: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Optimistic-lock counter: 1 at intake, +1 on every update.
+    pub row_version: i64,
+}
+
+/// A numbered notice (受理通知书, 一次性告知书, …).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = schema::notices)]
+pub struct NoticeRow {
+    pub id: String,
+    pub case_id: String,
+    pub kind: String,
+    pub center_id: String,
+    pub year: i32,
+    /// Position in the series (center_id, kind, year), from 1, without gaps.
+    pub seq: i64,
+    /// `{number_prefix}{seq:04}号`, unique.
+    pub number: String,
+    pub issued_on: String,
+    /// JSON.
+    pub content: String,
+    pub created_at: i64,
+}
+
+/// One entry of the append-only audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = schema::case_events)]
+pub struct EventRow {
+    pub id: i64,
+    pub case_id: String,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub catalog_hash: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// A notice to number and store with a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotice {
+    pub id: String,
+    pub kind: String,
+    pub center_id: String,
+    pub year: i32,
+    /// e.g. "白水镇政务〔2026〕受字第"; the number is `{prefix}{seq:04}号`.
+    pub number_prefix: String,
+    pub issued_on: String,
+    /// JSON.
+    pub content: String,
+}
+
+/// The audit entry written with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub actor: String,
+    pub action: String,
+    pub catalog_hash: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// Everything an intake commits at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIntake {
+    /// Stored with `row_version` 1 whatever the caller put there.
+    pub case: CaseRow,
+    pub notices: Vec<NewNotice>,
+    pub event: NewEvent,
+    /// (user id, idempotency key, hash of the request body).
+    pub idempotency: Option<(String, String, String)>,
+}
+
+/// What a committed intake or update returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeReceipt {
+    pub case: CaseRow,
+    /// The notices numbered by this call; on a replay, all notices of the case.
+    pub notices: Vec<NoticeRow>,
+    /// True when an earlier request with the same idempotency key is returned.
+    pub replayed: bool,
+}
+
+/// A re-assessment of an open case (补正).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseUpdate {
+    pub case_id: String,
+    pub expected_row_version: i64,
+    pub status: String,
+    pub outcome: String,
+    pub application: String,
+    pub assessment: String,
+    pub due_date: Option<String>,
+    pub notices: Vec<NewNotice>,
+    pub event: NewEvent,
+    pub now_ms: i64,
+}
+
+/// Filters for [`Store::list_cases`]; `None` means "any". Newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFilter {
+    /// `None` = all centers; `Some(vec![])` = none.
+    pub center_ids: Option<Vec<String>>,
+    pub agent_id: Option<String>,
+    pub status: Option<String>,
+    pub matter_code: Option<String>,
+    pub window_id: Option<String>,
+    pub applicant_id_number: Option<String>,
+    /// Inclusive `YYYY-MM-DD`.
+    pub received_from: Option<String>,
+    /// Inclusive `YYYY-MM-DD`.
+    pub received_to: Option<String>,
+    /// Page size, clamped to `0..=MAX_PAGE`.
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One page of cases and the number of all matching cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasePage {
+    pub cases: Vec<CaseRow>,
+    pub total: i64,
+}
+
+struct Inner {
+    backend: Backend,
+    pool: r2d2::Pool<DbManager>,
+    /// Without group commit on SQLite, writers of this process queue here instead of in
+    /// SQLite's busy handler, which polls with growing sleeps and, with dozens of writers,
+    /// lets some of them time out ("database is locked") although the database is fine.
+    /// Other processes on the same file still meet `busy_timeout`.
+    sqlite_writers: std::sync::Mutex<()>,
+    // Declared last: dropped after the pool, joins the writer thread.
+    writer: Option<Writer>,
+}
+
+/// The store. Cheap to clone (one `Arc`), `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("group_commit", &self.inner.writer.is_some())
+            .finish()
+    }
+}
+
+/// Applies the pending migrations of the database at `url` (creating a SQLite file if needed).
+pub fn migrate(url: &str) -> Result<(), StoreError> {
+    let target = Target::parse(url)?;
+    let mut c = target.connect()?;
+    conn::apply_pragmas(&mut c)?;
+    conn::run_migrations(&mut c)
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the database, applies pending migrations, fills the pool
+    /// and, with `group_commit`, starts the writer thread.
+    pub fn open(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        let target = Target::parse(url)?;
+        let backend = target.backend();
+
+        // Migrate on a single connection first, so a fresh SQLite file gets WAL mode and the
+        // schema before the pool opens more connections.
+        let mut first = target.connect()?;
+        conn::apply_pragmas(&mut first)?;
+        conn::run_migrations(&mut first)?;
+
+        let pool = r2d2::Pool::builder()
+            .max_size(opts.pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(opts.connect_timeout)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(DbManager::new(target.clone()))
+            .map_err(StoreError::from)?;
+
+        let writer = if opts.group_commit {
+            Some(Writer::start(target, first)?)
+        } else {
+            None
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                pool,
+                sqlite_writers: std::sync::Mutex::new(()),
+                writer,
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<DbManager>, StoreError> {
+        Ok(self.inner.pool.get()?)
+    }
+
+    /// Checks that a pooled connection answers a trivial query.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        c.ping().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Stores a catalog version under its content hash; an existing hash is left as it is.
+    pub fn save_catalog_version(&self, v: &CatalogVersionRow) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        match diesel::insert_into(schema::catalog_versions::table)
+            .values(v)
+            .execute(&mut *c)
+            .map_err(StoreError::from)
+        {
+            Ok(_) => Ok(()),
+            // Content-addressed: the same hash is the same content.
+            Err(StoreError::Conflict(_)) if self.catalog_version(&v.hash)?.is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn catalog_version(&self, hash: &str) -> Result<Option<CatalogVersionRow>, StoreError> {
+        let mut c = self.conn()?;
+        Ok(schema::catalog_versions::table
+            .find(hash)
+            .select(CatalogVersionRow::as_select())
+            .first(&mut *c)
+            .optional()?)
+    }
+
+    fn write(&self, job: Job) -> Result<IntakeReceipt, StoreError> {
+        match &self.inner.writer {
+            Some(w) => w.submit(job),
+            None => {
+                let mut c = self.conn()?;
+                let _turn = match self.inner.backend {
+                    // A poisoned lock only means another writer panicked; the database
+                    // rolled its transaction back, so carrying on is safe.
+                    Backend::Sqlite => Some(
+                        self.inner
+                            .sqlite_writers
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner()),
+                    ),
+                    Backend::Postgres => None,
+                };
+                ops::run_job(&mut c, &job, true)
+            }
+        }
+    }
+
+    /// Commits a new case with its numbered notices, its audit event and its idempotency key
+    /// in one transaction. A known key with the same request hash returns the stored case
+    /// (`replayed: true`); with another hash, `IdempotencyMismatch`.
+    pub fn commit_intake(&self, intake: NewIntake) -> Result<IntakeReceipt, StoreError> {
+        self.write(Job::Intake(Box::new(intake)))
+    }
+
+    /// Re-assesses an open case if it is still at `expected_row_version` (else `Conflict`):
+    /// updates it, numbers and stores the new notices and the event, in one transaction.
+    pub fn update_case(&self, update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
+        self.write(Job::Update(Box::new(update)))
+    }
+
+    pub fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
+        ops::load_case(&mut *self.conn()?, id)
+    }
+
+    pub fn list_cases(&self, f: &CaseFilter) -> Result<CasePage, StoreError> {
+        ops::list_cases(&mut *self.conn()?, f)
+    }
+
+    pub fn notices_of_case(&self, case_id: &str) -> Result<Vec<NoticeRow>, StoreError> {
+        ops::load_notices(&mut *self.conn()?, case_id)
+    }
+
+    pub fn notice(&self, id: &str) -> Result<Option<NoticeRow>, StoreError> {
+        ops::load_notice(&mut *self.conn()?, id)
+    }
+
+    pub fn events_of_case(&self, case_id: &str) -> Result<Vec<EventRow>, StoreError> {
+        ops::load_events(&mut *self.conn()?, case_id)
+    }
+}

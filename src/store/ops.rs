@@ -1,0 +1,389 @@
+//! The statements behind the store's operations, written once against `DbConnection`.
+//! Only the document-counter upsert and the transaction start differ per backend.
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+
+use super::conn::{DbConnection, MultiBackend};
+use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
+use super::{
+    CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
+    NewNotice, NoticeRow, StoreError,
+};
+
+/// A write request: what the writer thread (group commit) or a pooled connection executes.
+#[derive(Debug)]
+pub(crate) enum Job {
+    Intake(Box<NewIntake>),
+    Update(Box<CaseUpdate>),
+}
+
+impl Job {
+    fn apply(&self, conn: &mut DbConnection) -> Result<IntakeReceipt, StoreError> {
+        match self {
+            Job::Intake(i) => apply_intake(conn, i),
+            Job::Update(u) => apply_update(conn, u),
+        }
+    }
+
+    fn has_idempotency_key(&self) -> bool {
+        matches!(self, Job::Intake(i) if i.idempotency.is_some())
+    }
+}
+
+/// Runs `f` in a top-level write transaction. On SQLite the transaction starts with
+/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred `BEGIN` that reads first and
+/// writes later can fail with SQLITE_BUSY on the upgrade, which busy_timeout cannot resolve.
+pub(crate) fn write_tx<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    type Tm = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Pg(_) => conn.transaction(f),
+        DbConnection::Sqlite(inner) => {
+            // The MultiConnection transaction manager delegates its state to the inner
+            // connection, so nested `transaction` calls on `conn` below become SAVEPOINTs.
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(v) => {
+                    Tm::commit_transaction(conn)?;
+                    Ok(v)
+                }
+                Err(e) => match Tm::rollback_transaction(conn) {
+                    Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+                    // The original error says more (e.g. disk I/O error); keep it if it is
+                    // an outage, otherwise report the failed rollback.
+                    Err(_) if e.is_unavailable() => Err(e),
+                    Err(re) => Err(re.into()),
+                },
+            }
+        }
+    }
+}
+
+/// Runs one job in a (nested, when inside a batch) transaction, retrying the transient cases:
+/// PostgreSQL deadlocks/serialization failures, and an idempotency key inserted concurrently
+/// by another transaction (the retry then finds it and replays).
+pub(crate) fn run_job(
+    conn: &mut DbConnection,
+    job: &Job,
+    top_level: bool,
+) -> Result<IntakeReceipt, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let r = if top_level {
+            write_tx(conn, |c| job.apply(c))
+        } else {
+            conn.transaction(|c| job.apply(c))
+        };
+        match r {
+            Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
+            Err(StoreError::Conflict(_)) if job.has_idempotency_key() && attempt == 0 => {
+                attempt += 1
+            }
+            other => return other,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = case_events)]
+struct EventInsert<'a> {
+    case_id: &'a str,
+    at: i64,
+    actor: &'a str,
+    action: &'a str,
+    catalog_hash: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = idempotency_keys)]
+struct IdempotencyInsert<'a> {
+    user_id: &'a str,
+    key: &'a str,
+    case_id: &'a str,
+    request_hash: &'a str,
+    created_at: i64,
+}
+
+fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeReceipt, StoreError> {
+    if let Some((user, key, hash)) = &intake.idempotency {
+        let found = idempotency_keys::table
+            .find((user, key))
+            .select((idempotency_keys::case_id, idempotency_keys::request_hash))
+            // `get_result`, not `first`: a primary-key lookup needs no `LIMIT ?`, and a bound
+            // LIMIT makes SQLite re-prepare the cached statement on every bind.
+            .get_result::<(String, String)>(conn)
+            .optional()?;
+        if let Some((case_id, stored_hash)) = found {
+            if &stored_hash != hash {
+                return Err(StoreError::IdempotencyMismatch);
+            }
+            let case = load_case(conn, &case_id)?.ok_or_else(|| {
+                StoreError::NotFound(format!("case {case_id} of idempotency key {key}"))
+            })?;
+            let notices = load_notices(conn, &case_id)?;
+            return Ok(IntakeReceipt {
+                case,
+                notices,
+                replayed: true,
+            });
+        }
+    }
+
+    let mut case = intake.case.clone();
+    case.row_version = 1;
+    diesel::insert_into(cases::table)
+        .values(&case)
+        .execute(conn)?;
+    let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
+    insert_event(conn, &case.id, case.created_at, &intake.event)?;
+    if let Some((user, key, hash)) = &intake.idempotency {
+        diesel::insert_into(idempotency_keys::table)
+            .values(IdempotencyInsert {
+                user_id: user,
+                key,
+                case_id: &case.id,
+                request_hash: hash,
+                created_at: case.created_at,
+            })
+            .execute(conn)?;
+    }
+    Ok(IntakeReceipt {
+        case,
+        notices,
+        replayed: false,
+    })
+}
+
+fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt, StoreError> {
+    let changed = diesel::update(
+        cases::table
+            .filter(cases::id.eq(&u.case_id))
+            .filter(cases::row_version.eq(u.expected_row_version)),
+    )
+    .set((
+        cases::status.eq(&u.status),
+        cases::outcome.eq(&u.outcome),
+        cases::application.eq(&u.application),
+        cases::assessment.eq(&u.assessment),
+        cases::due_date.eq(&u.due_date),
+        cases::updated_at.eq(u.now_ms),
+        cases::row_version.eq(cases::row_version + 1i64),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return match load_case(conn, &u.case_id)? {
+            None => Err(StoreError::NotFound(format!("case {}", u.case_id))),
+            Some(c) => Err(StoreError::Conflict(format!(
+                "case {} is at row_version {}, the update expected {}",
+                u.case_id, c.row_version, u.expected_row_version
+            ))),
+        };
+    }
+    let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
+    insert_event(conn, &u.case_id, u.now_ms, &u.event)?;
+    let case = load_case(conn, &u.case_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("case {}", u.case_id)))?;
+    Ok(IntakeReceipt {
+        case,
+        notices,
+        replayed: false,
+    })
+}
+
+fn insert_event(
+    conn: &mut DbConnection,
+    case_id: &str,
+    at: i64,
+    e: &NewEvent,
+) -> Result<(), StoreError> {
+    diesel::insert_into(case_events::table)
+        .values(EventInsert {
+            case_id,
+            at,
+            actor: &e.actor,
+            action: &e.action,
+            catalog_hash: &e.catalog_hash,
+            detail: &e.detail,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Allocates a number for every notice and inserts them. Counters are taken in a fixed order
+/// (center, kind, year) so two transactions never lock the same counter rows in opposite order.
+fn insert_notices(
+    conn: &mut DbConnection,
+    case_id: &str,
+    new: &[NewNotice],
+    created_at: i64,
+) -> Result<Vec<NoticeRow>, StoreError> {
+    let mut order: Vec<usize> = (0..new.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&new[a].center_id, &new[a].kind, new[a].year).cmp(&(
+            &new[b].center_id,
+            &new[b].kind,
+            new[b].year,
+        ))
+    });
+    let mut seqs = vec![0i64; new.len()];
+    for i in order {
+        let n = &new[i];
+        seqs[i] = next_seq(conn, &n.center_id, &n.kind, i64::from(n.year))?;
+    }
+    let mut out = Vec::with_capacity(new.len());
+    for (n, seq) in new.iter().zip(seqs) {
+        let row = NoticeRow {
+            id: n.id.clone(),
+            case_id: case_id.to_string(),
+            kind: n.kind.clone(),
+            center_id: n.center_id.clone(),
+            year: n.year,
+            seq,
+            number: format!("{}{seq:04}号", n.number_prefix),
+            issued_on: n.issued_on.clone(),
+            content: n.content.clone(),
+            created_at,
+        };
+        diesel::insert_into(notices::table)
+            .values(&row)
+            .execute(conn)?;
+        out.push(row);
+    }
+    Ok(out)
+}
+
+/// Takes the next number of the series (center, kind, year) inside the caller's transaction,
+/// so a rolled-back transaction gives its number back and the series stays gap-free.
+fn next_seq(
+    conn: &mut DbConnection,
+    center: &str,
+    kind: &str,
+    year: i64,
+) -> Result<i64, StoreError> {
+    use document_counters::dsl as dc;
+    let row = (
+        dc::center_id.eq(center),
+        dc::kind.eq(kind),
+        dc::year.eq(year),
+        dc::last_seq.eq(1i64),
+    );
+    match conn {
+        // The upsert takes a row lock on the counter until COMMIT: concurrent transactions,
+        // also from other service instances, queue behind it and read the committed value.
+        DbConnection::Pg(c) => Ok(diesel::insert_into(dc::document_counters)
+            .values(row)
+            .on_conflict((dc::center_id, dc::kind, dc::year))
+            .do_update()
+            .set(dc::last_seq.eq(dc::last_seq + 1i64))
+            .returning(dc::last_seq)
+            .get_result::<i64>(c)?),
+        // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+        DbConnection::Sqlite(c) => {
+            diesel::insert_into(dc::document_counters)
+                .values(row)
+                .on_conflict((dc::center_id, dc::kind, dc::year))
+                .do_update()
+                .set(dc::last_seq.eq(dc::last_seq + 1i64))
+                .execute(c)?;
+            Ok(dc::document_counters
+                .find((center, kind, year))
+                .select(dc::last_seq)
+                .get_result::<i64>(c)?)
+        }
+    }
+}
+
+pub(crate) fn load_case(conn: &mut DbConnection, id: &str) -> Result<Option<CaseRow>, StoreError> {
+    Ok(cases::table
+        .find(id)
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub(crate) fn load_notices(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> Result<Vec<NoticeRow>, StoreError> {
+    Ok(notices::table
+        .filter(notices::case_id.eq(case_id))
+        .order((notices::created_at, notices::kind, notices::seq))
+        .select(NoticeRow::as_select())
+        .load(conn)?)
+}
+
+pub(crate) fn load_notice(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<NoticeRow>, StoreError> {
+    Ok(notices::table
+        .find(id)
+        .select(NoticeRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub(crate) fn load_events(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .order(case_events::id)
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+fn filtered(f: &CaseFilter) -> cases::BoxedQuery<'_, MultiBackend> {
+    let mut q = cases::table.into_boxed();
+    if let Some(ids) = &f.center_ids {
+        q = q.filter(cases::center_id.eq_any(ids));
+    }
+    if let Some(v) = &f.agent_id {
+        q = q.filter(cases::agent_id.eq(v));
+    }
+    if let Some(v) = &f.status {
+        q = q.filter(cases::status.eq(v));
+    }
+    if let Some(v) = &f.matter_code {
+        q = q.filter(cases::matter_code.eq(v));
+    }
+    if let Some(v) = &f.window_id {
+        q = q.filter(cases::window_id.eq(v));
+    }
+    if let Some(v) = &f.applicant_id_number {
+        q = q.filter(cases::applicant_id_number.eq(v));
+    }
+    // Dates are TEXT `YYYY-MM-DD`, so string order is date order.
+    if let Some(v) = &f.received_from {
+        q = q.filter(cases::received_on.ge(v));
+    }
+    if let Some(v) = &f.received_to {
+        q = q.filter(cases::received_on.le(v));
+    }
+    q
+}
+
+/// Largest page `list_cases` returns.
+pub const MAX_PAGE: i64 = 1000;
+
+pub(crate) fn list_cases(conn: &mut DbConnection, f: &CaseFilter) -> Result<CasePage, StoreError> {
+    let total = filtered(f).count().get_result::<i64>(conn)?;
+    let limit = f.limit.clamp(0, MAX_PAGE);
+    let offset = f.offset.max(0);
+    let cases = if limit == 0 {
+        Vec::new()
+    } else {
+        filtered(f)
+            .order((cases::created_at.desc(), cases::id.desc()))
+            .limit(limit)
+            .offset(offset)
+            .select(CaseRow::as_select())
+            .load(conn)?
+    };
+    Ok(CasePage { cases, total })
+}
