@@ -113,8 +113,7 @@ impl Users {
                 }
                 Role::Agent => org.village(&u.unit).is_some(),
                 Role::Approver => u.unit.split_once('/').is_some_and(|(place, dept)| {
-                    (place == org.county.id
-                        && org.county.departments.iter().any(|d| d.id == dept))
+                    (place == org.county.id && org.county.departments.iter().any(|d| d.id == dept))
                         || org
                             .township(place)
                             .is_some_and(|t| t.departments.iter().any(|d| d.id == dept))
@@ -125,7 +124,10 @@ impl Users {
             }
             let hash = u.token_sha256.trim().to_ascii_lowercase();
             if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("user {}: token_sha256 is not a SHA-256 hex digest", u.id));
+                return Err(format!(
+                    "user {}: token_sha256 is not a SHA-256 hex digest",
+                    u.id
+                ));
             }
             let user = User {
                 id: u.id,
@@ -207,10 +209,9 @@ mod tests {
     use super::*;
 
     fn org() -> Organisation {
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/org.yaml"),
-        )
-        .unwrap();
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/org.yaml"))
+                .unwrap();
         serde_yaml::from_str(&text).unwrap()
     }
 
@@ -224,7 +225,9 @@ mod tests {
         let u = users.authenticate("dev-clerk-baishui").unwrap();
         assert_eq!((u.role, u.unit.as_str()), (Role::Clerk, "baishui"));
         assert!(users.authenticate("dev-clerk-nowhere").is_none());
-        assert!(users.authenticate(&token_hash("dev-clerk-baishui")).is_none());
+        assert!(users
+            .authenticate(&token_hash("dev-clerk-baishui"))
+            .is_none());
     }
 
     #[test]

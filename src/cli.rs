@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::authoring::{guide_markdown, run_examples, schema_json, SchemaKind};
 use crate::catalog::{Catalog, CatalogSources, Severity};
+use crate::config::Config;
 use crate::rules::ScriptLimits;
 
 #[derive(Debug, Parser)]
@@ -23,6 +24,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start the HTTP service (embedded SQLite and the catalog in rules/ by default).
+    Serve {
+        /// Configuration file (YAML); see config/yichuang.example.yaml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Tools for rule files (规则文件工具).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -152,10 +164,84 @@ fn test(dir: &std::path::Path) -> ExitCode {
     }
 }
 
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
+    let config = match Config::load(config_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::telemetry::init(config.log_format);
+    let app = match crate::app::start(config, std::sync::Arc::new(crate::app::SystemClock)) {
+        Ok(a) => std::sync::Arc::new(a),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match std::net::TcpListener::bind(&app.config.bind) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", app.config.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        address = %app.config.bind,
+        database = %redact_url(&app.config.database_url),
+        "yichuang listening"
+    );
+    let workers = app.config.workers;
+    let result = actix_web::rt::System::new()
+        .block_on(async move { crate::http::serve(app, listener, workers)?.await });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Run the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::Migrate { config } => {
+            let config = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match crate::store::migrate(&config.database_url) {
+                Ok(()) => {
+                    println!("migrations applied to {}", redact_url(&config.database_url));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Rules(RulesCommand::Lint { dir }) => lint(&dir),
         Command::Rules(RulesCommand::Test { dir }) => test(&dir),
         Command::Rules(RulesCommand::Guide { dir, code }) => {

@@ -1,9 +1,17 @@
 //! yichuang (一窗): one-window intake and approval routing for government service centers.
+//!
+//! Layers, inner to outer: `domain` (pure types) ← `rules` (rhai) and `catalog` (loading) ←
+//! `decide` (the pure intake decision) ← `store` (diesel) and `app` (services) ← `http` and `cli`.
 
+pub mod app;
+pub mod auth;
 pub mod authoring;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod http;
 pub mod rules;
 pub mod store;
+pub mod telemetry;

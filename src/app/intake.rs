@@ -13,10 +13,13 @@ use crate::catalog::Catalog;
 use crate::decide::{assess, assess_bundle};
 use crate::domain::application::{Application, Channel, IntakeContext, PresentedMaterial};
 use crate::domain::assessment::{Assessment, BundleAssessment, Outcome};
-use crate::store::{CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice, NoticeRow};
+use crate::store::{
+    CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice,
+    NoticeRow,
+};
 
 /// What a clerk or agent submits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The matter code; exactly one of `matter` and `bundle`.
@@ -35,7 +38,7 @@ pub struct IntakeRequest {
 }
 
 /// Corrections and added materials for a case waiting for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SupplementRequest {
     /// Field values to set (they replace the earlier values).
@@ -185,7 +188,12 @@ fn assess_request(
     ctx: &IntakeContext,
 ) -> Result<CaseAssessment, AppError> {
     match (&req.matter, &req.bundle) {
-        (Some(m), None) => Ok(CaseAssessment::Matter(assess(catalog, m, &req.application, ctx)?)),
+        (Some(m), None) => Ok(CaseAssessment::Matter(assess(
+            catalog,
+            m,
+            &req.application,
+            ctx,
+        )?)),
         (None, Some(b)) => Ok(CaseAssessment::Bundle(assess_bundle(
             catalog,
             b,
@@ -243,7 +251,11 @@ struct NoticePlan<'a> {
     today: chrono::NaiveDate,
 }
 
-fn notices_for(app: &App, plan: &NoticePlan, assessment: &CaseAssessment) -> Result<Vec<NewNotice>, AppError> {
+fn notices_for(
+    app: &App,
+    plan: &NoticePlan,
+    assessment: &CaseAssessment,
+) -> Result<Vec<NewNotice>, AppError> {
     let (short, center, seal) = center_short_name(plan.catalog, plan.township);
     let (matter, bundle_defects) = match assessment {
         CaseAssessment::Bundle(b) => (b.bundle_name.clone(), Some(b.defects.as_slice())),
@@ -395,8 +407,15 @@ pub fn get_case(app: &App, user: &User, id: &str) -> Result<(CaseRow, CaseAssess
     let catalog = app.registry.current();
     let units = assessment.units();
     let units: Vec<&str> = units.iter().map(String::as_str).collect();
-    if !user.may_read(&catalog.org, &case.center_id, case.agent_id.as_deref(), &units) {
-        return Err(AppError::Forbidden(format!("您无权查看办件 {id}（不属于您所在的中心）")));
+    if !user.may_read(
+        &catalog.org,
+        &case.center_id,
+        case.agent_id.as_deref(),
+        &units,
+    ) {
+        return Err(AppError::Forbidden(format!(
+            "您无权查看办件 {id}（不属于您所在的中心）"
+        )));
     }
     Ok((case, assessment))
 }
@@ -427,7 +446,9 @@ pub fn supplement(
 ) -> Result<IntakeResult, AppError> {
     let (case, _) = get_case(app, user, case_id)?;
     if !user.takes_intakes() {
-        return Err(AppError::Forbidden("只有窗口工作人员和村级代办员可以办理补正".into()));
+        return Err(AppError::Forbidden(
+            "只有窗口工作人员和村级代办员可以办理补正".into(),
+        ));
     }
     if case.status != "awaiting_supplement" {
         return Err(AppError::Conflict(format!(

@@ -14,7 +14,7 @@ use crate::auth::Users;
 use crate::catalog::{Catalog, CatalogSources, LoadFailure};
 use crate::config::Config;
 use crate::decide::DecideError;
-use crate::store::{CatalogVersionRow, Store, StoreError};
+use crate::store::{CatalogVersionRow, Store, StoreError, StoreOptions};
 
 /// The time source. Deadlines are computed on China Standard Time dates.
 pub trait Clock: Send + Sync {
@@ -171,6 +171,60 @@ pub fn store_catalog_version(
         activated_at: Some(now_ms),
         activated_by: Some(by.to_string()),
     })
+}
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("规则目录无法加载 / the rule catalog does not load:\n{0}")]
+    Catalog(String),
+    #[error("数据库无法打开 / the database cannot be opened: {0}")]
+    Store(#[from] StoreError),
+    #[error("用户令牌文件有误 / the tokens file is unusable: {0}")]
+    Users(#[from] crate::auth::AuthConfigError),
+}
+
+/// Load the catalog, open the store (running migrations), record the catalog version and load
+/// the users: everything `serve` and the tests need before binding a port.
+pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
+    let catalog = Catalog::load_dir(&config.rules_dir).map_err(|f| {
+        StartError::Catalog(
+            f.diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    let (_, covered_until) = catalog.calendar.coverage();
+    let today = clock.today();
+    if (covered_until - today).num_days() < 90 {
+        tracing::warn!(
+            %covered_until,
+            "工作日历仅发布至 {covered_until}；此后的期限将标注为无法精确计算，请在国务院公布次年安排后添加 calendar/<年>.yaml"
+        );
+    }
+    for w in &catalog.warnings {
+        tracing::warn!("{w}");
+    }
+    let store = Store::open(
+        &config.database_url,
+        StoreOptions {
+            pool_size: config.db_pool_size,
+            connect_timeout: std::time::Duration::from_millis(config.db_timeout_ms),
+            group_commit: true,
+        },
+    )?;
+    store_catalog_version(&store, &catalog, "startup", clock.now_ms())?;
+    let users = Users::load(&config.tokens_file, &catalog.org)?;
+    tracing::info!(
+        catalog = %catalog.short_hash(),
+        version = %catalog.manifest.version,
+        matters = catalog.matters.len(),
+        users = users.len(),
+        "catalog loaded"
+    );
+    Ok(App::new(config, catalog, store, users, clock))
 }
 
 /// Everything the services share.

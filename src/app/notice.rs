@@ -274,7 +274,10 @@ pub fn render_html(n: &NoticeContent, number: &str) -> String {
             extra.push_str(&format!("<div class=\"basis\">依据：{}</div>", escape(b)));
         }
         if let Some(o) = &it.obtain_from {
-            extra.push_str(&format!("<div class=\"basis\">获取途径：{}</div>", escape(o)));
+            extra.push_str(&format!(
+                "<div class=\"basis\">获取途径：{}</div>",
+                escape(o)
+            ));
         }
         items.push_str(&format!(
             "<tr><td class=\"n\">{}</td><td><strong>{}</strong><div>{}</div>{extra}</td></tr>",
@@ -332,7 +335,10 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 
     #[test]

@@ -134,7 +134,11 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Query(m) | StoreError::Migration(m) => {
                 tracing::error!(error = %m, "store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务内部错误，请联系县信息中心")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "服务内部错误，请联系县信息中心",
+                )
             }
         }
     }
@@ -163,7 +167,11 @@ impl From<AppError> for ApiError {
             }
             AppError::Corrupt(m) => {
                 tracing::error!(error = %m, "stored data unreadable");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务内部错误，请联系县信息中心")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "服务内部错误，请联系县信息中心",
+                )
             }
         }
     }

@@ -51,7 +51,10 @@ impl FromRequest for Auth {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         ready(match token {
             None => Err(ApiError::unauthorized(
@@ -137,7 +140,12 @@ async fn list_matters(app: Data, q: web::Query<MatterQuery>) -> HttpResponse {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             type_label: m.matter_type.label().into(),
-            accept: m.jurisdiction.accept.iter().map(|l| l.as_str().into()).collect(),
+            accept: m
+                .jurisdiction
+                .accept
+                .iter()
+                .map(|l| l.as_str().into())
+                .collect(),
             decide_level: m.jurisdiction.decide.level.as_str().into(),
             handling: match m.handling.kind {
                 HandlingKind::Immediate => "immediate".into(),
@@ -215,7 +223,11 @@ async fn catalog_status(app: Data, _auth: Auth) -> HttpResponse {
     })
 }
 
-async fn precheck(app: Data, auth: Auth, body: web::Json<IntakeRequest>) -> ApiResult<HttpResponse> {
+async fn precheck(
+    app: Data,
+    auth: Auth,
+    body: web::Json<IntakeRequest>,
+) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let req = body.into_inner();
     let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
@@ -229,7 +241,10 @@ fn idempotency_key(req: &HttpRequest) -> ApiResult<Option<String>> {
         None => Ok(None),
         Some(v) => {
             let s = v.to_str().map_err(|_| {
-                ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key 只能包含可见ASCII字符")
+                ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key 只能包含可见ASCII字符",
+                )
             })?;
             let s = s.trim();
             if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
@@ -326,7 +341,10 @@ async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResul
     }
     let page = i64::from(q.page.unwrap_or(1));
     if page < 1 || page > 1_000_000 {
-        return Err(ApiError::bad_request("invalid_query", "page 应为从1开始的页码"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "page 应为从1开始的页码",
+        ));
     }
     let filter = CaseFilter {
         center_ids: None,
@@ -372,7 +390,11 @@ async fn case_history(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     Ok(HttpResponse::Ok().json(events.iter().map(EventView::from).collect::<Vec<_>>()))
 }
 
-fn load_notice(app: &App, user: &User, id: &str) -> Result<crate::store::NoticeRow, crate::app::AppError> {
+fn load_notice(
+    app: &App,
+    user: &User,
+    id: &str,
+) -> Result<crate::store::NoticeRow, crate::app::AppError> {
     let n = app
         .store
         .notice(id)?
@@ -393,7 +415,11 @@ async fn print_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let id = id.into_inner();
     let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
     let content: NoticeContent = serde_json::from_str(&n.content).map_err(|_| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "文书内容无法读取")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "文书内容无法读取",
+        )
     })?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -410,8 +436,12 @@ async fn api_docs() -> HttpResponse {
         .body(openapi::html_page(&openapi::document()))
 }
 
-async fn not_found(req: HttpRequest) -> ApiError {
-    ApiError::not_found(format!("没有这个接口：{} {}", req.method(), req.path()))
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::not_found(format!(
+        "没有这个接口：{} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -439,7 +469,8 @@ async fn request_log(
         tracing::info!(status, ms = start.elapsed().as_millis() as u64, "done");
     });
     if let Ok(v) = header::HeaderValue::from_str(&id) {
-        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     Ok(res)
 }
@@ -462,11 +493,8 @@ fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix
             "unsupported_media_type",
             "请求体须为 JSON（Content-Type: application/json）",
         ),
-        E::Deserialize(d) => ApiError::unprocessable(
-            "invalid_body",
-            format!("请求内容有误：{d}"),
-        )
-        .with_details(serde_json::json!({ "line": d.line(), "column": d.column() })),
+        E::Deserialize(d) => ApiError::unprocessable("invalid_body", format!("请求内容有误：{d}"))
+            .with_details(serde_json::json!({ "line": d.line(), "column": d.column() })),
         other => ApiError::bad_request("invalid_body", format!("请求体无法读取：{other}")),
     };
     e.into()
@@ -516,7 +544,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
 }
 
 /// Start the HTTP server on a bound listener.
-pub fn serve(app: Arc<App>, listener: TcpListener, workers: Option<usize>) -> std::io::Result<Server> {
+pub fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
     let data = web::Data::from(app);
     let max_body = data.config.max_body_bytes;
     let mut server = actix_web::HttpServer::new(move || {

@@ -90,7 +90,10 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for op in ops {
         let mut responses = Map::new();
-        responses.insert(op.ok_status.into(), json!({"description": "OK", "content": op.ok}));
+        responses.insert(
+            op.ok_status.into(),
+            json!({"description": "OK", "content": op.ok}),
+        );
         for e in op.errors {
             responses.insert(
                 (*e).into(),
@@ -137,7 +140,11 @@ pub fn html_page(doc: &Value) -> String {
         for (path, ops) in paths {
             if let Some(ops) = ops.as_object() {
                 for (method, op) in ops {
-                    let auth = if op.get("security").is_some() { "🔒" } else { "" };
+                    let auth = if op.get("security").is_some() {
+                        "🔒"
+                    } else {
+                        ""
+                    };
                     rows.push_str(&format!(
                         "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                         escape(&method.to_uppercase()),
@@ -185,7 +192,10 @@ pub fn markdown_page(title: &str, md: &str) -> String {
         }
         let list_kind = if t.starts_with("- ") {
             Some("ul")
-        } else if t.split_once(". ").is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty()) {
+        } else if t
+            .split_once(". ")
+            .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty())
+        {
             Some("ol")
         } else {
             None
