@@ -11,6 +11,21 @@ use crate::catalog::{Catalog, CatalogSources, Severity};
 use crate::config::Config;
 use crate::rules::ScriptLimits;
 
+/// Print to stdout, ignoring a closed pipe (e.g. `yichuang rules test rules/ | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "yichuang",
@@ -94,28 +109,26 @@ fn lint(dir: &std::path::Path) -> ExitCode {
     };
     let (catalog, diagnostics) = Catalog::load_for_lint(sources, ScriptLimits::default());
     for d in &diagnostics {
-        println!("{d}");
+        out!("{d}");
     }
     let mut errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
     let Some(catalog) = catalog else {
-        println!(
-            "rules lint: {errors} error(s); org.yaml, catalog.yaml or the calendar did not load"
-        );
+        out!("rules lint: {errors} error(s); org.yaml, catalog.yaml or the calendar did not load");
         return ExitCode::FAILURE;
     };
     // Scripts that fail at run time (endless loops, type errors) show up when the examples run.
     for r in run_examples(&catalog) {
         if let Some(e) = &r.error {
             errors += 1;
-            println!("{}: error [{}] example “{}”: {e}", r.file, r.matter, r.name);
+            out!("{}: error [{}] example “{}”: {e}", r.file, r.matter, r.name);
         }
     }
     let warnings = catalog.warnings.len();
     let (from, until) = catalog.calendar.coverage();
-    println!(
+    out!(
         "rules lint: {} matters, {} bundles, {} examples, calendar {from}..{until}, version {} ({}): {errors} error(s), {warnings} warning(s)",
         catalog.matters.len(),
         catalog.bundles.len(),
@@ -139,18 +152,18 @@ fn test(dir: &std::path::Path) -> ExitCode {
     let mut failed = 0;
     for r in &results {
         let status = if r.passed() { "PASS" } else { "FAIL" };
-        println!("{status}  {:<14} {}", r.matter, r.name);
+        out!("{status}  {:<14} {}", r.matter, r.name);
         if let Some(e) = &r.error {
-            println!("      error: {e}");
+            out!("      error: {e}");
         }
         for d in &r.differences {
-            println!("      {d}");
+            out!("      {d}");
         }
         if !r.passed() {
             failed += 1;
         }
     }
-    println!(
+    out!(
         "rules test: {} examples in {} matters: {} passed, {} failed",
         results.len(),
         catalog.matters.len(),
@@ -233,7 +246,7 @@ pub fn run() -> ExitCode {
             };
             match crate::store::migrate(&config.database_url) {
                 Ok(()) => {
-                    println!("migrations applied to {}", redact_url(&config.database_url));
+                    out!("migrations applied to {}", redact_url(&config.database_url));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -251,7 +264,7 @@ pub fn run() -> ExitCode {
             };
             match catalog.matter(&code) {
                 Some(m) => {
-                    print!("{}", guide_markdown(&catalog, m));
+                    out_raw!("{}", guide_markdown(&catalog, m));
                     ExitCode::SUCCESS
                 }
                 None => {
@@ -261,7 +274,7 @@ pub fn run() -> ExitCode {
             }
         }
         Command::Rules(RulesCommand::Schema { kind }) => {
-            println!("{}", schema_json(kind));
+            out!("{}", schema_json(kind));
             ExitCode::SUCCESS
         }
         Command::Calendar(CalendarCommand::Add {
@@ -280,7 +293,7 @@ pub fn run() -> ExitCode {
                 };
             match calendar.add_working_days(date, days, region.as_deref()) {
                 Ok(d) => {
-                    println!("{d}");
+                    out!("{d}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

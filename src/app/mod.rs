@@ -261,16 +261,16 @@ impl App {
         }
     }
 
-    /// A new unique id: `<prefix>-<yyyymmdd>-<12 hex>`, from a per-process random seed and a
-    /// counter, so ids from several instances do not collide.
+    /// A new unique id, `<prefix>-<yyyymmdd>-<ms of day><counter><process tag>`: ordered by time
+    /// (so index inserts append instead of scattering), unique across instances by the random
+    /// per-process tag.
     pub fn new_id(&self, prefix: &str) -> String {
-        use std::hash::{BuildHasher, Hasher};
-        let n = self.ids.fetch_add(1, Ordering::Relaxed);
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(self.id_seed);
-        h.write_u64(n);
-        h.write_i64(self.clock.now_ms());
-        let r = h.finish() & 0xffff_ffff_ffff;
-        format!("{prefix}-{}-{r:012x}", self.clock.today().format("%Y%m%d"))
+        let n = self.ids.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+        let ms_of_day = (self.clock.now_ms() + 8 * 3_600_000).rem_euclid(86_400_000);
+        let tag = self.id_seed & 0xffff;
+        format!(
+            "{prefix}-{}-{ms_of_day:08}{n:06}{tag:04x}",
+            self.clock.today().format("%Y%m%d")
+        )
     }
 }

@@ -12,16 +12,29 @@ fn unit_name(catalog: &Catalog, level: Level, department: &str) -> String {
         .resolve(level, department, None)
         .map(|u| u.name)
         .or_else(|| {
+            // A township office: name it for whichever township the applicant is in.
             catalog.org.townships.iter().find_map(|t| {
                 t.departments.iter().find(|d| d.id == department).map(|d| {
-                    format!(
-                        "各乡镇（街道）{}",
-                        d.name.trim_start_matches(t.name.as_str())
-                    )
+                    let short = t
+                        .name
+                        .trim_end_matches("街道")
+                        .trim_end_matches(['镇', '乡']);
+                    match d.name.strip_prefix(t.name.as_str()) {
+                        Some(rest) => format!("所在乡镇（街道）{rest}"),
+                        None => d.name.replacen(short, "所在乡镇（街道）", 1),
+                    }
                 })
             })
         })
         .unwrap_or_else(|| department.to_string())
+}
+
+/// The unit a devolved township's decisions go to, named for that township.
+fn unit_in(catalog: &Catalog, level: Level, department: &str, township: &str) -> String {
+    catalog
+        .org
+        .resolve(level, department, Some(township))
+        .map_or_else(|| unit_name(catalog, level, department), |u| u.name)
 }
 
 /// Render the guide. Writing to a `String` cannot fail, so results of `write!` are ignored.
@@ -62,17 +75,17 @@ pub fn guide_markdown(catalog: &Catalog, m: &CompiledMatter) -> String {
         unit_name(catalog, d.level, &d.department)
     );
     for dv in &s.jurisdiction.devolved {
-        let names: Vec<String> = dv
-            .townships
-            .iter()
-            .filter_map(|t| catalog.org.township(t).map(|x| x.name.clone()))
-            .collect();
-        let _ = writeln!(
-            o,
-            "| 下放情况 | {}：由{}决定 |",
-            names.join("、"),
-            unit_name(catalog, dv.decide.level, &dv.decide.department)
-        );
+        for t in &dv.townships {
+            let name = catalog
+                .org
+                .township(t)
+                .map_or(t.as_str(), |x| x.name.as_str());
+            let _ = writeln!(
+                o,
+                "| 下放情况 | {name}：由{}决定 |",
+                unit_in(catalog, dv.decide.level, &dv.decide.department, t)
+            );
+        }
     }
     let _ = writeln!(
         o,

@@ -318,7 +318,12 @@ impl Catalog {
             .filter(|(p, _)| p.starts_with("bundles/"))
         {
             if let Some(b) = parse_yaml::<Bundle>(file, text, &mut findings) {
-                bundles.insert(b.code.clone(), (file.clone(), b));
+                if let Some((other, _)) = bundles.get(&b.code) {
+                    let msg = format!("“一件事”编码重复，已在 {other} 中使用 / duplicate bundle code, also in {other}");
+                    findings.error(file, (1, 1), Some(&b.code), msg);
+                } else {
+                    bundles.insert(b.code.clone(), (file.clone(), b));
+                }
             }
         }
 

@@ -529,6 +529,21 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
             );
         }
     }
+    // A route after an unconditional one for the same decide level can never be chosen.
+    for (i, r) in m.routes.iter().enumerate() {
+        let shadowed = m.routes[..i].iter().any(|earlier| {
+            earlier.when.is_none()
+                && (earlier.decide_level.is_none() || earlier.decide_level == r.decide_level)
+        });
+        if shadowed {
+            ctx.warning(
+                file,
+                &format!("routes[{i}]"),
+                code,
+                format!("路线“{}”排在一条无条件路线之后，永远不会被使用 / this route follows an unconditional one and is never chosen", r.name),
+            );
+        }
+    }
     if h.kind == HandlingKind::Promised {
         let mut levels: Vec<Level> = vec![j.decide.level];
         levels.extend(j.devolved.iter().map(|d| d.decide.level));
@@ -614,9 +629,14 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         if let Some(ds) = &ex.expect.defects {
             for d in ds {
                 let root = d.split(['.', '[']).next().unwrap_or("");
+                let correction = m
+                    .corrections
+                    .iter()
+                    .any(|c| c.id == *d && c.field.is_none());
                 if !material_ids.contains(d.as_str())
                     && !form_ids.contains(root)
                     && root != "applicant"
+                    && !correction
                 {
                     ctx.error(file, &format!("{path}.expect.defects"), code, format!("期望的问题 '{d}' 不是材料或字段 / expected defect '{d}' is no material or field"));
                 }

@@ -437,8 +437,10 @@ fn assess_matter(
 ) -> Result<Assessment, DecideError> {
     let spec = &m.spec;
     let place = resolve_place(catalog, ctx)?;
+    // A township with its own calendar additions uses them; otherwise the county's region.
     let region = place
         .township
+        .filter(|t| catalog.calendar.regions().any(|r| r == *t))
         .map(str::to_string)
         .or_else(|| catalog.manifest.calendar_region.clone());
     let eval_ctx = EvalContext {

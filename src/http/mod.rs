@@ -340,7 +340,7 @@ async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResul
         ));
     }
     let page = i64::from(q.page.unwrap_or(1));
-    if page < 1 || page > 1_000_000 {
+    if !(1..=1_000_000).contains(&page) {
         return Err(ApiError::bad_request(
             "invalid_query",
             "page 应为从1开始的页码",

@@ -139,7 +139,10 @@ pub(crate) fn apply_pragmas(conn: &mut DbConnection) -> Result<(), StoreError> {
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY;
+             PRAGMA wal_autocheckpoint = 8000;",
+            // wal_autocheckpoint: checkpoint every ~32 MiB of WAL instead of 4 MiB, so pages
+            // written by many intakes (counters, index pages) are copied back once, not each time.
         )?;
     }
     Ok(())

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A window clerk's day in one script: every intake outcome against a running service.
+# Start the service first (`cargo run -- serve`), then: bash examples/walkthrough.sh
+set -euo pipefail
+BASE=${BASE:-http://127.0.0.1:8080}
+CLERK="Authorization: Bearer dev-clerk-baishui"
+JSON="Content-Type: application/json"
+TODAY=$(TZ=Asia/Shanghai date +%F)
+show() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d, ensure_ascii=False, indent=2))' | head -n "${1:-40}"; }
+summary() { python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+if "error" in d: print("ERROR", d["error"], d["message"]); sys.exit()
+c=d["case"]; print("case", c["id"], "| status", c["status"], "| outcome", d["outcome"], "| due", c["due_date"])
+for n in d["notices"]:
+    print("  notice", n["number"], n["content"]["title"], "->", n["print_url"])
+    for it in n["content"]["items"]: print("     -", it["title"], ":", it["detail"])
+'; }
+
+echo "## 1. 事项目录 / the catalog"
+curl -s "$BASE/api/v1/matters?level=village" | python3 -c 'import json,sys; [print(m["code"], m["name"], m["handling"]) for m in json.load(sys.stdin)]' | head -8
+
+APP='{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},
+ "fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],
+ "owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},'
+
+echo; echo "## 2. 一次性告知 / supplement needed: several defects at once"
+R=$(curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -d "{\"matter\":\"QS-MZ-001\",\"application\":$APP \"materials\":[{\"id\":\"application_form\",\"signed\":false},{\"id\":\"id_cards\"}]}}")
+echo "$R" | summary
+CASE=$(echo "$R" | python3 -c 'import json,sys; print(json.load(sys.stdin)["case"]["id"])')
+
+echo; echo "## 3. 补正后受理 / the applicant returns: supplement → accepted (承诺件)"
+curl -s -X POST "$BASE/api/v1/cases/$CASE/supplements" -H "$CLERK" -H "$JSON" -d "{\"materials\":[{\"id\":\"application_form\",\"signed\":true},{\"id\":\"household_register\"},{\"id\":\"authorization\",\"signed\":true},{\"id\":\"income_proof\",\"issued_on\":\"$TODAY\"}]}" | summary
+
+echo; echo "## 4. 不予受理 / refused with reason and basis"
+curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -d "{\"matter\":\"QS-MZ-001\",\"application\":$(echo "$APP" | sed 's/"owns_vehicle":false/"owns_vehicle":true/') \"materials\":[]}}" | summary
+
+echo; echo "## 5. 容缺受理 / accepted with a material to follow"
+curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -d "{\"matter\":\"QS-MZ-001\",\"application\":$APP \"materials\":[{\"id\":\"application_form\",\"signed\":true},{\"id\":\"id_cards\"},{\"id\":\"household_register\"},{\"id\":\"authorization\",\"signed\":true}],\"commitment_signed\":true}}" | summary
+
+echo; echo "## 6. 即办件 / decided on the spot: 个体工商户设立登记"
+curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: walkthrough-getihu-$TODAY" -d @- <<JSON | summary
+{"matter":"QS-SC-001","application":$(python3 - <<'PY'
+import yaml,json
+m=yaml.safe_load(open('rules/matters/sc-getihu-sheli.yaml'))
+ex=[e for e in m['examples'] if e['expect']['outcome']=='accepted_immediate'][0]
+print(json.dumps(ex['application'], ensure_ascii=False, default=str))
+PY
+)}
+JSON
+
+echo; echo "## 7. 同一请求重试 / the same Idempotency-Key returns the same case"
+curl -s -o /dev/null -w "HTTP %{http_code}\n" -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: walkthrough-getihu-$TODAY" -d @- <<JSON
+{"matter":"QS-SC-001","application":$(python3 -c "
+import yaml,json
+m=yaml.safe_load(open('rules/matters/sc-getihu-sheli.yaml'))
+ex=[e for e in m['examples'] if e['expect']['outcome']=='accepted_immediate'][0]
+print(json.dumps(ex['application'], ensure_ascii=False, default=str))")}
+JSON
+
+echo; echo "## 8. 越权访问 / a clerk of another township cannot read the case"
+curl -s "$BASE/api/v1/cases/$CASE" -H "Authorization: Bearer dev-clerk-qingshi" | show 5
+
+echo; echo "## 9. 打印文书 / the printable notice"
+NOTICE=$(curl -s "$BASE/api/v1/cases/$CASE/notices" -H "$CLERK" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["print_url"])')
+curl -s "$BASE$NOTICE" -H "$CLERK" | grep -o '<h1>.*</h1>\|<div class="number">.*</div>\|<div>[^<]*专用章</div>'
+echo; echo "done"

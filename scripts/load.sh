@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Load test of a release build on loopback with wrk: durable intakes per second and latency
+# percentiles at 32 and 256 connections, on SQLite and on PostgreSQL, next to wrk's figure for
+# /healthz in the same run. Usage: scripts/load.sh [sqlite|postgres|both]  (DURATION=15s default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHICH=${1:-both}
+DURATION=${DURATION:-15s}
+PORT=${PORT:-18080}
+BASE="http://127.0.0.1:$PORT"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build --release --quiet
+BIN=target/release/yichuang
+
+WORK=$(mktemp -d)
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER=""
+
+# A complete 低保 application (accepted, with a route and one notice), dated today.
+TODAY=$(TZ=Asia/Shanghai date +%F)
+cat > "$WORK/intake.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer dev-clerk-baishui"
+wrk.body = [[{"matter":"QS-MZ-001","application":{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},"fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],"owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},"materials":[{"id":"application_form","signed":true},{"id":"id_cards"},{"id":"household_register"},{"id":"authorization","signed":true},{"id":"income_proof","issued_on":"$TODAY"}]}}]]
+LUA
+
+start_server() {
+  YICHUANG_BIND="127.0.0.1:$PORT" YICHUANG_DATABASE_URL="$1" YICHUANG_LOG_FORMAT=json RUST_LOG=warn \
+    "$BIN" serve > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  cat "$WORK/server.log"; echo "server did not become ready" >&2; exit 1
+}
+
+stop_server() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
+
+# Print: rps p50 p99 non2xx
+measure() {
+  local out
+  out=$(wrk -t2 -c"$1" -d"$DURATION" --latency "${@:3}" "$2")
+  local rps p50 p99 bad
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  bad=$(awk '/Non-2xx/ {print $5}' <<<"$out"); bad=${bad:-0}
+  errs=$(awk '/Socket errors/ {print $0}' <<<"$out")
+  echo "$rps $p50 $p99 $bad ${errs:+($errs)}"
+}
+
+run_backend() {
+  local name=$1 url=$2
+  start_server "$url"
+  echo "== $name =="
+  printf '%-10s %-6s %12s %10s %10s %8s\n' endpoint conns req/s p50 p99 non-2xx
+  for c in 32 256; do
+    read -r rps p50 p99 bad rest < <(measure "$c" "$BASE/api/v1/cases" -s "$WORK/intake.lua")
+    printf '%-10s %-6s %12s %10s %10s %8s %s\n' intake "$c" "$rps" "$p50" "$p99" "$bad" "${rest:-}"
+    read -r rps p50 p99 bad rest < <(measure "$c" "$BASE/healthz")
+    printf '%-10s %-6s %12s %10s %10s %8s %s\n' healthz "$c" "$rps" "$p50" "$p99" "$bad" "${rest:-}"
+  done
+  stop_server
+}
+
+if [ "$WHICH" = sqlite ] || [ "$WHICH" = both ]; then
+  run_backend "SQLite (WAL, synchronous=FULL, group commit)" "sqlite://$WORK/load.db"
+  echo "cases stored: $(sqlite3 "$WORK/load.db" 'select count(*) from cases' 2>/dev/null || echo '(sqlite3 CLI not installed)')"
+fi
+if [ "$WHICH" = postgres ] || [ "$WHICH" = both ]; then
+  DB="yc_load_$$"
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" postgres
+  run_backend "PostgreSQL 15 (local, group commit)" "postgres://postgres@127.0.0.1:5432/$DB"
+  echo "cases stored: $(psql -h 127.0.0.1 -U postgres -tAc 'select count(*) from cases' "$DB")"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $DB WITH (FORCE)" postgres
+fi
