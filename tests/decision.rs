@@ -686,3 +686,22 @@ fn promised_limit_not_30_percent_below_statutory_is_a_warning_only() {
     let catalog = load(&[("matters/t.yaml", &text)]);
     assert!(catalog.warnings.iter().any(|w| w.message.contains("30%")));
 }
+
+#[test]
+fn a_bundle_whose_matters_disagree_on_a_shared_material_does_not_load() {
+    let second = TINY
+        .replace("T-001", "T-002")
+        .replace("WHEN", "false")
+        .replace("name: 经营场所证明", "name: 租赁合同");
+    let bundle = "code: B-001\nname: 测试一件事\nmatters: [T-001, T-002]\n";
+    let e = lint_errors(&[
+        ("matters/t1.yaml", &tiny("false")),
+        ("matters/t2.yaml", &second),
+        ("bundles/b.yaml", bundle),
+    ]);
+    assert!(
+        e.iter()
+            .any(|x| x.starts_with("bundles/b.yaml") && x.contains("premises_proof")),
+        "{e:?}"
+    );
+}

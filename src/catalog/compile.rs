@@ -233,6 +233,11 @@ fn compile_one(
     }
     (
         Some(CompiledMatter {
+            form_ids: {
+                let mut ids: Vec<String> = spec.form.iter().map(|f| f.id.clone()).collect();
+                ids.sort();
+                ids
+            },
             spec,
             file: file.to_string(),
             scripts,

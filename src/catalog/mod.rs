@@ -138,6 +138,8 @@ pub struct CompiledMatter {
     pub spec: Matter,
     pub file: String,
     pub scripts: MatterScripts,
+    /// The form's field ids, sorted, for checking applications quickly.
+    pub form_ids: Vec<String>,
 }
 
 /// A loaded, validated and compiled catalog version.

@@ -96,6 +96,29 @@ pub(crate) fn validate(
                 "“一件事”至少包含两个事项 / a bundle needs at least two matters".into(),
             );
         }
+        // A material id shared by the bundle's matters is one document, asked for once: the
+        // matters must agree on what it is.
+        let mut shared: HashMap<&str, (&str, &str)> = HashMap::new();
+        for mc in &b.matters {
+            let Some(m) = matters.get(mc) else { continue };
+            for mat in &m.spec.materials {
+                match shared.get(mat.id.as_str()) {
+                    Some((other, name)) if *name != mat.name => ctx.error(
+                        file,
+                        "matters",
+                        code,
+                        format!(
+                            "材料 id '{}' 在 {other} 中是“{name}”，在 {mc} 中是“{}”：同一“一件事”中同一 id 必须是同一份材料，请改用不同的 id / material id '{}' names different documents in {other} and {mc}",
+                            mat.id, mat.name, mat.id
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        shared.insert(mat.id.as_str(), (mc.as_str(), mat.name.as_str()));
+                    }
+                }
+            }
+        }
         for (i, mc) in b.matters.iter().enumerate() {
             if !matters.contains_key(mc) {
                 ctx.error(

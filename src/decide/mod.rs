@@ -401,10 +401,9 @@ fn check_material(
 }
 
 fn unknown_fields(m: &CompiledMatter, app: &Application) -> Vec<String> {
-    let known: HashSet<&str> = m.spec.form.iter().map(|f| f.id.as_str()).collect();
     app.fields
         .keys()
-        .filter(|k| !known.contains(k.as_str()))
+        .filter(|k| m.form_ids.binary_search(k).is_err())
         .cloned()
         .collect()
 }
@@ -942,12 +941,13 @@ pub fn assess_bundle(
     }
 
     let mut defects: Vec<Defect> = Vec::new();
-    let mut seen: HashSet<(DefectTarget, String, DefectKind)> = HashSet::new();
+    // A material shared by several matters (same id and name) is asked for once.
+    let mut seen: HashSet<(DefectTarget, String, String, DefectKind)> = HashSet::new();
     let mut refusals = Vec::new();
     let mut warnings = Vec::new();
     for a in &assessments {
         for d in &a.defects {
-            if seen.insert((d.target, d.id.clone(), d.kind)) {
+            if seen.insert((d.target, d.id.clone(), d.name.clone(), d.kind)) {
                 defects.push(d.clone());
             }
         }

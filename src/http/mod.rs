@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
@@ -25,7 +25,10 @@ use crate::app::App;
 use crate::auth::User;
 use crate::authoring::guide_markdown;
 use crate::domain::matter::{HandlingKind, Level, MatterType};
-use crate::store::{CaseFilter, MAX_PAGE};
+use crate::store::CaseFilter;
+
+/// The most cases one page of `GET /cases` returns.
+const MAX_PER_PAGE: i64 = 200;
 use dto::*;
 use error::ApiError;
 
@@ -228,6 +231,7 @@ async fn precheck(
     auth: Auth,
     body: web::Json<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
+    reject_nul_in(&*body)?;
     let a = app.clone().into_inner();
     let req = body.into_inner();
     let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
@@ -265,6 +269,7 @@ async fn take_intake(
     body: web::Json<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
     let key = idempotency_key(&req)?;
+    reject_nul_in(&*body)?;
     let a = app.clone().into_inner();
     let body = body.into_inner();
     let result = blocking(move || intake::take(&a, &auth.0, &body, key.as_deref())).await?;
@@ -295,6 +300,7 @@ async fn supplement(
     id: web::Path<String>,
     body: web::Json<SupplementRequest>,
 ) -> ApiResult<HttpResponse> {
+    reject_nul_in(&*body)?;
     let a = app.clone().into_inner();
     let body = body.into_inner();
     let id = id.into_inner();
@@ -333,10 +339,10 @@ struct CaseQuery {
 async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let per_page = i64::from(q.per_page.unwrap_or(50));
-    if !(1..=MAX_PAGE).contains(&per_page) {
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(ApiError::bad_request(
             "invalid_query",
-            format!("per_page 应在1到{MAX_PAGE}之间"),
+            format!("per_page 应在1到{MAX_PER_PAGE}之间"),
         ));
     }
     let page = i64::from(q.page.unwrap_or(1));
@@ -442,6 +448,36 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         req.method(),
         req.path()
     )))
+}
+
+/// NUL characters are never valid in an application, and PostgreSQL cannot store them: refuse them
+/// on every backend alike, in the URL here and in JSON bodies in `reject_nul_in`.
+async fn reject_nul_in_url(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let raw = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if raw.to_ascii_lowercase().contains("%00") {
+        let resp = actix_web::ResponseError::error_response(&nul_error());
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+fn nul_error() -> ApiError {
+    ApiError::bad_request(
+        "invalid_characters",
+        "请求中含有不可见的空字符（NUL），请删除后重新提交",
+    )
+}
+
+fn reject_nul_in<T: serde::Serialize>(body: &T) -> ApiResult<()> {
+    match serde_json::to_string(body) {
+        Ok(s) if s.contains("\\u0000") => Err(nul_error()),
+        _ => Ok(()),
+    }
 }
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
@@ -554,6 +590,7 @@ pub fn serve(
     let mut server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
+            .wrap(from_fn(reject_nul_in_url))
             .wrap(from_fn(request_log))
             .configure(|cfg| configure(cfg, max_body))
     })

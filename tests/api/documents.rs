@@ -1,0 +1,219 @@
+//! Pre-check, printable notices, guides, the API description, health and the pinned catalog
+//! version.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+async fn precheck_stores_nothing(app: &TestApp) {
+    let before = app.case_total(SUPERVISOR_COUNTY).await;
+    let r = app
+        .post_json(
+            "/api/v1/assessments",
+            Some(CLERK_BAISHUI),
+            &json!({ "matter": DIBAO, "application": dibao_complete() }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], "accepted_promised");
+    assert_eq!(r.body["matter_code"], DIBAO);
+    assert_eq!(r.body["due"]["date"], "2026-03-30");
+    assert!(r.body.get("case").is_none() && r.body.get("notices").is_none());
+
+    let r = app
+        .post_json(
+            "/api/v1/assessments",
+            Some(CLERK_BAISHUI),
+            &json!({ "matter": DIBAO, "application": dibao_defective() }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], "supplement_needed");
+    assert_eq!(defect_ids(&r.body).len(), 6);
+
+    // Supervisors may try an application too.
+    let r = app
+        .post_json(
+            "/api/v1/assessments",
+            Some(SUPERVISOR_COUNTY),
+            &json!({ "matter": GETIHU, "application": example_application(GETIHU_FILE, 0) }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.post_json(
+        "/api/v1/assessments",
+        None,
+        &json!({ "matter": DIBAO, "application": dibao_complete() }),
+        &[],
+    )
+    .await
+    .assert_error(401, "unauthorized");
+
+    assert_eq!(app.case_total(SUPERVISOR_COUNTY).await, before);
+    // Nor did it use up a number.
+    let taken = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(taken.notice_numbers(), ["白水镇政务〔2026〕受字第0001号"]);
+}
+
+async fn printable_notice(app: &TestApp) {
+    let mut a = dibao_complete();
+    a["applicant"]["name"] = json!("李<b>秀</b>英");
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let print_url = r.body["notices"][0]["print_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = app.get(&print_url, Some(CLERK_BAISHUI)).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert!(p.header("content-type").unwrap().starts_with("text/html"));
+    for want in [
+        "白水镇政务〔2026〕受字第0001号",
+        "白水镇政务服务专用章",
+        "2026年3月2日",
+        "受理通知书",
+        "最低生活保障审核确认",
+        "李&lt;b&gt;秀&lt;/b&gt;英",
+        r.case_id().as_str(),
+    ] {
+        assert!(p.text.contains(want), "{want} not in the printed notice");
+    }
+    assert!(
+        !p.text.contains("<b>秀"),
+        "the applicant name is not escaped"
+    );
+    app.get(&print_url, None)
+        .await
+        .assert_error(401, "unauthorized");
+}
+
+async fn guides_and_api_description(app: &TestApp) {
+    let g = app.get("/api/v1/matters/QS-MZ-001/guide.html", None).await;
+    assert_eq!(g.status, 200, "{}", g.text);
+    assert!(g.header("content-type").unwrap().starts_with("text/html"));
+    assert!(g.text.contains("最低生活保障审核确认"));
+    assert!(g.text.contains("户口簿"));
+    let g = app.get("/api/v1/matters/QS-MZ-001/guide", None).await;
+    assert_eq!(g.status, 200, "{}", g.text);
+    assert!(g.body["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("最低生活保障"));
+    app.get("/api/v1/matters/QS-XX-999/guide.html", None)
+        .await
+        .assert_error(404, "unknown_matter");
+
+    let o = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(o.status, 200, "{}", o.text);
+    let paths = o.body["paths"].as_object().expect("paths");
+    for p in [
+        "/api/v1/cases",
+        "/api/v1/assessments",
+        "/api/v1/cases/{id}/supplements",
+        "/api/v1/notices/{id}/print",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
+    }
+    assert!(o.body["paths"]["/api/v1/cases"]["post"].is_object());
+
+    let d = app.get("/api/docs", None).await;
+    assert_eq!(d.status, 200);
+    assert!(d.header("content-type").unwrap().starts_with("text/html"));
+
+    let m = app.get("/api/v1/matters?level=village", None).await;
+    assert_eq!(m.status, 200, "{}", m.text);
+    let codes: Vec<&str> = m
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&DIBAO) && !codes.contains(&"QS-WS-001"),
+        "{codes:?}"
+    );
+    let b = app.get("/api/v1/bundles", None).await;
+    assert!(b
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["code"] == BARBERSHOP && x["matters"] == json!([GETIHU, "QS-WS-001"])));
+}
+
+async fn health_and_pinned_catalog_version(app: &TestApp) {
+    let h = app.get("/healthz", None).await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    assert_eq!(h.body["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["database"], "ok");
+    let hash = ready.body["catalog"].as_str().unwrap().to_string();
+    assert!(hash.len() >= 16, "{hash}");
+
+    let c = app.get("/api/v1/catalog", Some(CLERK_BAISHUI)).await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(c.body["hash"], hash.as_str());
+    app.get("/api/v1/catalog", None)
+        .await
+        .assert_error(401, "unauthorized");
+
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
+    assert_eq!(r.body["case"]["catalog_version"], hash.as_str());
+    let id = r.case_id();
+    app.post_json(
+        &format!("/api/v1/cases/{id}/supplements"),
+        Some(CLERK_BAISHUI),
+        &json!({ "fields": { "household_size": 2 } }),
+        &[],
+    )
+    .await;
+    let h = app
+        .get(&format!("/api/v1/cases/{id}/history"), Some(CLERK_BAISHUI))
+        .await;
+    for e in h.body.as_array().unwrap() {
+        assert_eq!(e["catalog_version"], hash.as_str());
+    }
+    let got = app
+        .get(&format!("/api/v1/cases/{id}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(got.body["case"]["catalog_version"], hash.as_str());
+}
+
+/// Request ids: a sane one is echoed, another is replaced.
+async fn request_ids(app: &TestApp) {
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .insert_header(("X-Request-Id", "abc-123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("x-request-id").unwrap().to_str().unwrap(),
+        "abc-123"
+    );
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .insert_header(("X-Request-Id", "a b\"<c>"))
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers().get("x-request-id").unwrap().to_str().unwrap();
+    assert!(id.starts_with('r'), "{id}");
+}
+
+on_both_backends! {
+    precheck_stores_nothing => precheck_stores_nothing_sqlite, precheck_stores_nothing_postgres;
+    printable_notice => printable_notice_sqlite, printable_notice_postgres;
+    guides_and_api_description => guides_and_api_description_sqlite, guides_and_api_description_postgres;
+    health_and_pinned_catalog_version => health_and_pinned_catalog_version_sqlite, health_and_pinned_catalog_version_postgres;
+    request_ids => request_ids_sqlite, request_ids_postgres;
+}

@@ -1,0 +1,399 @@
+//! Spawning the real service on a random port (SQLite file or a fresh PostgreSQL database) and
+//! talking to it over HTTP with awc.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use chrono::NaiveDate;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::{json, Value};
+use yichuang::app::ManualClock;
+use yichuang::config::Config;
+
+pub const CLERK_BAISHUI: &str = "dev-clerk-baishui";
+pub const CLERK_QINGSHI: &str = "dev-clerk-qingshi";
+pub const CLERK_DONGGUAN: &str = "dev-clerk-dongguan";
+pub const CLERK_COUNTY: &str = "dev-clerk-county";
+pub const AGENT_DONGCUN: &str = "dev-agent-dongcun";
+pub const APPROVER_CIVIL: &str = "dev-approver-civil";
+pub const SUPERVISOR_COUNTY: &str = "dev-supervisor-county";
+pub const SUPERVISOR_BAISHUI: &str = "dev-supervisor-baishui";
+pub const ADMIN: &str = "dev-admin";
+
+/// Which database the service runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `#[actix_web::test] async fn <sqlite>()` and `<postgres>()` for each behaviour
+/// `async fn <name>(app: &TestApp)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[actix_web::test]
+            async fn $sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                $name(&app).await;
+            }
+            #[actix_web::test]
+            async fn $postgres() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                $name(&app).await;
+            }
+        )*
+    };
+}
+
+pub fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------- databases
+
+fn pg_base() -> String {
+    std::env::var("YICHUANG_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+fn unique_suffix() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh PostgreSQL database, dropped (with FORCE) when the guard goes.
+pub struct PgDb {
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    fn new() -> PgDb {
+        let name = format!("yc_api_{}", unique_suffix());
+        let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base()))
+            .expect("PostgreSQL must be running for the API tests (see YICHUANG_TEST_PG)");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let url = format!("{}/{name}", pg_base());
+        PgDb { name, url }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Keeps the temp dir / database alive as long as the server.
+pub enum Place {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Pg(#[allow(dead_code)] PgDb),
+}
+
+// ---------------------------------------------------------------- the app
+
+/// A running service on a random local port.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub backend: Backend,
+    /// Move the day with `app.clock.set_day(...)`.
+    pub clock: Arc<ManualClock>,
+    pub client: awc::Client,
+    handle: ServerHandle,
+    // Declared last so the server is told to stop before its database goes.
+    _place: Place,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command now; the returned future only waits for completion.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// An HTTP answer: status, headers, the body as JSON (Null when it is not JSON) and as text.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+
+    /// Asserts the status and the error shape `{"error","message","details"}` with a non-empty
+    /// Chinese message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_error_shape(self);
+        assert_eq!(self.body["error"], code, "{}", self.text);
+    }
+
+    pub fn case_id(&self) -> String {
+        self.body["case"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no case id in {}", self.text))
+            .to_string()
+    }
+
+    pub fn notice_numbers(&self) -> Vec<String> {
+        self.body["notices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no notices in {}", self.text))
+            .iter()
+            .map(|n| n["number"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn notice_kinds(&self) -> Vec<String> {
+        self.body["notices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no notices in {}", self.text))
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// The error shape: exactly `error`, `message`, `details`; a code; a message with Chinese text.
+#[track_caller]
+pub fn assert_error_shape(r: &Resp) {
+    let obj = r
+        .body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not a JSON object: {:?} {}", r.status, r.text));
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["details", "error", "message"], "{}", r.text);
+    assert!(
+        r.body["error"].as_str().is_some_and(|s| !s.is_empty()),
+        "{}",
+        r.text
+    );
+    let msg = r.body["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "message should be Chinese: {}",
+        r.text
+    );
+    let ct = r.header("content-type").unwrap_or_default();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let (database_url, place) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}/yc.db", dir.path().display());
+            (url, Place::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let db = PgDb::new();
+            (db.url.clone(), Place::Pg(db))
+        }
+    };
+    let root = manifest_dir();
+    let config = Config {
+        database_url,
+        rules_dir: root.join("rules"),
+        tokens_file: root.join("config/tokens.yaml"),
+        ..Config::default()
+    };
+    let clock = Arc::new(ManualClock::at(day(2026, 3, 2)));
+    let app = yichuang::app::start(config, clock.clone()).expect("the service starts");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = yichuang::http::serve(Arc::new(app), listener, Some(2)).unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .connector(awc::Connector::new().limit(0))
+        .finish();
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        backend,
+        clock,
+        client,
+        handle,
+        _place: place,
+    }
+}
+
+async fn finish(
+    mut res: awc::ClientResponse<
+        impl futures_util::Stream<
+                Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>,
+            > + Unpin,
+    >,
+) -> Resp {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.body().limit(16 << 20).await.expect("response body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn with_token(&self, req: awc::ClientRequest, token: Option<&str>) -> awc::ClientRequest {
+        match token {
+            Some(t) => req.insert_header(("Authorization", format!("Bearer {t}"))),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        let req = self.with_token(self.client.get(self.url(path)), token);
+        finish(req.send().await.expect("GET is answered")).await
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        extra_headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.with_token(self.client.post(self.url(path)), token);
+        for (k, v) in extra_headers {
+            req = req.insert_header((*k, *v));
+        }
+        finish(req.send_json(body).await.expect("POST is answered")).await
+    }
+
+    /// POST raw bytes with the given content type (malformed JSON, odd escapes, big bodies).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Resp {
+        let req = self
+            .with_token(self.client.post(self.url(path)), token)
+            .insert_header(("Content-Type", content_type));
+        finish(req.send_body(body.into()).await.expect("POST is answered")).await
+    }
+
+    /// POST /api/v1/cases for one matter.
+    pub async fn intake(&self, token: &str, matter: &str, application: &Value) -> Resp {
+        self.post_json(
+            "/api/v1/cases",
+            Some(token),
+            &json!({ "matter": matter, "application": application }),
+            &[],
+        )
+        .await
+    }
+
+    /// The total of GET /api/v1/cases for this user.
+    pub async fn case_total(&self, token: &str) -> i64 {
+        let r = self.get("/api/v1/cases", Some(token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["total"].as_i64().unwrap()
+    }
+}
+
+// ---------------------------------------------------------------- fixtures from the rules
+
+/// The `application:` block of example `index` of a rule file, as the JSON request body part.
+pub fn example_application(file: &str, index: usize) -> Value {
+    let path = manifest_dir().join("rules").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let doc: Value = serde_yaml::from_str(&text).unwrap();
+    let app = doc["examples"][index]["application"].clone();
+    assert!(app.is_object(), "{file} has no example {index}");
+    app
+}
+
+pub const DIBAO: &str = "QS-MZ-001";
+pub const DIBAO_FILE: &str = "matters/mz-dibao.yaml";
+pub const GETIHU: &str = "QS-SC-001";
+pub const GETIHU_FILE: &str = "matters/sc-getihu-sheli.yaml";
+pub const WEISHENG_FILE: &str = "matters/ws-gonggong-changsuo.yaml";
+pub const BARBERSHOP: &str = "QS-YJS-BARBERSHOP";
+
+/// QS-MZ-001 complete application at baishui (accepted_promised, due 2026-03-30 on 2026-03-02).
+pub fn dibao_complete() -> Value {
+    example_application(DIBAO_FILE, 0)
+}
+
+/// QS-MZ-001 with six defects at once.
+pub fn dibao_defective() -> Value {
+    example_application(DIBAO_FILE, 1)
+}
+
+/// The same complete QS-MZ-001 application for another applicant (distinct bodies).
+pub fn dibao_complete_named(name: &str) -> Value {
+    let mut a = dibao_complete();
+    a["applicant"]["name"] = json!(name);
+    a
+}
+
+/// The names of a notice's items.
+pub fn item_titles(notice: &Value) -> Vec<String> {
+    notice["content"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("notice without items: {notice}"))
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ids of the defects in a (matter) assessment.
+pub fn defect_ids(assessment: &Value) -> Vec<String> {
+    assessment["defects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("assessment without defects: {assessment}"))
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
