@@ -9,6 +9,7 @@ use super::{parse_yaml, CatalogSources, CompiledMatter, Findings};
 use crate::domain::matter::{FieldSpec, Matter, Standard};
 use crate::domain::org::Organisation;
 use crate::rules::engine::SCOPE_VARIABLES;
+use crate::rules::{build_engine, ScriptLimits};
 use crate::rules::{Script, ScriptOrigin};
 
 /// Compiled scripts of a form field, mirroring its spec.
@@ -246,9 +247,13 @@ fn compile_one(
     )
 }
 
-/// Parse and compile every matter file, spreading the files over the available cores.
+/// Parse and compile every matter file, spreading the files over the available cores. Each
+/// worker compiles with its own engine (same factory, same limits): a shared engine's string
+/// interner is locked on every compile and would serialise the workers. The ASTs do not belong to
+/// an engine, so the catalog's engine evaluates them all.
 pub(crate) fn compile_matters(
     engine: &Engine,
+    limits: ScriptLimits,
     sources: &CatalogSources,
     org: Option<&Organisation>,
     files: &[(&String, &String)],
@@ -268,8 +273,9 @@ pub(crate) fn compile_matters(
             .chunks(chunk)
             .map(|part| {
                 s.spawn(move || {
+                    let own = build_engine(limits);
                     part.iter()
-                        .map(|(f, t)| compile_one(engine, sources, org, f, t))
+                        .map(|(f, t)| compile_one(&own, sources, org, f, t))
                         .collect::<Vec<_>>()
                 })
             })

@@ -334,7 +334,8 @@ impl Catalog {
             .iter()
             .filter(|(p, _)| p.starts_with("matters/"))
             .collect();
-        let compiled = compile::compile_matters(&engine, &sources, org.as_ref(), &matter_files);
+        let compiled =
+            compile::compile_matters(&engine, limits, &sources, org.as_ref(), &matter_files);
         let mut matters: IndexMap<String, CompiledMatter> = IndexMap::new();
         for (m, f) in compiled {
             findings.list.extend(f.list);

@@ -19,7 +19,7 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    fn apply(&self, conn: &mut DbConnection) -> Result<IntakeReceipt, StoreError> {
+    pub(crate) fn apply(&self, conn: &mut DbConnection) -> Result<IntakeReceipt, StoreError> {
         match self {
             Job::Intake(i) => apply_intake(conn, i),
             Job::Update(u) => apply_update(conn, u),

@@ -141,10 +141,26 @@ fn as_unavailable(e: StoreError) -> StoreError {
     }
 }
 
-/// One transaction for the whole batch, one savepoint per request. A request that fails rolls
-/// back to its savepoint and gets its own error; an outage (disk full, I/O error, lost
-/// connection) fails the whole batch, because nothing of it can be committed.
+/// One transaction for the whole batch. First optimistically without savepoints (nearly every
+/// batch commits as it is, and two statements fewer per request matter at thousands of intakes a
+/// second); if any request fails, that attempt is rolled back whole and the batch is redone with
+/// one savepoint per request, so a request that fails rolls back alone and gets its own error. An
+/// outage (disk full, I/O error, lost connection) fails the whole batch, because nothing of it can
+/// be committed.
 fn commit_batch(conn: &mut DbConnection, batch: &[Request]) -> Result<Vec<Reply>, StoreError> {
+    if batch.len() > 1 {
+        let optimistic = write_tx(conn, |c| {
+            batch
+                .iter()
+                .map(|r| r.job.apply(c).map(Ok))
+                .collect::<Result<Vec<Reply>, StoreError>>()
+        });
+        match optimistic {
+            Ok(out) => return Ok(out),
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(_) => {}
+        }
+    }
     write_tx(conn, |c| {
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
