@@ -84,6 +84,7 @@ impl Compiler<'_> {
         match self.engine.compile_with_scope(&self.scope, source) {
             Ok(ast) => Some(Script {
                 ast,
+                fast: crate::rules::fast::parse(source),
                 origin: Arc::new(ScriptOrigin {
                     file: self.file.to_string(),
                     matter: self.matter.clone(),

@@ -124,14 +124,49 @@ fn due(catalog: &Catalog, ctx: &EvalContext, start: chrono::NaiveDate, days: u32
 /// a notice anyway.
 struct Evaluator<'a> {
     catalog: &'a Catalog,
-    scope: Scope<'static>,
+    m: &'a CompiledMatter,
+    app: &'a Application,
+    ctx: &'a IntakeContext,
+    place: &'a Place<'a>,
+    presented: &'a BTreeMap<&'a str, &'a PresentedMaterial>,
+    /// Script values, built the first time a script needs rhai (conditions of the fast subset
+    /// are answered from the form directly).
+    scope: Option<Scope<'static>>,
     lenient: bool,
     warnings: Vec<String>,
 }
 
 impl Evaluator<'_> {
+    fn scope(&mut self) -> &mut Scope<'static> {
+        if self.scope.is_none() {
+            self.scope = Some(build_scope(
+                self.m,
+                self.app,
+                self.ctx,
+                self.place,
+                self.presented,
+            ));
+        }
+        self.scope.get_or_insert_with(Scope::new)
+    }
+
     fn condition(&mut self, script: &Script, on_error: bool) -> Result<bool, DecideError> {
-        match script.eval_bool(&self.catalog.engine, &mut self.scope) {
+        if let Some(b) = script
+            .fast
+            .as_ref()
+            .and_then(|f| crate::rules::fast::eval(f, &self.app.fields))
+        {
+            return Ok(b);
+        }
+        let engine = &self.catalog.engine;
+        if self.scope.is_none() {
+            self.scope();
+        }
+        let result = match self.scope.as_mut() {
+            Some(scope) => script.eval_bool(engine, scope),
+            None => return Ok(on_error),
+        };
+        match result {
             Ok(b) => Ok(b),
             Err(f) if self.lenient => {
                 let f = self.catalog.place(f);
@@ -150,9 +185,9 @@ impl Evaluator<'_> {
         value: Dynamic,
         f: impl FnOnce(&mut Self) -> T,
     ) -> T {
-        self.scope.set_value(name, value);
+        self.scope().set_value(name, value);
         let out = f(self);
-        self.scope.set_value(name, Dynamic::UNIT);
+        self.scope().set_value(name, Dynamic::UNIT);
         out
     }
 }
@@ -564,7 +599,12 @@ fn assess_matter(
     let lenient = !field_defects.is_empty() || !defects.is_empty();
     let mut ev = Evaluator {
         catalog,
-        scope: build_scope(m, app, ctx, &place, &presented),
+        m,
+        app,
+        ctx,
+        place: &place,
+        presented: &presented,
+        scope: None,
         lenient,
         warnings: Vec::new(),
     };

@@ -70,6 +70,11 @@ impl Drop for ContextGuard {
     }
 }
 
+/// The day of intake of the evaluation in progress on this thread, if any.
+pub fn today() -> Option<NaiveDate> {
+    CONTEXT.with(|c| c.borrow().as_ref().map(|ctx| ctx.today))
+}
+
 type HelperResult<T> = Result<T, Box<EvalAltResult>>;
 
 fn helper_error(msg: impl Into<String>) -> Box<EvalAltResult> {

@@ -2,6 +2,7 @@
 //! conversion of application data into script values.
 
 pub mod engine;
+pub mod fast;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct ScriptOrigin {
 #[derive(Debug, Clone)]
 pub struct Script {
     pub ast: AST,
+    /// The same condition in the native fast subset, when it is that simple.
+    pub fast: Option<fast::FastExpr>,
     pub origin: Arc<ScriptOrigin>,
 }
 
