@@ -39,24 +39,15 @@ echo; echo "## 5. 容缺受理 / accepted with a material to follow"
 curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -d "{\"matter\":\"QS-MZ-001\",\"application\":$APP \"materials\":[{\"id\":\"application_form\",\"signed\":true},{\"id\":\"id_cards\"},{\"id\":\"household_register\"},{\"id\":\"authorization\",\"signed\":true}],\"commitment_signed\":true}}" | summary
 
 echo; echo "## 6. 即办件 / decided on the spot: 个体工商户设立登记"
-curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: walkthrough-getihu-$TODAY" -d @- <<JSON | summary
-{"matter":"QS-SC-001","application":$(python3 - <<'PY'
-import yaml,json
-m=yaml.safe_load(open('rules/matters/sc-getihu-sheli.yaml'))
-ex=[e for e in m['examples'] if e['expect']['outcome']=='accepted_immediate'][0]
-print(json.dumps(ex['application'], ensure_ascii=False, default=str))
-PY
-)}
-JSON
+SHOP='{"matter":"QS-SC-001","application":{"applicant":{"kind":"natural_person","name":"张伟","id_number":"330112198506150131","phone":"13905710001"},
+ "fields":{"business_name":"青山县白水镇张伟理发店","organization_form":"个人经营","industry":"理发美容","business_scope":"理发服务",
+ "premises_address":"青山县白水镇东村商业街8号","capital":30000,"employees":2,"phone":"13905710001","designated_spot_only":false},
+ "materials":[{"id":"application_form","signed":true},{"id":"applicant_id_card","expires_on":"2035-06-15"},{"id":"premises_proof"}]}}'
+KEY="walkthrough-getihu-$(date +%s)"
+curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: $KEY" -d "$SHOP" | summary
 
-echo; echo "## 7. 同一请求重试 / the same Idempotency-Key returns the same case"
-curl -s -o /dev/null -w "HTTP %{http_code}\n" -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: walkthrough-getihu-$TODAY" -d @- <<JSON
-{"matter":"QS-SC-001","application":$(python3 -c "
-import yaml,json
-m=yaml.safe_load(open('rules/matters/sc-getihu-sheli.yaml'))
-ex=[e for e in m['examples'] if e['expect']['outcome']=='accepted_immediate'][0]
-print(json.dumps(ex['application'], ensure_ascii=False, default=str))")}
-JSON
+echo; echo "## 7. 同一请求重试 / the same Idempotency-Key returns the same case (200, not a second case)"
+curl -s -o /dev/null -D - -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -H "Idempotency-Key: $KEY" -d "$SHOP" | grep -i "^HTTP\|^idempotent-replayed\|^location"
 
 echo; echo "## 8. 越权访问 / a clerk of another township cannot read the case"
 curl -s "$BASE/api/v1/cases/$CASE" -H "Authorization: Bearer dev-clerk-qingshi" | show 5

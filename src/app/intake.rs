@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use validator::{Validate, ValidationError};
 
 use super::notice::{self, NoticeContext, NoticeKind};
 use super::{App, AppError};
@@ -19,27 +20,95 @@ use crate::store::{
 };
 
 /// What a clerk or agent submits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeRequest {
     /// The matter code; exactly one of `matter` and `bundle`.
     #[serde(default)]
+    #[validate(length(min = 1, max = 64, message = "事项编码应为1到64个字符"))]
     pub matter: Option<String>,
     /// The bundle code (一件事).
     #[serde(default)]
+    #[validate(length(min = 1, max = 64, message = "“一件事”编码应为1到64个字符"))]
     pub bundle: Option<String>,
     /// `window` (default) or `online`; agents always submit as `agent`.
     #[serde(default)]
     pub channel: Option<Channel>,
     /// The window taking the case; defaults to the clerk's own window.
     #[serde(default)]
+    #[validate(length(min = 1, max = 64, message = "窗口编号应为1到64个字符"))]
     pub window: Option<String>,
+    #[validate(custom(function = "validate_application"))]
     pub application: Application,
 }
 
+/// Most form fields and materials one application may carry.
+const MAX_FIELDS: usize = 200;
+const MAX_MATERIALS: usize = 100;
+
+fn too_long(s: &Option<String>, max: usize) -> bool {
+    s.as_ref().is_some_and(|v| v.chars().count() > max)
+}
+
+fn invalid(code: &'static str, message: &'static str) -> ValidationError {
+    let mut e = ValidationError::new(code);
+    e.message = Some(message.into());
+    e
+}
+
+/// Sizes of the parts of an application (what each value means is the decision's business).
+fn validate_application(a: &Application) -> Result<(), ValidationError> {
+    let name = a.applicant.name.chars().count();
+    if name == 0 || name > 100 {
+        return Err(invalid(
+            "applicant_name",
+            "申请人姓名（名称）应为1到100个字",
+        ));
+    }
+    if too_long(&a.applicant.id_number, 32)
+        || too_long(&a.applicant.credit_code, 32)
+        || too_long(&a.applicant.phone, 32)
+    {
+        return Err(invalid(
+            "applicant_numbers",
+            "证件号码、信用代码或电话过长，请核对",
+        ));
+    }
+    if too_long(&a.applicant.address, 200) {
+        return Err(invalid("applicant_address", "申请人地址最多200个字"));
+    }
+    validate_parts(&a.fields, &a.materials)
+}
+
+fn validate_parts(
+    fields: &BTreeMap<String, serde_json::Value>,
+    materials: &[PresentedMaterial],
+) -> Result<(), ValidationError> {
+    if fields.len() > MAX_FIELDS || fields.keys().any(|k| k.is_empty() || k.len() > 64) {
+        return Err(invalid(
+            "fields",
+            "表单字段过多或字段名不合规（最多200项，字段名1到64个字符）",
+        ));
+    }
+    if materials.len() > MAX_MATERIALS
+        || materials.iter().any(|m| m.id.is_empty() || m.id.len() > 64)
+    {
+        return Err(invalid(
+            "materials",
+            "材料过多或材料编号不合规（最多100项，编号1到64个字符）",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_supplement(r: &SupplementRequest) -> Result<(), ValidationError> {
+    validate_parts(&r.fields, &r.materials)
+}
+
 /// Corrections and added materials for a case waiting for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(schema(function = "validate_supplement"))]
 pub struct SupplementRequest {
     /// Field values to set (they replace the earlier values).
     #[serde(default)]

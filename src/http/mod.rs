@@ -232,6 +232,7 @@ async fn precheck(
     body: web::Json<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
+    validated(&*body)?;
     let a = app.clone().into_inner();
     let req = body.into_inner();
     let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
@@ -270,6 +271,7 @@ async fn take_intake(
 ) -> ApiResult<HttpResponse> {
     let key = idempotency_key(&req)?;
     reject_nul_in(&*body)?;
+    validated(&*body)?;
     let a = app.clone().into_inner();
     let body = body.into_inner();
     let result = blocking(move || intake::take(&a, &auth.0, &body, key.as_deref())).await?;
@@ -301,6 +303,7 @@ async fn supplement(
     body: web::Json<SupplementRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
+    validated(&*body)?;
     let a = app.clone().into_inner();
     let body = body.into_inner();
     let id = id.into_inner();
@@ -471,6 +474,43 @@ fn nul_error() -> ApiError {
         "invalid_characters",
         "请求中含有不可见的空字符（NUL），请删除后重新提交",
     )
+}
+
+/// Check a request body with its `validator` rules: 422 with every failing field in `details`.
+fn validated<T: validator::Validate>(body: &T) -> ApiResult<()> {
+    body.validate().map_err(|errors| {
+        let mut messages: Vec<String> = Vec::new();
+        collect_messages(&errors, "", &mut messages);
+        ApiError::unprocessable(
+            "invalid_request",
+            format!("请求内容有误：{}", messages.join("；")),
+        )
+        .with_details(serde_json::to_value(&errors).unwrap_or(serde_json::Value::Null))
+    })
+}
+
+fn collect_messages(errors: &validator::ValidationErrors, prefix: &str, out: &mut Vec<String>) {
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            validator::ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    let m = e.message.as_deref().unwrap_or(e.code.as_ref());
+                    out.push(format!("{path}：{m}"));
+                }
+            }
+            validator::ValidationErrorsKind::Struct(inner) => collect_messages(inner, &path, out),
+            validator::ValidationErrorsKind::List(items) => {
+                for (i, inner) in items {
+                    collect_messages(inner, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+    }
 }
 
 fn reject_nul_in<T: serde::Serialize>(body: &T) -> ApiResult<()> {

@@ -457,7 +457,35 @@ async fn per_page_above_documented_maximum(app: &TestApp) {
     r.assert_error(400, "invalid_query");
 }
 
+/// Sizes are checked by the DTOs' `validator` rules before anything else, with every failing part
+/// named in `details`.
+async fn oversized_parts_are_named(app: &TestApp) {
+    let long_code = "Q".repeat(100);
+    let r = app
+        .intake(CLERK_BAISHUI, &long_code, &dibao_complete())
+        .await;
+    r.assert_error(422, "invalid_request");
+    assert!(r.body["details"]["matter"].is_array(), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("matter"));
+
+    let mut a = dibao_complete();
+    a["applicant"]["name"] = json!("张".repeat(101));
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+    r.assert_error(422, "invalid_request");
+    assert!(r.body["details"]["application"].is_array(), "{}", r.text);
+    assert!(r.body["message"].as_str().unwrap().contains("申请人姓名"));
+
+    let mut a = dibao_complete();
+    for i in 0..201 {
+        a["fields"][format!("f{i}")] = json!(1);
+    }
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+    r.assert_error(422, "invalid_request");
+    assert!(r.body["message"].as_str().unwrap().contains("表单字段过多"));
+}
+
 on_both_backends! {
+    oversized_parts_are_named => oversized_parts_are_named_sqlite, oversized_parts_are_named_postgres;
     malformed_json_and_wrong_types => malformed_json_and_wrong_types_sqlite, malformed_json_and_wrong_types_postgres;
     wrong_field_type_is_a_defect => wrong_field_type_is_a_defect_sqlite, wrong_field_type_is_a_defect_postgres;
     unknown_codes_fields_and_materials => unknown_codes_fields_and_materials_sqlite, unknown_codes_fields_and_materials_postgres;

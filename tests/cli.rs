@@ -1,0 +1,157 @@
+//! The command line as policy staff and county IT run it: the real binary on the sample catalog
+//! and on a deliberately broken copy of it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn yichuang(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yichuang"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(file).unwrap();
+    assert!(t.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(file, t.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn lint_and_test_pass_on_the_sample_catalog_and_report_counts() {
+    let o = yichuang(&["rules", "lint", "rules/"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.contains("31 matters") && summary.contains("0 error(s)"),
+        "{summary}"
+    );
+    assert!(summary.contains("148 examples"), "{summary}");
+
+    let o = yichuang(&["rules", "test", "rules/"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("148 passed, 0 failed"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS")).count(), 148);
+}
+
+#[test]
+fn a_broken_catalog_fails_with_a_location_for_every_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules: PathBuf = dir.path().join("rules");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &rules);
+    let m = rules.join("matters");
+    // 1. Bad YAML.
+    edit(
+        &m.join("mz-gaoling.yaml"),
+        "subjects: [natural_person]",
+        "subjects: [natural_person\n",
+    );
+    // 2. A script that does not compile.
+    edit(
+        &m.join("ga-huji-zhengming.yaml"),
+        "when: 'fields.proof_type != \"注销户口证明\"'",
+        "when: 'fields.proof_type != != \"注销户口证明\"'",
+    );
+    // 3. An unknown department.
+    edit(
+        &m.join("mz-dibao.yaml"),
+        "department: disabled-federation",
+        "department: no-such-department",
+    );
+    // 4. A script that never ends.
+    edit(
+        &m.join("mz-tekun.yaml"),
+        "refusals:\n  - id: ",
+        "refusals:\n  - id: runaway\n    if: 'let x = 0; loop { x += 1; } false'\n    kind: ineligible\n    reason: 测试\n    basis: 测试\n  - id: ",
+    );
+    let o = yichuang(&["rules", "lint", rules.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("matters/mz-gaoling.yaml:11:12: error: YAML"),
+        "bad YAML not located: {out}"
+    );
+    assert!(
+        out.contains("matters/ga-huji-zhengming.yaml:52:") && out.contains("does not compile"),
+        "script error not located: {out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("matters/mz-dibao.yaml:") && l.contains("no-such-department")),
+        "unknown department not located: {out}"
+    );
+    let runaway: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("too many operations"))
+        .collect();
+    assert!(!runaway.is_empty(), "endless loop not reported: {out}");
+    assert!(
+        runaway
+            .iter()
+            .all(|l| l.contains("matters/mz-tekun.yaml:") && l.contains("QS-MZ-002")),
+        "{runaway:?}"
+    );
+}
+
+#[test]
+fn calendar_add_gives_the_due_date_or_the_coverage_error() {
+    // 国庆 2026: 10/1–10/7 off; 10/10 (Saturday) is a make-up working day.
+    let o = yichuang(&["calendar", "add", "2026-09-30", "3"]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "2026-10-10");
+    let o = yichuang(&["calendar", "add", "2026-12-25", "10"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("2026-12-31"), "{}", text(&o));
+}
+
+#[test]
+fn guide_and_schema_are_printed() {
+    let o = yichuang(&["rules", "guide", "rules/", "QS-MZ-001"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for heading in [
+        "## 一、",
+        "## 二、设定依据",
+        "## 三、办理流程",
+        "## 四、申请材料",
+        "## 五、办理时限",
+        "## 六、收费标准",
+    ] {
+        assert!(out.contains(heading), "missing {heading}");
+    }
+    let o = yichuang(&["rules", "guide", "rules/", "NOPE"]);
+    assert!(!o.status.success());
+
+    let o = yichuang(&["rules", "schema"]);
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(schema["properties"]["materials"].is_object());
+    assert!(schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == "jurisdiction"));
+}
