@@ -39,6 +39,9 @@ pub struct Config {
     /// How long a request waits for a database connection before failing with 503.
     /// Env: `YICHUANG_DB_TIMEOUT_MS`.
     pub db_timeout_ms: u64,
+    /// How often the rules directory is checked for changes (0 = never; reload by the admin
+    /// endpoint or SIGHUP). Env: `YICHUANG_RELOAD_POLL_MS`.
+    pub reload_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             workers: None,
             db_pool_size: 8,
             db_timeout_ms: 3_000,
+            reload_poll_ms: 2_000,
         }
     }
 }
@@ -110,6 +114,7 @@ impl Config {
         env_parse::<usize>("YICHUANG_WORKERS", |v| c.workers = Some(v))?;
         env_parse::<u32>("YICHUANG_DB_POOL_SIZE", |v| c.db_pool_size = v)?;
         env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
+        env_parse::<u64>("YICHUANG_RELOAD_POLL_MS", |v| c.reload_poll_ms = v)?;
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

@@ -98,10 +98,39 @@ impl AppError {
     }
 }
 
+/// One attempt to load and activate a changed catalog.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct ReloadAttempt {
+    pub at_ms: i64,
+    /// `startup`, `watch`, `admin` or `sighup`.
+    pub trigger: String,
+    /// `activated`, `unchanged` or `rejected`.
+    pub outcome: String,
+    /// Content hash of the catalog that was tried.
+    pub hash: Option<String>,
+    /// Why it was rejected: every error with file:line:column, and every failing example.
+    pub errors: Vec<String>,
+}
+
+/// When and by what the active catalog was activated.
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct Activation {
+    pub at_ms: i64,
+    pub by: String,
+}
+
 /// The active catalog and the versions open cases are pinned to.
 pub struct CatalogRegistry {
     current: RwLock<Arc<Catalog>>,
     pinned: Mutex<HashMap<String, Arc<Catalog>>>,
+    activation: Mutex<Activation>,
+    last_attempt: Mutex<Option<ReloadAttempt>>,
+    /// One reload at a time (watcher, admin endpoint, SIGHUP).
+    reloading: Mutex<()>,
 }
 
 impl CatalogRegistry {
@@ -109,7 +138,45 @@ impl CatalogRegistry {
         Self {
             current: RwLock::new(Arc::new(catalog)),
             pinned: Mutex::new(HashMap::new()),
+            activation: Mutex::new(Activation {
+                at_ms: 0,
+                by: "startup".into(),
+            }),
+            last_attempt: Mutex::new(None),
+            reloading: Mutex::new(()),
         }
+    }
+
+    /// Swap in a new catalog. Requests in flight keep the `Arc` they already hold and finish on
+    /// the catalog they started with; the previous version stays available to pinned cases.
+    fn activate(&self, catalog: Catalog, by: &str, at_ms: i64) {
+        let new = Arc::new(catalog);
+        let old = {
+            let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *cur, new)
+        };
+        self.pinned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(old.hash.clone(), old);
+        *self.activation.lock().unwrap_or_else(|p| p.into_inner()) = Activation {
+            at_ms,
+            by: by.to_string(),
+        };
+    }
+
+    pub fn activation(&self) -> Activation {
+        self.activation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn last_attempt(&self) -> Option<ReloadAttempt> {
+        self.last_attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The catalog new intakes are assessed under.
@@ -227,6 +294,64 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
     Ok(App::new(config, catalog, store, users, clock))
 }
 
+/// What the rules directory looks like now: each file's path, size and modification time.
+fn fingerprint(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                pending.push(path);
+            } else {
+                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                out.push((path, meta.len(), modified));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Watch the rules directory and reload when it changes. A burst of file events (an editor
+/// saving, a deploy copying many files) merges into one reload: a change is applied only once
+/// the directory looked the same at two polls in a row. Stops when the app is dropped.
+pub fn start_watcher(app: &Arc<App>) {
+    let every = app.config.reload_poll_ms;
+    if every == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    let dir = app.config.rules_dir.clone();
+    let spawned = std::thread::Builder::new()
+        .name("yichuang-rules-watch".into())
+        .spawn(move || {
+            let mut applied = fingerprint(&dir);
+            let mut pending = None;
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(every));
+                let Some(app) = weak.upgrade() else { return };
+                let now = fingerprint(&dir);
+                if now == applied {
+                    pending = None;
+                } else if pending.as_ref() == Some(&now) {
+                    app.reload("watch");
+                    applied = now;
+                    pending = None;
+                } else {
+                    pending = Some(now);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "rules directory not watched; use the reload endpoint or SIGHUP");
+    }
+}
+
 /// Everything the services share.
 pub struct App {
     pub config: Config,
@@ -250,15 +375,97 @@ impl App {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_i64(clock.now_ms());
         h.write_u32(std::process::id());
+        let registry = CatalogRegistry::new(catalog);
+        registry
+            .activation
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .at_ms = clock.now_ms();
         Self {
             config,
-            registry: CatalogRegistry::new(catalog),
+            registry,
             store,
             users,
             clock,
             ids: AtomicU64::new(0),
             id_seed: h.finish(),
         }
+    }
+
+    /// Load the rules directory again and activate it if it differs from the active catalog and
+    /// passes the gate: it parses, validates and compiles (`Catalog::load`) and every golden
+    /// example passes. Otherwise the active catalog stays and the attempt records why.
+    pub fn reload(&self, trigger: &str) -> ReloadAttempt {
+        let _one_at_a_time = self
+            .registry
+            .reloading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let at_ms = self.clock.now_ms();
+        let attempt = |outcome: &str, hash: Option<String>, errors: Vec<String>| ReloadAttempt {
+            at_ms,
+            trigger: trigger.to_string(),
+            outcome: outcome.to_string(),
+            hash,
+            errors,
+        };
+        let result = match CatalogSources::read_dir(&self.config.rules_dir) {
+            Err(e) => attempt("rejected", None, vec![e.to_string()]),
+            Ok(sources) => {
+                let hash = sources.content_hash();
+                if hash == self.registry.current().hash {
+                    attempt("unchanged", Some(hash), Vec::new())
+                } else {
+                    match Catalog::load(sources) {
+                        Err(f) => attempt(
+                            "rejected",
+                            Some(hash),
+                            f.errors().map(ToString::to_string).collect(),
+                        ),
+                        Ok(catalog) => {
+                            let failures: Vec<String> = crate::authoring::run_examples(&catalog)
+                                .into_iter()
+                                .filter(|r| !r.passed())
+                                .map(|r| {
+                                    let why =
+                                        r.error.clone().unwrap_or_else(|| r.differences.join("; "));
+                                    format!(
+                                        "{} [{}] 样例“{}”未通过 / example failed: {why}",
+                                        r.file, r.matter, r.name
+                                    )
+                                })
+                                .collect();
+                            if !failures.is_empty() {
+                                attempt("rejected", Some(hash), failures)
+                            } else if let Err(e) =
+                                store_catalog_version(&self.store, &catalog, trigger, at_ms)
+                            {
+                                attempt(
+                                    "rejected",
+                                    Some(hash),
+                                    vec![format!(
+                                        "目录版本无法保存 / cannot store the version: {e}"
+                                    )],
+                                )
+                            } else {
+                                tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
+                                self.registry.activate(catalog, trigger, at_ms);
+                                attempt("activated", Some(hash), Vec::new())
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if result.outcome == "rejected" {
+            tracing::warn!(trigger, errors = result.errors.len(), first = %result.errors.first().map_or("", String::as_str), "catalog change rejected; the active catalog stays");
+        }
+        *self
+            .registry
+            .last_attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
+        result
     }
 
     /// A new unique id, `<prefix>-<yyyymmdd>-<ms of day><counter><process tag>`: ordered by time

@@ -230,6 +230,10 @@ pub struct CatalogStatus {
     pub calendar_from: String,
     pub calendar_until: String,
     pub warnings: Vec<String>,
+    /// When and by what (`startup`, `watch`, `admin`, `sighup`) this version was activated.
+    pub activated: crate::app::Activation,
+    /// The latest reload attempt, with its errors if it was rejected.
+    pub last_attempt: Option<crate::app::ReloadAttempt>,
 }
 
 /// `/healthz` and `/readyz`.

@@ -223,7 +223,33 @@ async fn catalog_status(app: Data, _auth: Auth) -> HttpResponse {
         calendar_from: from.to_string(),
         calendar_until: until.to_string(),
         warnings: c.warnings.iter().map(ToString::to_string).collect(),
+        activated: app.registry.activation(),
+        last_attempt: app.registry.last_attempt(),
     })
+}
+
+/// Reload the catalog now (county IT): the same gate as the watcher.
+async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
+    if auth.0.role != crate::auth::Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有县信息中心管理员可以重新加载事项目录",
+        ));
+    }
+    let a = app.clone().into_inner();
+    let attempt = web::block(move || a.reload("admin")).await?;
+    if attempt.outcome == "rejected" {
+        return Err(ApiError::unprocessable(
+            "catalog_rejected",
+            format!(
+                "新的事项目录未通过检查，仍使用原版本。第一个问题：{}",
+                attempt.errors.first().map_or("", String::as_str)
+            ),
+        )
+        .with_details(serde_json::to_value(&attempt).unwrap_or(serde_json::Value::Null)));
+    }
+    Ok(HttpResponse::Ok().json(attempt))
 }
 
 async fn precheck(
@@ -606,6 +632,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .route("/matters/{code}/guide.html", web::get().to(get_guide_html))
             .route("/bundles", web::get().to(list_bundles))
             .route("/catalog", web::get().to(catalog_status))
+            .route("/catalog/reload", web::post().to(reload_catalog))
             .route("/assessments", web::post().to(precheck))
             .route("/cases", web::post().to(take_intake))
             .route("/cases", web::get().to(list_cases))

@@ -219,6 +219,15 @@ pub fn assert_error_shape(r: &Resp) {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, manifest_dir().join("rules"), 0).await
+}
+
+/// A service on its own rules directory; `watch_ms` > 0 also starts the directory watcher.
+pub async fn spawn_app_with(
+    backend: Backend,
+    rules_dir: std::path::PathBuf,
+    watch_ms: u64,
+) -> TestApp {
     let (database_url, place) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -233,15 +242,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let root = manifest_dir();
     let config = Config {
         database_url,
-        rules_dir: root.join("rules"),
+        rules_dir,
         tokens_file: root.join("config/tokens.yaml"),
+        reload_poll_ms: watch_ms,
         ..Config::default()
     };
     let clock = Arc::new(ManualClock::at(day(2026, 3, 2)));
-    let app = yichuang::app::start(config, clock.clone()).expect("the service starts");
+    let app = Arc::new(yichuang::app::start(config, clock.clone()).expect("the service starts"));
+    yichuang::app::start_watcher(&app);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = yichuang::http::serve(Arc::new(app), listener, Some(2)).unwrap();
+    let server = yichuang::http::serve(app, listener, Some(2)).unwrap();
     let handle = server.handle();
     actix_web::rt::spawn(server);
     let client = awc::Client::builder()

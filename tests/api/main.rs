@@ -13,5 +13,6 @@ mod concurrency;
 mod documents;
 mod idempotency;
 mod intake;
+mod reload;
 mod supplement;
 mod validation;

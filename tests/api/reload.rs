@@ -1,0 +1,197 @@
+//! Rule changes without a restart: the reload gate, atomic activation, pinned versions for open
+//! cases, and the directory watcher.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CATALOG: &str = "/api/v1/catalog";
+const RELOAD: &str = "/api/v1/catalog/reload";
+const MARKED_ACCOUNT: &str = "6220000000000000";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A private copy of the sample catalog.
+fn rules_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &rules);
+    (dir, rules)
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let t = std::fs::read_to_string(file).unwrap();
+    assert!(t.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(file, t.replacen(from, to, 1)).unwrap();
+}
+
+/// A new refusal rule that only an application with the marked bank account meets.
+fn add_marked_refusal(rules: &Path) {
+    edit(
+        &rules.join(DIBAO_FILE),
+        "refusals:\n",
+        &format!(
+            "refusals:\n  - id: marked_account\n    if: 'fields.bank_account == \"{MARKED_ACCOUNT}\"'\n    kind: ineligible\n    reason: 测试用规则\n    basis: 测试依据\n"
+        ),
+    );
+}
+
+async fn catalog_hash(app: &TestApp) -> String {
+    let r = app.get(CATALOG, Some(ADMIN)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["hash"].as_str().unwrap().to_string()
+}
+
+fn marked(mut a: Value) -> Value {
+    a["fields"]["bank_account"] = json!(MARKED_ACCOUNT);
+    a
+}
+
+async fn valid_change_goes_live_and_open_cases_keep_their_version(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    let before = catalog_hash(&app).await;
+
+    // A case waiting for materials under the first version.
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &marked(dibao_defective()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["outcome"], "supplement_needed");
+    let case_id = r.body["case"]["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["case"]["catalog_version"], before.as_str());
+
+    add_marked_refusal(&rules);
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], "activated");
+    let after = catalog_hash(&app).await;
+    assert_ne!(before, after);
+    assert_eq!(r.body["hash"], after.as_str());
+    let status = app.get(CATALOG, Some(ADMIN)).await;
+    assert_eq!(status.body["activated"]["by"], "admin");
+
+    // New intakes are assessed under the new rule.
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &marked(dibao_complete()))
+        .await;
+    assert_eq!(r.body["outcome"], "refused", "{}", r.text);
+    assert_eq!(r.body["case"]["catalog_version"], after.as_str());
+
+    // The open case keeps the version it was taken under: no refusal on supplement.
+    let mut complete = marked(dibao_complete());
+    complete["fields"]["has_disabled_member"] = json!(false);
+    let r = app
+        .post_json(
+            &format!("/api/v1/cases/{case_id}/supplements"),
+            Some(CLERK_BAISHUI),
+            &json!({ "fields": complete["fields"], "materials": complete["materials"] }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], "accepted_promised", "{}", r.text);
+    assert_eq!(r.body["case"]["catalog_version"], before.as_str());
+
+    // Reloading the same files again changes nothing.
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    assert_eq!(r.body["outcome"], "unchanged");
+}
+
+async fn invalid_changes_never_go_live(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    let before = catalog_hash(&app).await;
+    let original = std::fs::read_to_string(rules.join(DIBAO_FILE)).unwrap();
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "subjects: [natural_person]",
+            "subjects: [natural_person\n",
+            "matters/mz-dibao.yaml:",
+        ),
+        (
+            "if: 'fields.owns_vehicle == true'",
+            "if: 'fields.owns_vehicle == == true'",
+            "does not compile",
+        ),
+        ("due: 2026-03-30", "due: 2026-03-31", "example failed"),
+        (
+            "if: 'fields.owns_vehicle == true'",
+            "if: 'let x = 0; loop { x += 1; } false'",
+            "too many operations",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        std::fs::write(rules.join(DIBAO_FILE), &original).unwrap();
+        edit(&rules.join(DIBAO_FILE), from, to);
+        let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+        r.assert_error(422, "catalog_rejected");
+        let errors = r.body["details"]["errors"].to_string();
+        assert!(errors.contains(expected), "{to}: {errors}");
+        assert_eq!(catalog_hash(&app).await, before, "{to} went live");
+        let status = app.get(CATALOG, Some(ADMIN)).await;
+        assert_eq!(status.body["last_attempt"]["outcome"], "rejected");
+        // The service goes on with the last good catalog.
+        let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["case"]["catalog_version"], before.as_str());
+    }
+    // Only the county IT admin reloads.
+    let r = app
+        .post_json(RELOAD, Some(CLERK_BAISHUI), &json!({}), &[])
+        .await;
+    r.assert_error(403, "forbidden");
+}
+
+async fn the_watcher_picks_up_a_change(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 100).await;
+    let before = catalog_hash(&app).await;
+    let text = std::fs::read_to_string(rules.join(DIBAO_FILE))
+        .unwrap()
+        .replace("QS-MZ-001", "QS-MZ-901")
+        .replace(
+            "name: 最低生活保障审核确认",
+            "name: 最低生活保障审核确认（试点）",
+        );
+    std::fs::write(rules.join("matters/mz-dibao-pilot.yaml"), text).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while catalog_hash(&app).await == before {
+        assert!(Instant::now() < deadline, "the change was not picked up");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = app.get("/api/v1/matters/QS-MZ-901", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let status = app.get(CATALOG, Some(ADMIN)).await;
+    assert_eq!(status.body["activated"]["by"], "watch");
+    assert_eq!(status.body["matters"], 32);
+}
+
+macro_rules! on_both {
+    ($($f:ident => $s:ident, $p:ident;)*) => {$(
+        #[actix_web::test]
+        async fn $s() { $f(Backend::Sqlite).await }
+        #[actix_web::test]
+        async fn $p() { $f(Backend::Postgres).await }
+    )*};
+}
+
+on_both! {
+    valid_change_goes_live_and_open_cases_keep_their_version => valid_change_goes_live_sqlite, valid_change_goes_live_postgres;
+    invalid_changes_never_go_live => invalid_changes_never_go_live_sqlite, invalid_changes_never_go_live_postgres;
+    the_watcher_picks_up_a_change => the_watcher_picks_up_a_change_sqlite, the_watcher_picks_up_a_change_postgres;
+}
