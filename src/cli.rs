@@ -66,6 +66,8 @@ pub enum RulesCommand {
     Test { dir: PathBuf },
     /// Print the service guide (办事指南) of a matter as Markdown.
     Guide { dir: PathBuf, code: String },
+    /// What changed between two catalog directories, per matter, in words (Markdown).
+    Diff { old: PathBuf, new: PathBuf },
     /// Print the JSON Schema of a rule file kind (for editor validation and completion).
     Schema {
         #[arg(value_enum, default_value = "matter")]
@@ -272,6 +274,14 @@ pub fn run() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Rules(RulesCommand::Diff { old, new }) => {
+            let (old, new) = match (load(&old), load(&new)) {
+                (Ok(o), Ok(n)) => (o, n),
+                _ => return ExitCode::FAILURE,
+            };
+            out_raw!("{}", crate::authoring::diff_markdown(&old, &new));
+            ExitCode::SUCCESS
         }
         Command::Rules(RulesCommand::Schema { kind }) => {
             out!("{}", schema_json(kind));

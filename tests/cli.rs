@@ -155,3 +155,38 @@ fn guide_and_schema_are_printed() {
         .iter()
         .any(|v| v == "jurisdiction"));
 }
+
+#[test]
+fn diff_describes_what_changed_between_two_catalogs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules: PathBuf = dir.path().join("rules");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &rules);
+    let o = yichuang(&["rules", "diff", "rules/", rules.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(text(&o).contains("没有差别"), "{}", text(&o));
+
+    edit(
+        &rules.join("matters/mz-dibao.yaml"),
+        "promised_days: 20\n",
+        "promised_days: 15\n",
+    );
+    edit(
+        &rules.join("matters/mz-dibao.yaml"),
+        "issued_within_days: 90",
+        "issued_within_days: 60",
+    );
+    let o = yichuang(&["rules", "diff", "rules/", rules.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("## QS-MZ-001"), "{out}");
+    assert!(out.contains("承诺时限（工作日）：20 → 15"), "{out}");
+    assert!(
+        out.contains("须90日内出具） → 收入证明（原件1份，容缺后补，须60日内出具）"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("## ").count(),
+        1,
+        "only one matter changed: {out}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Tools for policy staff: run golden examples, print a service guide, produce the rule schema.
 
+mod diff;
 mod guide;
 
 use std::collections::BTreeSet;
@@ -10,6 +11,7 @@ use crate::domain::application::{Channel, IntakeContext};
 use crate::domain::assessment::Assessment;
 use crate::domain::matter::{Example, Expectation};
 
+pub use diff::{diff_markdown, matter_changes};
 pub use guide::guide_markdown;
 
 /// The result of one golden example.
