@@ -66,6 +66,29 @@ pub enum RulesCommand {
     Test { dir: PathBuf },
     /// Print the service guide (办事指南) of a matter as Markdown.
     Guide { dir: PathBuf, code: String },
+    /// Check a catalog through the gate, store it and make it the active version of every
+    /// instance on the database (they follow within `fleet_poll_ms`).
+    Publish {
+        dir: PathBuf,
+        #[arg(long)]
+        database: String,
+        /// Who publishes (recorded with the activation).
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// Make a stored version active again (roll back or forward): a hash prefix or the declared version.
+    Activate {
+        version: String,
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// List the stored catalog versions and who activated which when.
+    Versions {
+        #[arg(long)]
+        database: String,
+    },
     /// What changed between two catalog directories, per matter, in words (Markdown).
     Diff { old: PathBuf, new: PathBuf },
     /// Print the JSON Schema of a rule file kind (for editor validation and completion).
@@ -179,6 +202,21 @@ fn test(dir: &std::path::Path) -> ExitCode {
     }
 }
 
+fn open_store(url: &str) -> Option<crate::store::Store> {
+    let opts = crate::store::StoreOptions {
+        pool_size: 1,
+        group_commit: false,
+        ..Default::default()
+    };
+    match crate::store::Store::open(url, opts) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("{}: {e}", redact_url(url));
+            None
+        }
+    }
+}
+
 /// A database URL without its password, for messages.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -274,6 +312,98 @@ pub fn run() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Rules(RulesCommand::Publish { dir, database, by }) => {
+            let Some(store) = open_store(&database) else {
+                return ExitCode::FAILURE;
+            };
+            let now = chrono::Utc::now().timestamp_millis();
+            match crate::app::publish(&store, &dir, &by, now) {
+                Ok((hash, version)) => {
+                    out!("published {version} ({hash}); it is now the active version");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Rules(RulesCommand::Activate {
+            version,
+            database,
+            by,
+        }) => {
+            let Some(store) = open_store(&database) else {
+                return ExitCode::FAILURE;
+            };
+            let versions = match store.catalog_versions() {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let matches: Vec<_> = versions
+                .iter()
+                .filter(|(hash, declared, _, _)| {
+                    (version.len() >= 6 && hash.starts_with(&version)) || *declared == version
+                })
+                .collect();
+            let [(hash, declared, _, _)] = matches.as_slice() else {
+                eprintln!(
+                    "“{version}” matches {} stored versions; give a longer hash prefix (see `rules versions`)",
+                    matches.len()
+                );
+                return ExitCode::FAILURE;
+            };
+            match store.record_activation(hash, &by, chrono::Utc::now().timestamp_millis()) {
+                Ok(_) => {
+                    out!("activated {declared} ({hash})");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Rules(RulesCommand::Versions { database }) => {
+            let Some(store) = open_store(&database) else {
+                return ExitCode::FAILURE;
+            };
+            let (versions, activations) = match (store.catalog_versions(), store.activations()) {
+                (Ok(v), Ok(a)) => (v, a),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let active = activations.first().map(|a| a.hash.clone());
+            out!("{:<14} {:<16} {}", "hash", "version", "name");
+            for (hash, declared, name, _) in &versions {
+                let mark = if active.as_deref() == Some(hash.as_str()) {
+                    " (active)"
+                } else {
+                    ""
+                };
+                out!(
+                    "{:<14} {:<16} {name}{mark}",
+                    &hash[..12.min(hash.len())],
+                    declared
+                );
+            }
+            out!("activations (newest first):");
+            for a in &activations {
+                let when = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(a.activated_at)
+                    .map_or_else(String::new, |t| t.to_rfc3339());
+                out!(
+                    "  {when}  {}  by {}",
+                    &a.hash[..12.min(a.hash.len())],
+                    a.activated_by
+                );
+            }
+            ExitCode::SUCCESS
         }
         Command::Rules(RulesCommand::Diff { old, new }) => {
             let (old, new) = match (load(&old), load(&new)) {

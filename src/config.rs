@@ -42,6 +42,9 @@ pub struct Config {
     /// How often the rules directory is checked for changes (0 = never; reload by the admin
     /// endpoint or SIGHUP). Env: `YICHUANG_RELOAD_POLL_MS`.
     pub reload_poll_ms: u64,
+    /// Fleet mode: how often the version published to the database (`yichuang rules publish`)
+    /// is checked (0 = off; then the rules directory is the source). Env: `YICHUANG_FLEET_POLL_MS`.
+    pub fleet_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             db_pool_size: 8,
             db_timeout_ms: 3_000,
             reload_poll_ms: 2_000,
+            fleet_poll_ms: 0,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Config {
         env_parse::<u32>("YICHUANG_DB_POOL_SIZE", |v| c.db_pool_size = v)?;
         env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
         env_parse::<u64>("YICHUANG_RELOAD_POLL_MS", |v| c.reload_poll_ms = v)?;
+        env_parse::<u64>("YICHUANG_FLEET_POLL_MS", |v| c.fleet_poll_ms = v)?;
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

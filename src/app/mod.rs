@@ -149,8 +149,7 @@ impl CatalogRegistry {
 
     /// Swap in a new catalog. Requests in flight keep the `Arc` they already hold and finish on
     /// the catalog they started with; the previous version stays available to pinned cases.
-    fn activate(&self, catalog: Catalog, by: &str, at_ms: i64) {
-        let new = Arc::new(catalog);
+    fn activate(&self, new: Arc<Catalog>, by: &str, at_ms: i64) {
         let old = {
             let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *cur, new)
@@ -218,6 +217,54 @@ impl CatalogRegistry {
         pinned.insert(hash.to_string(), catalog.clone());
         Ok(catalog)
     }
+}
+
+/// The gate every new catalog passes before it goes live: it loads (parse, validate, compile)
+/// with no error and every golden example passes. Returns the catalog or every reason.
+pub fn gate(sources: CatalogSources) -> Result<Catalog, Vec<String>> {
+    let catalog = Catalog::load(sources)
+        .map_err(|f| f.errors().map(ToString::to_string).collect::<Vec<_>>())?;
+    let failures: Vec<String> = crate::authoring::run_examples(&catalog)
+        .into_iter()
+        .filter(|r| !r.passed())
+        .map(|r| {
+            let why = r.error.clone().unwrap_or_else(|| r.differences.join("; "));
+            format!(
+                "{} [{}] 样例“{}”未通过 / example failed: {why}",
+                r.file, r.matter, r.name
+            )
+        })
+        .collect();
+    if failures.is_empty() {
+        Ok(catalog)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Why `publish` did not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{0}")]
+    Read(#[from] crate::catalog::SourceError),
+    #[error("目录未通过检查 / the catalog does not pass the gate:\n{}", .0.join("\n"))]
+    Rejected(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// `yichuang rules publish`: check a catalog directory through the gate, store it and make it
+/// the active version for every instance on the database.
+pub fn publish(
+    store: &Store,
+    dir: &std::path::Path,
+    by: &str,
+    now_ms: i64,
+) -> Result<(String, String), PublishError> {
+    let catalog = gate(CatalogSources::read_dir(dir)?).map_err(PublishError::Rejected)?;
+    store_catalog_version(store, &catalog, by, now_ms)?;
+    store.record_activation(&catalog.hash, by, now_ms)?;
+    Ok((catalog.hash.clone(), catalog.manifest.version.clone()))
 }
 
 /// Store a catalog version (content-addressed) so cases can be replayed under it later.
@@ -352,6 +399,40 @@ pub fn start_watcher(app: &Arc<App>) {
     }
 }
 
+/// Follow the version published to the database (`rules publish` / `rules activate`): every
+/// instance on one database converges to the latest activation within `fleet_poll_ms`.
+pub fn start_fleet_sync(app: &Arc<App>) {
+    let every = app.config.fleet_poll_ms;
+    if every == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    let spawned = std::thread::Builder::new()
+        .name("yichuang-fleet-sync".into())
+        .spawn(move || {
+            let mut seen: Option<i64> = None;
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(every));
+                let Some(app) = weak.upgrade() else { return };
+                match app.store.active_catalog() {
+                    Ok(Some(active)) if seen != Some(active.id) => {
+                        // Each activation is tried once; a rejected one stays rejected until a
+                        // newer activation appears (the status endpoint shows why).
+                        seen = Some(active.id);
+                        app.follow_published(&active.hash);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the published catalog version")
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "fleet sync not started");
+    }
+}
+
 /// Everything the services share.
 pub struct App {
     pub config: Config,
@@ -416,43 +497,9 @@ impl App {
                 if hash == self.registry.current().hash {
                     attempt("unchanged", Some(hash), Vec::new())
                 } else {
-                    match Catalog::load(sources) {
-                        Err(f) => attempt(
-                            "rejected",
-                            Some(hash),
-                            f.errors().map(ToString::to_string).collect(),
-                        ),
-                        Ok(catalog) => {
-                            let failures: Vec<String> = crate::authoring::run_examples(&catalog)
-                                .into_iter()
-                                .filter(|r| !r.passed())
-                                .map(|r| {
-                                    let why =
-                                        r.error.clone().unwrap_or_else(|| r.differences.join("; "));
-                                    format!(
-                                        "{} [{}] 样例“{}”未通过 / example failed: {why}",
-                                        r.file, r.matter, r.name
-                                    )
-                                })
-                                .collect();
-                            if !failures.is_empty() {
-                                attempt("rejected", Some(hash), failures)
-                            } else if let Err(e) =
-                                store_catalog_version(&self.store, &catalog, trigger, at_ms)
-                            {
-                                attempt(
-                                    "rejected",
-                                    Some(hash),
-                                    vec![format!(
-                                        "目录版本无法保存 / cannot store the version: {e}"
-                                    )],
-                                )
-                            } else {
-                                tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
-                                self.registry.activate(catalog, trigger, at_ms);
-                                attempt("activated", Some(hash), Vec::new())
-                            }
-                        }
+                    match gate(sources) {
+                        Err(errors) => attempt("rejected", Some(hash), errors),
+                        Ok(catalog) => self.go_live(Arc::new(catalog), trigger, at_ms, true),
                     }
                 }
             }
@@ -460,6 +507,79 @@ impl App {
         if result.outcome == "rejected" {
             tracing::warn!(trigger, errors = result.errors.len(), first = %result.errors.first().map_or("", String::as_str), "catalog change rejected; the active catalog stays");
         }
+        *self
+            .registry
+            .last_attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
+        result
+    }
+
+    /// Store (if asked) and activate a catalog that passed the gate.
+    fn go_live(
+        &self,
+        catalog: Arc<Catalog>,
+        trigger: &str,
+        at_ms: i64,
+        store_it: bool,
+    ) -> ReloadAttempt {
+        let hash = catalog.hash.clone();
+        if store_it {
+            if let Err(e) = store_catalog_version(&self.store, &catalog, trigger, at_ms) {
+                return ReloadAttempt {
+                    at_ms,
+                    trigger: trigger.to_string(),
+                    outcome: "rejected".into(),
+                    hash: Some(hash),
+                    errors: vec![format!("目录版本无法保存 / cannot store the version: {e}")],
+                };
+            }
+        }
+        tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
+        self.registry.activate(catalog, trigger, at_ms);
+        ReloadAttempt {
+            at_ms,
+            trigger: trigger.to_string(),
+            outcome: "activated".into(),
+            hash: Some(hash),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Follow the version published to the database (a fleet): load it by its hash, pass it
+    /// through the same gate, activate it.
+    pub fn follow_published(&self, hash: &str) -> ReloadAttempt {
+        let _one_at_a_time = self
+            .registry
+            .reloading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let at_ms = self.clock.now_ms();
+        let rejected = |errors: Vec<String>| ReloadAttempt {
+            at_ms,
+            trigger: "fleet".into(),
+            outcome: "rejected".into(),
+            hash: Some(hash.to_string()),
+            errors,
+        };
+        let result = if self.registry.current().hash == hash {
+            ReloadAttempt {
+                outcome: "unchanged".into(),
+                ..rejected(Vec::new())
+            }
+        } else {
+            match self.store.catalog_version(hash) {
+                Ok(Some(row)) => match serde_json::from_str(&row.files) {
+                    Ok(files) => match gate(CatalogSources { files }) {
+                        Ok(c) => self.go_live(Arc::new(c), "fleet", at_ms, false),
+                        Err(errors) => rejected(errors),
+                    },
+                    Err(e) => rejected(vec![e.to_string()]),
+                },
+                Ok(None) => rejected(vec![format!("version {hash} is not stored")]),
+                Err(e) => rejected(vec![e.to_string()]),
+            }
+        };
         *self
             .registry
             .last_attempt

@@ -59,6 +59,16 @@ impl Default for StoreOptions {
     }
 }
 
+/// One activation of a catalog version (the latest is the active one).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = schema::catalog_activations)]
+pub struct ActivationRow {
+    pub id: i64,
+    pub hash: String,
+    pub activated_at: i64,
+    pub activated_by: String,
+}
+
 /// A deployed catalog version, stored under its content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = schema::catalog_versions)]
@@ -355,17 +365,73 @@ impl Store {
 
     /// Stores a catalog version under its content hash; an existing hash is left as it is.
     pub fn save_catalog_version(&self, v: &CatalogVersionRow) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
-        match diesel::insert_into(schema::catalog_versions::table)
-            .values(v)
-            .execute(&mut *c)
-            .map_err(StoreError::from)
-        {
+        let inserted = {
+            let mut c = self.conn()?;
+            diesel::insert_into(schema::catalog_versions::table)
+                .values(v)
+                .execute(&mut *c)
+                .map_err(StoreError::from)
+        };
+        // (The connection is back in the pool before the lookup below takes one.)
+        match inserted {
             Ok(_) => Ok(()),
             // Content-addressed: the same hash is the same content.
             Err(StoreError::Conflict(_)) if self.catalog_version(&v.hash)?.is_some() => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Make a stored catalog version the active one for every instance on this database.
+    pub fn record_activation(
+        &self,
+        hash: &str,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<ActivationRow, StoreError> {
+        use schema::catalog_activations::dsl as a;
+        let mut c = self.conn()?;
+        diesel::insert_into(a::catalog_activations)
+            .values((
+                a::hash.eq(hash),
+                a::activated_at.eq(at_ms),
+                a::activated_by.eq(by),
+            ))
+            .execute(&mut *c)?;
+        Ok(a::catalog_activations
+            .order(a::id.desc())
+            .select(ActivationRow::as_select())
+            .first(&mut *c)?)
+    }
+
+    /// The latest activation, if any catalog was ever published to this database.
+    pub fn active_catalog(&self) -> Result<Option<ActivationRow>, StoreError> {
+        use schema::catalog_activations::dsl as a;
+        let mut c = self.conn()?;
+        Ok(a::catalog_activations
+            .order(a::id.desc())
+            .select(ActivationRow::as_select())
+            .first(&mut *c)
+            .optional()?)
+    }
+
+    /// Every activation, newest first.
+    pub fn activations(&self) -> Result<Vec<ActivationRow>, StoreError> {
+        use schema::catalog_activations::dsl as a;
+        let mut c = self.conn()?;
+        Ok(a::catalog_activations
+            .order(a::id.desc())
+            .select(ActivationRow::as_select())
+            .load(&mut *c)?)
+    }
+
+    /// Every stored version (without its files), oldest first.
+    pub fn catalog_versions(&self) -> Result<Vec<(String, String, String, i64)>, StoreError> {
+        use schema::catalog_versions::dsl as v;
+        let mut c = self.conn()?;
+        Ok(v::catalog_versions
+            .order(v::created_at.asc())
+            .select((v::hash, v::version, v::name, v::created_at))
+            .load(&mut *c)?)
     }
 
     pub fn catalog_version(&self, hash: &str) -> Result<Option<CatalogVersionRow>, StoreError> {

@@ -90,11 +90,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    catalog_activations (id) {
+        id -> BigInt,
+        hash -> Text,
+        activated_at -> BigInt,
+        activated_by -> Text,
+    }
+}
+
+diesel::joinable!(catalog_activations -> catalog_versions (hash));
 diesel::joinable!(notices -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(idempotency_keys -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    catalog_activations,
     catalog_versions,
     cases,
     notices,

@@ -86,11 +86,11 @@ fn unique_suffix() -> String {
 /// A fresh PostgreSQL database, dropped (with FORCE) when the guard goes.
 pub struct PgDb {
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl PgDb {
-    fn new() -> PgDb {
+    pub fn new() -> PgDb {
         let name = format!("yc_api_{}", unique_suffix());
         let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base()))
             .expect("PostgreSQL must be running for the API tests (see YICHUANG_TEST_PG)");

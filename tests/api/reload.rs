@@ -195,3 +195,70 @@ on_both! {
     invalid_changes_never_go_live => invalid_changes_never_go_live_sqlite, invalid_changes_never_go_live_postgres;
     the_watcher_picks_up_a_change => the_watcher_picks_up_a_change_sqlite, the_watcher_picks_up_a_change_postgres;
 }
+
+fn instance(db_url: &str, rules: &Path) -> std::sync::Arc<yichuang::app::App> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = yichuang::config::Config {
+        database_url: db_url.to_string(),
+        rules_dir: rules.to_path_buf(),
+        tokens_file: root.join("config/tokens.yaml"),
+        reload_poll_ms: 0,
+        fleet_poll_ms: 100,
+        ..Default::default()
+    };
+    let clock = std::sync::Arc::new(yichuang::app::ManualClock::at(day(2026, 3, 2)));
+    let app = std::sync::Arc::new(yichuang::app::start(config, clock).expect("instance starts"));
+    yichuang::app::start_fleet_sync(&app);
+    app
+}
+
+fn wait_for(apps: &[&std::sync::Arc<yichuang::app::App>], hash: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while apps.iter().any(|a| a.registry.current().hash != hash) {
+        assert!(
+            Instant::now() < deadline,
+            "instances did not converge on {hash}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `rules publish` and `rules activate` on PostgreSQL: two instances converge to the published
+/// version and back to the earlier one; a catalog that fails the gate is never published.
+#[test]
+fn fleet_instances_converge_on_publish_and_rollback() {
+    let db = PgDb::new();
+    let (_a, rules) = rules_copy();
+    let one = instance(&db.url, &rules);
+    let two = instance(&db.url, &rules);
+    let original = one.registry.current().hash.clone();
+    assert_eq!(two.registry.current().hash, original);
+
+    let (_b, changed) = rules_copy();
+    add_marked_refusal(&changed);
+    let (published, _) =
+        yichuang::app::publish(&one.store, &changed, "county-it", one.clock.now_ms()).unwrap();
+    assert_ne!(published, original);
+    wait_for(&[&one, &two], &published);
+    assert_eq!(two.registry.activation().by, "fleet");
+
+    // Roll back to the first version (stored at start-up).
+    one.store
+        .record_activation(&original, "county-it", one.clock.now_ms())
+        .unwrap();
+    wait_for(&[&one, &two], &original);
+
+    // A catalog that fails the gate is refused before anything is stored or activated.
+    let (_c, broken) = rules_copy();
+    edit(
+        &broken.join(DIBAO_FILE),
+        "due: 2026-03-30",
+        "due: 2026-03-31",
+    );
+    let err =
+        yichuang::app::publish(&one.store, &broken, "county-it", one.clock.now_ms()).unwrap_err();
+    assert!(err.to_string().contains("example failed"), "{err}");
+    assert_eq!(one.store.active_catalog().unwrap().unwrap().hash, original);
+    let versions = one.store.catalog_versions().unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+}
