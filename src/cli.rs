@@ -84,6 +84,25 @@ pub enum RulesCommand {
         #[arg(long, default_value = "cli")]
         by: String,
     },
+    /// Impact preview: re-assess the stored intakes of the last DAYS days under the catalog in DIR.
+    Impact {
+        dir: PathBuf,
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+    /// Replay the stored intakes of the last DAYS days under their own catalog versions and check
+    /// that each reproduces its stored assessment exactly.
+    Replay {
+        #[arg(long)]
+        database: String,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Any valid catalog directory (versions are loaded from the database by hash).
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
     /// List the stored catalog versions and who activated which when.
     Versions {
         #[arg(long)]
@@ -366,6 +385,105 @@ pub fn run() -> ExitCode {
                     eprintln!("{e}");
                     ExitCode::FAILURE
                 }
+            }
+        }
+        Command::Rules(RulesCommand::Impact {
+            dir,
+            database,
+            days,
+        }) => {
+            let Ok(candidate) = load(&dir) else {
+                return ExitCode::FAILURE;
+            };
+            let Some(store) = open_store(&database) else {
+                return ExitCode::FAILURE;
+            };
+            let from = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
+            let cases = match crate::app::replay::cases_since(&store, from) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let total = cases.len();
+            let started = std::time::Instant::now();
+            let report = crate::app::replay::impact(&candidate, &cases, |done| {
+                eprint!("\r{done}/{total} cases re-assessed");
+            });
+            eprintln!(" in {:.2?}", started.elapsed());
+            out!(
+                "impact of {} on {} cases since {from}: outcome {} · materials {} · due date {} · route {} · cannot assess {}",
+                &report.candidate[..12],
+                report.cases,
+                report.outcome,
+                report.materials,
+                report.due,
+                report.route,
+                report.errors.len()
+            );
+            for (matter, m) in &report.by_matter {
+                if m.outcome + m.materials + m.due + m.route > 0 {
+                    out!(
+                        "  {matter}: {} cases — outcome {}, materials {}, due {}, route {}",
+                        m.cases,
+                        m.outcome,
+                        m.materials,
+                        m.due,
+                        m.route
+                    );
+                    for ex in &m.examples {
+                        out!(
+                            "    e.g. {} {} → {} ({})",
+                            ex.case_id,
+                            ex.before,
+                            ex.after,
+                            ex.changes.join(", ")
+                        );
+                    }
+                }
+            }
+            for e in report.errors.iter().take(10) {
+                out!("  cannot assess: {e}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Rules(RulesCommand::Replay {
+            database,
+            days,
+            rules,
+        }) => {
+            let Ok(catalog) = load(&rules) else {
+                return ExitCode::FAILURE;
+            };
+            let Some(store) = open_store(&database) else {
+                return ExitCode::FAILURE;
+            };
+            let from = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
+            let cases = match crate::app::replay::cases_since(&store, from) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let registry = crate::app::CatalogRegistry::new(catalog);
+            let started = std::time::Instant::now();
+            let r = crate::app::replay::check_replay(&registry, &store, &cases);
+            out!(
+                "replayed {} cases under their own catalog versions in {:.2?}: {} identical, {} different",
+                r.cases,
+                started.elapsed(),
+                r.identical,
+                r.different.len()
+            );
+            for d in &r.different {
+                out!("  {d}");
+            }
+            if r.different.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
         Command::Rules(RulesCommand::Versions { database }) => {

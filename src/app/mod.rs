@@ -3,6 +3,7 @@
 
 pub mod intake;
 pub mod notice;
+pub mod replay;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

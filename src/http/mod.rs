@@ -228,6 +228,85 @@ async fn catalog_status(app: Data, _auth: Auth) -> HttpResponse {
     })
 }
 
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodRequest {
+    /// How many days back from today (default 90, at most 3660).
+    #[serde(default)]
+    pub days: Option<u32>,
+}
+
+fn require_admin(auth: &Auth, what: &str) -> ApiResult<()> {
+    if auth.0.role == crate::auth::Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("只有县信息中心管理员可以{what}"),
+        ))
+    }
+}
+
+fn period_start(app: &App, body: &PeriodRequest) -> ApiResult<chrono::NaiveDate> {
+    let days = body.days.unwrap_or(90);
+    if days > 3660 {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "days 最多为3660",
+        ));
+    }
+    Ok(app.clock.today() - chrono::Duration::days(i64::from(days)))
+}
+
+/// Impact preview: re-assess the stored intakes of a period under the rules directory as it is
+/// now (not yet active) and count what would change.
+async fn catalog_impact(
+    app: Data,
+    auth: Auth,
+    body: web::Json<PeriodRequest>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&auth, "预览目录变更的影响")?;
+    let from = period_start(&app, &body)?;
+    let a = app.clone().into_inner();
+    let report = blocking(move || {
+        let sources = crate::catalog::CatalogSources::read_dir(&a.config.rules_dir).map_err(|e| {
+            crate::app::AppError::invalid("catalog_rejected", e.to_string())
+        })?;
+        let candidate = crate::catalog::Catalog::load(sources).map_err(|f| crate::app::AppError::Invalid {
+            code: "catalog_rejected",
+            message: format!("候选目录无法加载：{}", f.errors().next().map(ToString::to_string).unwrap_or_default()),
+            details: serde_json::json!({ "errors": f.errors().map(ToString::to_string).collect::<Vec<_>>() }),
+        })?;
+        let cases = crate::app::replay::cases_since(&a.store, from)?;
+        Ok(crate::app::replay::impact(&candidate, &cases, |_| {}))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Replay the stored intakes of a period under their own catalog versions: each must reproduce
+/// its stored assessment exactly.
+async fn replay_check(
+    app: Data,
+    auth: Auth,
+    body: web::Json<PeriodRequest>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&auth, "核对办件重放")?;
+    let from = period_start(&app, &body)?;
+    let a = app.clone().into_inner();
+    let report = blocking(move || {
+        let cases = crate::app::replay::cases_since(&a.store, from)?;
+        Ok(crate::app::replay::check_replay(
+            &a.registry,
+            &a.store,
+            &cases,
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
 /// Reload the catalog now (county IT): the same gate as the watcher.
 async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     if auth.0.role != crate::auth::Role::Admin {
@@ -633,6 +712,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .route("/bundles", web::get().to(list_bundles))
             .route("/catalog", web::get().to(catalog_status))
             .route("/catalog/reload", web::post().to(reload_catalog))
+            .route("/catalog/impact", web::post().to(catalog_impact))
+            .route("/catalog/replay-check", web::post().to(replay_check))
             .route("/assessments", web::post().to(precheck))
             .route("/cases", web::post().to(take_intake))
             .route("/cases", web::get().to(list_cases))

@@ -381,6 +381,27 @@ impl Store {
         }
     }
 
+    /// Cases received on or after `from`, in id order after `after_id` (keyset pagination, for
+    /// reading a whole period without the cost of large offsets).
+    pub fn cases_received_since(
+        &self,
+        from: &str,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CaseRow>, StoreError> {
+        let mut c = self.conn()?;
+        let mut q = schema::cases::table
+            .filter(schema::cases::received_on.ge(from))
+            .into_boxed();
+        if let Some(after) = after_id {
+            q = q.filter(schema::cases::id.gt(after));
+        }
+        Ok(q.order(schema::cases::id.asc())
+            .limit(limit.clamp(1, MAX_PAGE))
+            .select(CaseRow::as_select())
+            .load(&mut *c)?)
+    }
+
     /// Make a stored catalog version the active one for every instance on this database.
     pub fn record_activation(
         &self,

@@ -181,6 +181,91 @@ async fn the_watcher_picks_up_a_change(backend: Backend) {
     assert_eq!(status.body["matters"], 32);
 }
 
+/// Replaying stored intakes reproduces them exactly; the impact preview counts what a candidate
+/// catalog would change, before it goes live.
+async fn impact_preview_and_exact_replay(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    for a in [
+        dibao_complete(),
+        marked(dibao_complete()),
+        marked(dibao_defective()),
+        dibao_defective(),
+    ] {
+        let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = app
+        .intake(CLERK_BAISHUI, GETIHU, &example_application(GETIHU_FILE, 0))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = app
+        .post_json(
+            "/api/v1/catalog/replay-check",
+            Some(ADMIN),
+            &json!({"days": 30}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["cases"], 5, "{}", r.text);
+    assert_eq!(r.body["identical"], 5, "{}", r.text);
+
+    // Unchanged rules: nothing would change.
+    let r = app
+        .post_json("/api/v1/catalog/impact", Some(ADMIN), &json!({}), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["cases"].as_u64(), r.body["outcome"].as_u64()),
+        (Some(5), Some(0)),
+        "{}",
+        r.text
+    );
+
+    // The marked-account refusal would turn the two marked applications into refusals.
+    add_marked_refusal(&rules);
+    let r = app
+        .post_json(
+            "/api/v1/catalog/impact",
+            Some(ADMIN),
+            &json!({"days": 30}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["outcome"], 2, "{}", r.text);
+    let m = &r.body["by_matter"][DIBAO];
+    assert_eq!(
+        (m["cases"].as_u64(), m["outcome"].as_u64()),
+        (Some(4), Some(2)),
+        "{}",
+        r.text
+    );
+    assert!(m["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["after"] == "refused"));
+    assert_eq!(r.body["by_matter"][GETIHU]["outcome"], 0);
+    // Nothing went live.
+    let now = app
+        .intake(CLERK_BAISHUI, DIBAO, &marked(dibao_complete()))
+        .await;
+    assert_eq!(now.body["outcome"], "accepted_promised");
+
+    let r = app
+        .post_json(
+            "/api/v1/catalog/impact",
+            Some(CLERK_BAISHUI),
+            &json!({}),
+            &[],
+        )
+        .await;
+    r.assert_error(403, "forbidden");
+}
+
 macro_rules! on_both {
     ($($f:ident => $s:ident, $p:ident;)*) => {$(
         #[actix_web::test]
@@ -194,6 +279,7 @@ on_both! {
     valid_change_goes_live_and_open_cases_keep_their_version => valid_change_goes_live_sqlite, valid_change_goes_live_postgres;
     invalid_changes_never_go_live => invalid_changes_never_go_live_sqlite, invalid_changes_never_go_live_postgres;
     the_watcher_picks_up_a_change => the_watcher_picks_up_a_change_sqlite, the_watcher_picks_up_a_change_postgres;
+    impact_preview_and_exact_replay => impact_preview_and_exact_replay_sqlite, impact_preview_and_exact_replay_postgres;
 }
 
 fn instance(db_url: &str, rules: &Path) -> std::sync::Arc<yichuang::app::App> {
