@@ -279,8 +279,30 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
         "yichuang listening"
     );
     let workers = app.config.workers;
-    let result = actix_web::rt::System::new()
-        .block_on(async move { crate::http::serve(app, listener, workers)?.await });
+    // One source of catalog changes: the database in fleet mode, else the rules directory.
+    if app.config.fleet_poll_ms > 0 {
+        crate::app::start_fleet_sync(&app);
+    } else {
+        crate::app::start_watcher(&app);
+    }
+    let result = actix_web::rt::System::new().block_on(async move {
+        #[cfg(unix)]
+        {
+            // `kill -HUP` reloads the catalog through the same gate.
+            let app = app.clone();
+            actix_web::rt::spawn(async move {
+                use actix_web::rt::signal::unix::{signal, SignalKind};
+                let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                while hangups.recv().await.is_some() {
+                    let a = app.clone();
+                    let _ = actix_web::web::block(move || a.reload("sighup")).await;
+                }
+            });
+        }
+        crate::http::serve(app, listener, workers)?.await
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -348,3 +348,53 @@ fn fleet_instances_converge_on_publish_and_rollback() {
     let versions = one.store.catalog_versions().unwrap();
     assert_eq!(versions.len(), 2, "{versions:?}");
 }
+
+/// An open case keeps its catalog version across a reload and a restart: the new instance loads
+/// the old version back from the database by its hash.
+#[test]
+fn open_cases_keep_their_version_after_a_restart() {
+    use yichuang::app::intake::{supplement, take, IntakeRequest, SupplementRequest};
+    let db = PgDb::new();
+    let (_a, rules) = rules_copy();
+    let clerk = yichuang::auth::User {
+        id: "clerk-baishui".into(),
+        name: "王芳".into(),
+        role: yichuang::auth::Role::Clerk,
+        unit: "baishui".into(),
+        window: Some("bs-w01".into()),
+    };
+    let mut config = yichuang::config::Config {
+        database_url: db.url.clone(),
+        rules_dir: rules.clone(),
+        tokens_file: Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tokens.yaml"),
+        reload_poll_ms: 0,
+        ..Default::default()
+    };
+    let clock = || std::sync::Arc::new(yichuang::app::ManualClock::at(day(2026, 3, 2)));
+    let first = yichuang::app::start(config.clone(), clock()).unwrap();
+    let original = first.registry.current().hash.clone();
+    let req: IntakeRequest = serde_json::from_value(json!({
+        "matter": DIBAO, "application": marked(dibao_defective())
+    }))
+    .unwrap();
+    let taken = take(&first, &clerk, &req, None).unwrap();
+    assert_eq!(taken.case.status, "awaiting_supplement");
+
+    add_marked_refusal(&rules);
+    assert_eq!(first.reload("admin").outcome, "activated");
+    drop(first);
+
+    // A new process on the same database, whose rules directory has the new version.
+    config.rules_dir = rules;
+    let second = yichuang::app::start(config, clock()).unwrap();
+    assert_ne!(second.registry.current().hash, original);
+    let mut complete = marked(dibao_complete());
+    complete["fields"]["has_disabled_member"] = json!(false);
+    let sup: SupplementRequest = serde_json::from_value(json!({
+        "fields": complete["fields"], "materials": complete["materials"]
+    }))
+    .unwrap();
+    let done = supplement(&second, &clerk, &taken.case.id, &sup).unwrap();
+    assert_eq!(done.case.catalog_hash, original);
+    assert_eq!(done.case.outcome, "accepted_promised");
+}
