@@ -373,6 +373,7 @@ fn update(case_id: &str, expected: i64, notices: Vec<NewNotice>) -> CaseUpdate {
         notices,
         event: event("supplement"),
         now_ms: 1_763_900_000_000,
+        move_to_catalog: None,
     }
 }
 

@@ -525,7 +525,27 @@ pub fn supplement(
             case.status
         )));
     }
-    let catalog = app.registry.by_hash(&app.store, &case.catalog_hash)?;
+    // Open cases keep their version, unless the active version of their matter is marked to
+    // apply to open cases: then the case moves to it now, and its history says so.
+    let active = app.registry.current();
+    let marked = |code: &str| {
+        active
+            .matter(code)
+            .is_some_and(|m| m.spec.apply_to_open_cases)
+    };
+    let moves = case.catalog_hash != active.hash
+        && match &case.bundle_code {
+            Some(b) => active
+                .bundles
+                .get(b)
+                .is_some_and(|bundle| bundle.matters.iter().any(|m| marked(m))),
+            None => marked(&case.matter_code),
+        };
+    let catalog = if moves {
+        active.clone()
+    } else {
+        app.registry.by_hash(&app.store, &case.catalog_hash)?
+    };
     let mut application: Application = serde_json::from_str(&case.application)
         .map_err(|e| AppError::Corrupt(format!("case {case_id} application: {e}")))?;
     for (k, v) in &req.fields {
@@ -580,14 +600,20 @@ pub fn supplement(
         event: NewEvent {
             actor: user.id.clone(),
             action: "supplement".into(),
-            catalog_hash: case.catalog_hash.clone(),
+            catalog_hash: catalog.hash.clone(),
             detail: to_json(&serde_json::json!({
                 "outcome": outcome.as_str(),
                 "fields": req.fields.keys().collect::<Vec<_>>(),
                 "materials": req.materials.iter().map(|m| &m.id).collect::<Vec<_>>(),
+                "catalog_changed": moves.then(|| serde_json::json!({
+                    "from": case.catalog_hash,
+                    "to": catalog.hash,
+                    "reason": "apply_to_open_cases",
+                })),
             }))?,
         },
         now_ms: app.clock.now_ms(),
+        move_to_catalog: moves.then(|| catalog.hash.clone()),
     })?;
     result_of(receipt)
 }

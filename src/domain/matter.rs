@@ -58,6 +58,11 @@ pub struct Matter {
     /// Golden examples that `yichuang rules test` runs.
     #[serde(default)]
     pub examples: Vec<Example>,
+    /// 适用于在办件: when this version of the matter goes live, cases already open move to it at
+    /// their next step (recorded in their history). By default open cases keep the version they
+    /// were taken under.
+    #[serde(default)]
+    pub apply_to_open_cases: bool,
 }
 
 fn default_delivery() -> Vec<DeliveryMethod> {

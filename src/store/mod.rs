@@ -209,6 +209,8 @@ pub struct CaseUpdate {
     pub notices: Vec<NewNotice>,
     pub event: NewEvent,
     pub now_ms: i64,
+    /// Move the case to this catalog version (a change marked to apply to open cases).
+    pub move_to_catalog: Option<String>,
 }
 
 /// Filters for [`Store::list_cases`]; `None` means "any". Newest first.

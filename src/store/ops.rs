@@ -183,6 +183,11 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
             ))),
         };
     }
+    if let Some(hash) = &u.move_to_catalog {
+        diesel::update(cases::table.filter(cases::id.eq(&u.case_id)))
+            .set(cases::catalog_hash.eq(hash))
+            .execute(conn)?;
+    }
     let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
     insert_event(conn, &u.case_id, u.now_ms, &u.event)?;
     let case = load_case(conn, &u.case_id)?

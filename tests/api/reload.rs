@@ -266,6 +266,56 @@ async fn impact_preview_and_exact_replay(backend: Backend) {
     r.assert_error(403, "forbidden");
 }
 
+/// A matter marked `apply_to_open_cases` moves open cases to its new version at their next step,
+/// and their history records it.
+async fn marked_change_applies_to_open_cases(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    let before = catalog_hash(&app).await;
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &marked(dibao_defective()))
+        .await;
+    let case_id = r.body["case"]["id"].as_str().unwrap().to_string();
+
+    add_marked_refusal(&rules);
+    edit(
+        &rules.join(DIBAO_FILE),
+        "result:",
+        "apply_to_open_cases: true\nresult:",
+    );
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    assert_eq!(r.body["outcome"], "activated", "{}", r.text);
+    let after = catalog_hash(&app).await;
+
+    let mut complete = marked(dibao_complete());
+    complete["fields"]["has_disabled_member"] = json!(false);
+    let r = app
+        .post_json(
+            &format!("/api/v1/cases/{case_id}/supplements"),
+            Some(CLERK_BAISHUI),
+            &json!({ "fields": complete["fields"], "materials": complete["materials"] }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["outcome"], "refused",
+        "the new rule applies: {}",
+        r.text
+    );
+    assert_eq!(r.body["case"]["catalog_version"], after.as_str());
+    let history = app
+        .get(
+            &format!("/api/v1/cases/{case_id}/history"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let last = history.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["detail"]["catalog_changed"]["from"], before.as_str());
+    assert_eq!(last["detail"]["catalog_changed"]["to"], after.as_str());
+    assert_eq!(last["catalog_version"], after.as_str());
+}
+
 macro_rules! on_both {
     ($($f:ident => $s:ident, $p:ident;)*) => {$(
         #[actix_web::test]
@@ -280,6 +330,7 @@ on_both! {
     invalid_changes_never_go_live => invalid_changes_never_go_live_sqlite, invalid_changes_never_go_live_postgres;
     the_watcher_picks_up_a_change => the_watcher_picks_up_a_change_sqlite, the_watcher_picks_up_a_change_postgres;
     impact_preview_and_exact_replay => impact_preview_and_exact_replay_sqlite, impact_preview_and_exact_replay_postgres;
+    marked_change_applies_to_open_cases => marked_change_applies_to_open_cases_sqlite, marked_change_applies_to_open_cases_postgres;
 }
 
 fn instance(db_url: &str, rules: &Path) -> std::sync::Arc<yichuang::app::App> {
