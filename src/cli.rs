@@ -236,6 +236,27 @@ fn open_store(url: &str) -> Option<crate::store::Store> {
     }
 }
 
+/// The store and the cases received in the last `days` days (China Standard Time).
+fn period_cases(
+    database: &str,
+    days: u32,
+) -> Option<(
+    crate::store::Store,
+    chrono::NaiveDate,
+    Vec<crate::store::CaseRow>,
+)> {
+    let store = open_store(database)?;
+    let today = crate::app::Clock::today(&crate::app::SystemClock);
+    let from = today - chrono::Duration::days(i64::from(days));
+    match crate::app::replay::cases_since(&store, from) {
+        Ok(cases) => Some((store, from, cases)),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
 /// A database URL without its password, for messages.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -417,16 +438,8 @@ pub fn run() -> ExitCode {
             let Ok(candidate) = load(&dir) else {
                 return ExitCode::FAILURE;
             };
-            let Some(store) = open_store(&database) else {
+            let Some((store, from, cases)) = period_cases(&database, days) else {
                 return ExitCode::FAILURE;
-            };
-            let from = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
-            let cases = match crate::app::replay::cases_since(&store, from) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
             };
             let total = cases.len();
             let started = std::time::Instant::now();
@@ -478,16 +491,8 @@ pub fn run() -> ExitCode {
             let Ok(catalog) = load(&rules) else {
                 return ExitCode::FAILURE;
             };
-            let Some(store) = open_store(&database) else {
+            let Some((store, _, cases)) = period_cases(&database, days) else {
                 return ExitCode::FAILURE;
-            };
-            let from = chrono::Utc::now().date_naive() - chrono::Duration::days(i64::from(days));
-            let cases = match crate::app::replay::cases_since(&store, from) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::FAILURE;
-                }
             };
             let registry = crate::app::CatalogRegistry::new(catalog);
             let started = std::time::Instant::now();
