@@ -438,7 +438,7 @@ pub fn run() -> ExitCode {
             let Ok(candidate) = load(&dir) else {
                 return ExitCode::FAILURE;
             };
-            let Some((store, from, cases)) = period_cases(&database, days) else {
+            let Some((_, from, cases)) = period_cases(&database, days) else {
                 return ExitCode::FAILURE;
             };
             let total = cases.len();
