@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod decide;
+pub mod digest;
 pub mod domain;
 pub mod http;
 pub mod rules;

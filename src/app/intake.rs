@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use validator::{Validate, ValidationError};
 
 use super::notice::{self, NoticeContext, NoticeKind};
@@ -361,11 +360,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
 }
 
 fn request_hash(req: &impl Serialize) -> Result<String, AppError> {
-    let body = to_json(req)?;
-    Ok(Sha256::digest(body.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::digest::sha256_hex(to_json(req)?.as_bytes()))
 }
 
 fn parse_assessment(case: &CaseRow) -> Result<CaseAssessment, AppError> {

@@ -115,6 +115,28 @@ pub struct ReloadAttempt {
     pub errors: Vec<String>,
 }
 
+impl ReloadAttempt {
+    fn new(
+        at_ms: i64,
+        trigger: &str,
+        outcome: &str,
+        hash: Option<String>,
+        errors: Vec<String>,
+    ) -> Self {
+        Self {
+            at_ms,
+            trigger: trigger.to_string(),
+            outcome: outcome.to_string(),
+            hash,
+            errors,
+        }
+    }
+
+    fn rejected(at_ms: i64, trigger: &str, hash: Option<String>, errors: Vec<String>) -> Self {
+        Self::new(at_ms, trigger, "rejected", hash, errors)
+    }
+}
+
 /// When and by what the active catalog was activated.
 #[derive(
     Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -225,7 +247,13 @@ impl CatalogRegistry {
 pub fn gate(sources: CatalogSources) -> Result<Catalog, Vec<String>> {
     let catalog = Catalog::load(sources)
         .map_err(|f| f.errors().map(ToString::to_string).collect::<Vec<_>>())?;
-    let failures: Vec<String> = crate::authoring::run_examples(&catalog)
+    examples_pass(&catalog)?;
+    Ok(catalog)
+}
+
+/// Every golden example of a loaded catalog passes, or every failure in words.
+fn examples_pass(catalog: &Catalog) -> Result<(), Vec<String>> {
+    let failures: Vec<String> = crate::authoring::run_examples(catalog)
         .into_iter()
         .filter(|r| !r.passed())
         .map(|r| {
@@ -237,7 +265,7 @@ pub fn gate(sources: CatalogSources) -> Result<Catalog, Vec<String>> {
         })
         .collect();
     if failures.is_empty() {
-        Ok(catalog)
+        Ok(())
     } else {
         Err(failures)
     }
@@ -478,33 +506,64 @@ impl App {
     /// passes the gate: it parses, validates and compiles (`Catalog::load`) and every golden
     /// example passes. Otherwise the active catalog stays and the attempt records why.
     pub fn reload(&self, trigger: &str) -> ReloadAttempt {
+        self.attempt(trigger, |at_ms| {
+            let sources = match CatalogSources::read_dir(&self.config.rules_dir) {
+                Ok(s) => s,
+                Err(e) => {
+                    return ReloadAttempt::rejected(at_ms, trigger, None, vec![e.to_string()])
+                }
+            };
+            let hash = sources.content_hash();
+            if hash == self.registry.current().hash {
+                return ReloadAttempt::new(at_ms, trigger, "unchanged", Some(hash), Vec::new());
+            }
+            match gate(sources) {
+                Err(errors) => ReloadAttempt::rejected(at_ms, trigger, Some(hash), errors),
+                Ok(catalog) => {
+                    if let Err(e) = store_catalog_version(&self.store, &catalog, trigger, at_ms) {
+                        let why = format!("目录版本无法保存 / cannot store the version: {e}");
+                        return ReloadAttempt::rejected(at_ms, trigger, Some(hash), vec![why]);
+                    }
+                    self.go_live(Arc::new(catalog), trigger, at_ms)
+                }
+            }
+        })
+    }
+
+    /// Follow the version published to the database (a fleet): load it by its hash, pass it
+    /// through the same gate, activate it.
+    pub fn follow_published(&self, hash: &str) -> ReloadAttempt {
+        const TRIGGER: &str = "fleet";
+        self.attempt(TRIGGER, |at_ms| {
+            if self.registry.current().hash == hash {
+                return ReloadAttempt::new(
+                    at_ms,
+                    TRIGGER,
+                    "unchanged",
+                    Some(hash.into()),
+                    Vec::new(),
+                );
+            }
+            let rejected =
+                |errors| ReloadAttempt::rejected(at_ms, TRIGGER, Some(hash.into()), errors);
+            match self.registry.by_hash(&self.store, hash) {
+                Err(e) => rejected(vec![e.to_string()]),
+                Ok(catalog) => match examples_pass(&catalog) {
+                    Err(errors) => rejected(errors),
+                    Ok(()) => self.go_live(catalog, TRIGGER, at_ms),
+                },
+            }
+        })
+    }
+
+    /// One reload at a time: run it, log a rejection, and record it as the last attempt.
+    fn attempt(&self, trigger: &str, f: impl FnOnce(i64) -> ReloadAttempt) -> ReloadAttempt {
         let _one_at_a_time = self
             .registry
             .reloading
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let at_ms = self.clock.now_ms();
-        let attempt = |outcome: &str, hash: Option<String>, errors: Vec<String>| ReloadAttempt {
-            at_ms,
-            trigger: trigger.to_string(),
-            outcome: outcome.to_string(),
-            hash,
-            errors,
-        };
-        let result = match CatalogSources::read_dir(&self.config.rules_dir) {
-            Err(e) => attempt("rejected", None, vec![e.to_string()]),
-            Ok(sources) => {
-                let hash = sources.content_hash();
-                if hash == self.registry.current().hash {
-                    attempt("unchanged", Some(hash), Vec::new())
-                } else {
-                    match gate(sources) {
-                        Err(errors) => attempt("rejected", Some(hash), errors),
-                        Ok(catalog) => self.go_live(Arc::new(catalog), trigger, at_ms, true),
-                    }
-                }
-            }
-        };
+        let result = f(self.clock.now_ms());
         if result.outcome == "rejected" {
             tracing::warn!(trigger, errors = result.errors.len(), first = %result.errors.first().map_or("", String::as_str), "catalog change rejected; the active catalog stays");
         }
@@ -516,77 +575,12 @@ impl App {
         result
     }
 
-    /// Store (if asked) and activate a catalog that passed the gate.
-    fn go_live(
-        &self,
-        catalog: Arc<Catalog>,
-        trigger: &str,
-        at_ms: i64,
-        store_it: bool,
-    ) -> ReloadAttempt {
+    /// Activate a catalog that passed the gate.
+    fn go_live(&self, catalog: Arc<Catalog>, trigger: &str, at_ms: i64) -> ReloadAttempt {
         let hash = catalog.hash.clone();
-        if store_it {
-            if let Err(e) = store_catalog_version(&self.store, &catalog, trigger, at_ms) {
-                return ReloadAttempt {
-                    at_ms,
-                    trigger: trigger.to_string(),
-                    outcome: "rejected".into(),
-                    hash: Some(hash),
-                    errors: vec![format!("目录版本无法保存 / cannot store the version: {e}")],
-                };
-            }
-        }
         tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
         self.registry.activate(catalog, trigger, at_ms);
-        ReloadAttempt {
-            at_ms,
-            trigger: trigger.to_string(),
-            outcome: "activated".into(),
-            hash: Some(hash),
-            errors: Vec::new(),
-        }
-    }
-
-    /// Follow the version published to the database (a fleet): load it by its hash, pass it
-    /// through the same gate, activate it.
-    pub fn follow_published(&self, hash: &str) -> ReloadAttempt {
-        let _one_at_a_time = self
-            .registry
-            .reloading
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let at_ms = self.clock.now_ms();
-        let rejected = |errors: Vec<String>| ReloadAttempt {
-            at_ms,
-            trigger: "fleet".into(),
-            outcome: "rejected".into(),
-            hash: Some(hash.to_string()),
-            errors,
-        };
-        let result = if self.registry.current().hash == hash {
-            ReloadAttempt {
-                outcome: "unchanged".into(),
-                ..rejected(Vec::new())
-            }
-        } else {
-            match self.store.catalog_version(hash) {
-                Ok(Some(row)) => match serde_json::from_str(&row.files) {
-                    Ok(files) => match gate(CatalogSources { files }) {
-                        Ok(c) => self.go_live(Arc::new(c), "fleet", at_ms, false),
-                        Err(errors) => rejected(errors),
-                    },
-                    Err(e) => rejected(vec![e.to_string()]),
-                },
-                Ok(None) => rejected(vec![format!("version {hash} is not stored")]),
-                Err(e) => rejected(vec![e.to_string()]),
-            }
-        };
-        *self
-            .registry
-            .last_attempt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
-        result
+        ReloadAttempt::new(at_ms, trigger, "activated", Some(hash), Vec::new())
     }
 
     /// A new unique id, `<prefix>-<yyyymmdd>-<ms of day><counter><process tag>`: ordered by time

@@ -127,8 +127,7 @@ impl CatalogSources {
             h.update((text.len() as u64).to_le_bytes());
             h.update(text.as_bytes());
         }
-        let digest = h.finalize();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        crate::digest::hex(&h.finalize())
     }
 }
 

@@ -158,15 +158,8 @@ impl Evaluator<'_> {
         {
             return Ok(b);
         }
-        let engine = &self.catalog.engine;
-        if self.scope.is_none() {
-            self.scope();
-        }
-        let result = match self.scope.as_mut() {
-            Some(scope) => script.eval_bool(engine, scope),
-            None => return Ok(on_error),
-        };
-        match result {
+        let catalog = self.catalog;
+        match script.eval_bool(&catalog.engine, self.scope()) {
             Ok(b) => Ok(b),
             Err(f) if self.lenient => {
                 let f = self.catalog.place(f);
