@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::{copy_dir, edit};
+
 fn yichuang(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_yichuang"))
         .args(args)
@@ -18,25 +21,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn edit(file: &Path, from: &str, to: &str) {
-    let t = std::fs::read_to_string(file).unwrap();
-    assert!(t.contains(from), "{} has no {from:?}", file.display());
-    std::fs::write(file, t.replacen(from, to, 1)).unwrap();
 }
 
 #[test]

@@ -5,9 +5,8 @@
 //! PostgreSQL comes from `YICHUANG_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
@@ -18,54 +17,8 @@ use yichuang::store::{
 
 // ---------------------------------------------------------------- fixtures
 
-fn pg_base() -> String {
-    std::env::var("YICHUANG_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn unique_suffix() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A fresh PostgreSQL database, dropped (with FORCE) when the guard goes.
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    fn new() -> PgDb {
-        let name = format!("yc_test_{}", unique_suffix());
-        let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base()))
-            .expect("PostgreSQL must be running for the store tests (see YICHUANG_TEST_PG)");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = format!("{}/{name}", pg_base());
-        PgDb { name, url }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+mod common;
+use common::{pg_base, PgDb};
 
 /// Keeps the temp dir / database alive as long as the store.
 enum Place {
@@ -101,7 +54,7 @@ fn sqlite_ctx(group_commit: bool) -> Ctx {
 }
 
 fn pg_ctx(group_commit: bool) -> Ctx {
-    let db = PgDb::new();
+    let db = PgDb::new("yc_test");
     let url = db.url.clone();
     let store = Store::open(&url, opts(group_commit)).unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
@@ -563,7 +516,7 @@ fn sqlite_migrations_are_idempotent() {
 
 #[test]
 fn postgres_migrations_are_idempotent() {
-    let db = PgDb::new();
+    let db = PgDb::new("yc_test");
     migrations_twice(&db.url);
 }
 
@@ -588,7 +541,7 @@ fn sqlite_pragmas_are_set() {
 
 /// Two service instances on one PostgreSQL database, committing concurrently.
 fn two_instances(group_commit: bool) {
-    let db = PgDb::new();
+    let db = PgDb::new("yc_test");
     let a = Store::open(&db.url, opts(group_commit)).unwrap();
     let b = Store::open(&db.url, opts(group_commit)).unwrap();
     let handles: Vec<_> = (0..16)
@@ -733,7 +686,7 @@ fn sqlite_read_only_file_is_unavailable_direct() {
 /// The server drops every connection (restart, failover, admin): the request in flight may
 /// fail as `Unavailable`, never as anything else, and the store reconnects by itself.
 fn pg_connections_killed(group_commit: bool) {
-    let db = PgDb::new();
+    let db = PgDb::new("yc_test");
     let s = Store::open(&db.url, opts(group_commit)).unwrap();
     s.commit_intake(intake("k1")).unwrap();
     let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base())).unwrap();

@@ -3,19 +3,18 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use chrono::NaiveDate;
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use serde_json::{json, Value};
 use yichuang::app::ManualClock;
 use yichuang::config::Config;
+
+pub use crate::common::{copy_dir, edit, PgDb};
 
 pub const CLERK_BAISHUI: &str = "dev-clerk-baishui";
 pub const CLERK_QINGSHI: &str = "dev-clerk-qingshi";
@@ -63,55 +62,6 @@ fn manifest_dir() -> PathBuf {
 }
 
 // ---------------------------------------------------------------- databases
-
-fn pg_base() -> String {
-    std::env::var("YICHUANG_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-fn unique_suffix() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// A fresh PostgreSQL database, dropped (with FORCE) when the guard goes.
-pub struct PgDb {
-    name: String,
-    pub url: String,
-}
-
-impl PgDb {
-    pub fn new() -> PgDb {
-        let name = format!("yc_api_{}", unique_suffix());
-        let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base()))
-            .expect("PostgreSQL must be running for the API tests (see YICHUANG_TEST_PG)");
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = format!("{}/{name}", pg_base());
-        PgDb { name, url }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
 
 /// Keeps the temp dir / database alive as long as the server.
 pub enum Place {
@@ -235,7 +185,7 @@ pub async fn spawn_app_with(
             (url, Place::Sqlite(dir))
         }
         Backend::Postgres => {
-            let db = PgDb::new();
+            let db = PgDb::new("yc_api");
             (db.url.clone(), Place::Pg(db))
         }
     };

@@ -5,6 +5,8 @@
 //! PostgreSQL comes from `YICHUANG_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`); each
 //! test creates its own `yc_api_<unique>` database and drops it at the end.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 
 mod access;

@@ -12,31 +12,12 @@ const CATALOG: &str = "/api/v1/catalog";
 const RELOAD: &str = "/api/v1/catalog/reload";
 const MARKED_ACCOUNT: &str = "6220000000000000";
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A private copy of the sample catalog.
 fn rules_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"), &rules);
     (dir, rules)
-}
-
-fn edit(file: &Path, from: &str, to: &str) {
-    let t = std::fs::read_to_string(file).unwrap();
-    assert!(t.contains(from), "{} has no {from:?}", file.display());
-    std::fs::write(file, t.replacen(from, to, 1)).unwrap();
 }
 
 /// A new refusal rule that only an application with the marked bank account meets.
@@ -364,7 +345,7 @@ fn wait_for(apps: &[&std::sync::Arc<yichuang::app::App>], hash: &str) {
 /// version and back to the earlier one; a catalog that fails the gate is never published.
 #[test]
 fn fleet_instances_converge_on_publish_and_rollback() {
-    let db = PgDb::new();
+    let db = PgDb::new("yc_api");
     let (_a, rules) = rules_copy();
     let one = instance(&db.url, &rules);
     let two = instance(&db.url, &rules);
@@ -405,7 +386,7 @@ fn fleet_instances_converge_on_publish_and_rollback() {
 #[test]
 fn open_cases_keep_their_version_after_a_restart() {
     use yichuang::app::intake::{supplement, take, IntakeRequest, SupplementRequest};
-    let db = PgDb::new();
+    let db = PgDb::new("yc_api");
     let (_a, rules) = rules_copy();
     let clerk = yichuang::auth::User {
         id: "clerk-baishui".into(),
