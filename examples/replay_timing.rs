@@ -95,6 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             detail: "{}".into(),
                         },
                         idempotency: None,
+                        handling: None,
                     });
                 }
             });

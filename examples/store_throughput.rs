@@ -57,6 +57,7 @@ fn intake(run: &str, n: usize) -> NewIntake {
             detail: "{}".into(),
         },
         idempotency: Some(("clerk-1".into(), id, "hash".into())),
+        handling: None,
     }
 }
 

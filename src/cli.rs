@@ -306,6 +306,7 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
     } else {
         crate::app::start_watcher(&app);
     }
+    crate::app::scheduler::start_scheduler(&app);
     let result = actix_web::rt::System::new().block_on(async move {
         #[cfg(unix)]
         {

@@ -45,6 +45,14 @@ pub struct Config {
     /// Fleet mode: how often the version published to the database (`yichuang rules publish`)
     /// is checked (0 = off; then the rules directory is the source). Env: `YICHUANG_FLEET_POLL_MS`.
     pub fleet_poll_ms: u64,
+    /// How often the scheduler looks for due deadlines (timeouts, 容缺 lapses); 0 = never (run
+    /// it by `POST /api/v1/scheduler/sweep`). Env: `YICHUANG_SCHEDULER_POLL_MS`.
+    pub scheduler_poll_ms: u64,
+    /// A case or step turns yellow (预警) once this share of its working days, in percent, has
+    /// passed; red when overdue. Env: `YICHUANG_WARNING_PERCENT`.
+    pub warning_percent: u32,
+    /// Working days within which a 差评 must be followed up. Env: `YICHUANG_FOLLOWUP_DAYS`.
+    pub followup_days: u32,
 }
 
 impl Default for Config {
@@ -61,6 +69,9 @@ impl Default for Config {
             db_timeout_ms: 3_000,
             reload_poll_ms: 2_000,
             fleet_poll_ms: 0,
+            scheduler_poll_ms: 1_000,
+            warning_percent: 80,
+            followup_days: 5,
         }
     }
 }
@@ -120,6 +131,9 @@ impl Config {
         env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
         env_parse::<u64>("YICHUANG_RELOAD_POLL_MS", |v| c.reload_poll_ms = v)?;
         env_parse::<u64>("YICHUANG_FLEET_POLL_MS", |v| c.fleet_poll_ms = v)?;
+        env_parse::<u64>("YICHUANG_SCHEDULER_POLL_MS", |v| c.scheduler_poll_ms = v)?;
+        env_parse::<u32>("YICHUANG_WARNING_PERCENT", |v| c.warning_percent = v)?;
+        env_parse::<u32>("YICHUANG_FOLLOWUP_DAYS", |v| c.followup_days = v)?;
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

@@ -143,6 +143,7 @@ fn intake(id: &str) -> NewIntake {
         notices: vec![notice(&format!("{id}-n1"), "accept", PREFIX)],
         event: event("intake"),
         idempotency: None,
+        handling: None,
     }
 }
 
@@ -327,6 +328,7 @@ fn update(case_id: &str, expected: i64, notices: Vec<NewNotice>) -> CaseUpdate {
         event: event("supplement"),
         now_ms: 1_763_900_000_000,
         move_to_catalog: None,
+        handling: None,
     }
 }
 

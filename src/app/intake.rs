@@ -275,6 +275,51 @@ fn assess_request(
     }
 }
 
+/// The channel a stored case came by.
+fn channel_of(case: &CaseRow) -> Channel {
+    match case.channel.as_str() {
+        "agent" => Channel::Agent,
+        "online" => Channel::Online,
+        _ => Channel::Window,
+    }
+}
+
+/// The defects of the materials `supplied` for a case accepted under 容缺, assessed under the
+/// case's own catalog version as on the day it was received.
+pub(crate) fn deferred_defects(
+    catalog: &Catalog,
+    case: &CaseRow,
+    application: &Application,
+    supplied: &[&str],
+) -> Result<Vec<crate::domain::assessment::Defect>, AppError> {
+    let today = case
+        .received_on
+        .parse()
+        .map_err(|_| AppError::Corrupt(format!("case {} received_on", case.id)))?;
+    let channel = channel_of(case);
+    let ctx = IntakeContext {
+        today,
+        township: case.township.clone(),
+        village: case.village.clone(),
+        channel,
+    };
+    let req = IntakeRequest {
+        matter: case.bundle_code.is_none().then(|| case.matter_code.clone()),
+        bundle: case.bundle_code.clone(),
+        channel: Some(channel),
+        window: None,
+        application: application.clone(),
+    };
+    let assessment = assess_request(catalog, &req, &ctx)?;
+    Ok(assessment
+        .parts()
+        .into_iter()
+        .flat_map(|a| a.defects.iter())
+        .filter(|d| supplied.contains(&d.id.as_str()))
+        .cloned()
+        .collect())
+}
+
 /// A dry-run assessment: nothing is stored.
 pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAssessment, AppError> {
     let catalog = app.registry.current();
@@ -298,7 +343,10 @@ pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAsses
     assess_request(&catalog, req, &ctx)
 }
 
-fn center_short_name(catalog: &Catalog, township: Option<&str>) -> (String, String, String) {
+pub(crate) fn center_short_name(
+    catalog: &Catalog,
+    township: Option<&str>,
+) -> (String, String, String) {
     let org = &catalog.org;
     match township.and_then(|t| org.township(t)) {
         Some(t) => (t.name.clone(), t.center.clone(), t.seal.clone()),
@@ -355,7 +403,7 @@ fn notices_for(
     Ok(out)
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
     serde_json::to_string(v).map_err(|e| AppError::Corrupt(e.to_string()))
 }
 
@@ -363,12 +411,12 @@ fn request_hash(req: &impl Serialize) -> Result<String, AppError> {
     Ok(crate::digest::sha256_hex(to_json(req)?.as_bytes()))
 }
 
-fn parse_assessment(case: &CaseRow) -> Result<CaseAssessment, AppError> {
+pub(crate) fn parse_assessment(case: &CaseRow) -> Result<CaseAssessment, AppError> {
     serde_json::from_str(&case.assessment)
         .map_err(|e| AppError::Corrupt(format!("case {} assessment: {e}", case.id)))
 }
 
-fn result_of(receipt: IntakeReceipt) -> Result<IntakeResult, AppError> {
+pub(crate) fn result_of(receipt: IntakeReceipt) -> Result<IntakeResult, AppError> {
     let assessment = parse_assessment(&receipt.case)?;
     Ok(IntakeResult {
         case: receipt.case,
@@ -452,11 +500,14 @@ pub fn take(
         Some(k) => Some((user.id.clone(), k.to_string(), request_hash(req)?)),
         None => None,
     };
+    let handling =
+        super::handling::new_handling(app, &catalog, &case, &assessment, today, now).map(Box::new);
     let receipt = app.store.commit_intake(NewIntake {
         case,
         notices,
         event,
         idempotency,
+        handling,
     })?;
     result_of(receipt)
 }
@@ -554,11 +605,7 @@ pub fn supplement(
         application.commitment_signed = c;
     }
     let today = app.clock.today();
-    let channel = match case.channel.as_str() {
-        "agent" => Channel::Agent,
-        "online" => Channel::Online,
-        _ => Channel::Window,
-    };
+    let channel = channel_of(&case);
     let ctx = IntakeContext {
         today,
         township: case.township.clone(),
@@ -583,6 +630,18 @@ pub fn supplement(
         today,
     };
     let notices = notices_for(app, &plan, &assessment)?;
+    let handling = super::handling::new_handling(
+        app,
+        &catalog,
+        &CaseRow {
+            catalog_hash: catalog.hash.clone(),
+            ..case.clone()
+        },
+        &assessment,
+        today,
+        app.clock.now_ms(),
+    )
+    .map(Box::new);
     let receipt = app.store.update_case(CaseUpdate {
         case_id: case_id.to_string(),
         expected_row_version: case.row_version,
@@ -609,6 +668,7 @@ pub fn supplement(
         },
         now_ms: app.clock.now_ms(),
         move_to_catalog: moves.then(|| catalog.hash.clone()),
+        handling,
     })?;
     result_of(receipt)
 }

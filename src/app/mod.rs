@@ -1,9 +1,12 @@
 //! Application services: intake, supplements and reads, with transactions, the clock and the
 //! catalog registry. Everything here is synchronous; the HTTP layer runs it on blocking threads.
 
+pub mod handling;
 pub mod intake;
 pub mod notice;
 pub mod replay;
+pub mod scheduler;
+pub mod supervise;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -581,6 +584,11 @@ impl App {
         tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
         self.registry.activate(catalog, trigger, at_ms);
         ReloadAttempt::new(at_ms, trigger, "activated", Some(hash), Vec::new())
+    }
+
+    /// This instance's name in leases and records (process id and a random tag).
+    pub fn instance(&self) -> String {
+        format!("{}-{:08x}", std::process::id(), self.id_seed & 0xffff_ffff)
     }
 
     /// A new unique id, `<prefix>-<yyyymmdd>-<ms of day><counter><process tag>`: ordered by time

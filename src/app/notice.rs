@@ -20,6 +20,18 @@ pub enum NoticeKind {
     DeferralCommitment,
     /// 即办件办结通知书
     ImmediateDecision,
+    /// 准予决定书 (the case's decision: approved)
+    Approval,
+    /// 不予决定书 (the case's decision: not approved), with reason and basis
+    Disapproval,
+    /// 超时默认办结通知书 (deemed approved after the promised time ran out)
+    DeemedApproval,
+    /// 特别程序告知书 (Art. 45: the time of a hearing, inspection … is not counted)
+    SpecialProcedure,
+    /// 延长办理期限告知书 (Art. 42)
+    Extension,
+    /// 终止办理通知书 (容缺 materials not supplied in time)
+    Termination,
 }
 
 impl NoticeKind {
@@ -30,6 +42,12 @@ impl NoticeKind {
             Self::Refusal => "refusal",
             Self::DeferralCommitment => "deferral_commitment",
             Self::ImmediateDecision => "immediate_decision",
+            Self::Approval => "approval",
+            Self::Disapproval => "disapproval",
+            Self::DeemedApproval => "deemed_approval",
+            Self::SpecialProcedure => "special_procedure",
+            Self::Extension => "extension",
+            Self::Termination => "termination",
         }
     }
     pub fn title(self) -> &'static str {
@@ -39,6 +57,12 @@ impl NoticeKind {
             Self::Refusal => "不予受理决定书",
             Self::DeferralCommitment => "容缺受理承诺书",
             Self::ImmediateDecision => "即办件办结通知书",
+            Self::Approval => "准予决定书",
+            Self::Disapproval => "不予决定书",
+            Self::DeemedApproval => "超时默认办结通知书",
+            Self::SpecialProcedure => "特别程序告知书",
+            Self::Extension => "延长办理期限告知书",
+            Self::Termination => "终止办理通知书",
         }
     }
     /// The character of the number series, as in 〔2026〕受字第0001号.
@@ -49,6 +73,12 @@ impl NoticeKind {
             Self::Refusal => "不受",
             Self::DeferralCommitment => "容",
             Self::ImmediateDecision => "办",
+            Self::Approval => "准",
+            Self::Disapproval => "不准",
+            Self::DeemedApproval => "默",
+            Self::SpecialProcedure => "特",
+            Self::Extension => "延",
+            Self::Termination => "终",
         }
     }
     /// The notices an outcome gives rise to.
@@ -234,7 +264,25 @@ pub fn build(
                 });
             }
         }
+        // Notices of the handling after acceptance: their text comes from the handling service.
+        NoticeKind::Approval
+        | NoticeKind::Disapproval
+        | NoticeKind::DeemedApproval
+        | NoticeKind::SpecialProcedure
+        | NoticeKind::Extension
+        | NoticeKind::Termination => {}
     }
+    content(kind, ctx, paragraphs, items)
+}
+
+/// A notice with the given text, headed and sealed by the center.
+pub fn content(
+    kind: NoticeKind,
+    ctx: &NoticeContext,
+    paragraphs: Vec<String>,
+    items: Vec<NoticeItem>,
+) -> NoticeContent {
+    let applicant = ctx.applicant_name;
     NoticeContent {
         kind,
         title: kind.title().to_string(),

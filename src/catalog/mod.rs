@@ -423,6 +423,15 @@ impl Catalog {
         f
     }
 
+    /// The calendar region of a place: a township with its own calendar additions uses them;
+    /// otherwise the county's region.
+    pub fn calendar_region(&self, township: Option<&str>) -> Option<String> {
+        township
+            .filter(|t| self.calendar.regions().any(|r| r == *t))
+            .map(str::to_string)
+            .or_else(|| self.manifest.calendar_region.clone())
+    }
+
     /// The short form of the hash shown to people.
     pub fn short_hash(&self) -> &str {
         &self.hash[..12.min(self.hash.len())]

@@ -465,11 +465,7 @@ fn assess_matter(
     let spec = &m.spec;
     let place = resolve_place(catalog, ctx)?;
     // A township with its own calendar additions uses them; otherwise the county's region.
-    let region = place
-        .township
-        .filter(|t| catalog.calendar.regions().any(|r| r == *t))
-        .map(str::to_string)
-        .or_else(|| catalog.manifest.calendar_region.clone());
+    let region = catalog.calendar_region(place.township);
     let eval_ctx = EvalContext {
         today: ctx.today,
         calendar: catalog.calendar.clone(),
@@ -886,6 +882,7 @@ fn plan_route(
             due: step_due,
             allow_countersign: s.allow_countersign,
             timeout: s.timeout.unwrap_or(spec.handling.timeout),
+            refusal_decides: s.refusal_decides,
         });
     }
     // 上报件: a step above the accepting center's own level (a village agent's center is its township).

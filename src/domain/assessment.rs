@@ -184,6 +184,17 @@ pub struct PlannedStep {
     pub due: DueDate,
     pub allow_countersign: bool,
     pub timeout: TimeoutPolicy,
+    /// Whether a refusal at this step decides the case (absent = true).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub refusal_decides: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The route of an accepted case.

@@ -292,6 +292,27 @@ pub struct Handling {
     /// Policy when the promised time runs out.
     #[serde(default)]
     pub timeout: TimeoutPolicy,
+    /// How many extensions (Art. 42) a case may get; the law allows one.
+    #[serde(default = "default_max_extensions")]
+    pub max_extensions: u32,
+    /// How a 容缺 case ends when the promised materials are not supplied in time.
+    #[serde(default)]
+    pub deferred_lapse: DeferredLapse,
+}
+
+/// How a 容缺受理 case ends when its deferred materials are not supplied by their date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferredLapse {
+    /// 终止办理 (default): the case ends without a decision; the applicant may apply again.
+    #[default]
+    Terminate,
+    /// 不予许可: the case is decided against the applicant.
+    Disapprove,
+}
+
+fn default_max_extensions() -> u32 {
+    1
 }
 
 fn default_extension_days() -> u32 {
@@ -666,6 +687,15 @@ pub struct StepSpec {
     /// Timeout policy of this step (defaults to the matter's).
     #[serde(default)]
     pub timeout: Option<TimeoutPolicy>,
+    /// Whether this step's refusal decides the case (default true: in a parallel group every
+    /// department must agree). When false the refusal is recorded as an opinion and the route
+    /// goes on.
+    #[serde(default = "default_true")]
+    pub refusal_decides: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// 收费.

@@ -81,7 +81,9 @@ impl From<&CaseRow> for CaseView {
 pub struct NoticeView {
     pub id: String,
     pub case_id: String,
-    /// `supplement`, `acceptance`, `refusal`, `deferral_commitment` or `immediate_decision`.
+    /// `supplement`, `acceptance`, `refusal`, `deferral_commitment`, `immediate_decision`,
+    /// `approval`, `disapproval`, `deemed_approval`, `special_procedure`, `extension` or
+    /// `termination`.
     pub kind: String,
     /// e.g. 白水镇政务〔2026〕受字第0001号
     pub number: String,

@@ -3,6 +3,7 @@
 
 pub mod dto;
 pub mod error;
+pub mod handling;
 pub mod openapi;
 
 use std::future::{ready, Ready};
@@ -722,7 +723,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
             .route("/cases/{id}/notices", web::get().to(case_notices))
             .route("/cases/{id}/history", web::get().to(case_history))
             .route("/notices/{id}", web::get().to(get_notice))
-            .route("/notices/{id}/print", web::get().to(print_notice)),
+            .route("/notices/{id}/print", web::get().to(print_notice))
+            .configure(handling::routes),
     )
     .default_service(web::to(not_found));
 }

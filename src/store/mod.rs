@@ -12,6 +12,8 @@
 
 mod conn;
 mod error;
+mod figures;
+mod handling;
 mod ops;
 pub mod schema;
 mod writer;
@@ -24,6 +26,8 @@ use diesel::r2d2::R2D2Connection;
 
 pub use conn::DbConnection;
 pub use error::StoreError;
+pub use figures::{FigureCounts, FigureKey};
+pub use handling::{DueItemRow, HandlingChange, HandlingRow, NewDueItem, NewHandling, StepRow};
 pub use ops::MAX_PAGE;
 pub use writer::MAX_BATCH;
 
@@ -184,6 +188,8 @@ pub struct NewIntake {
     pub event: NewEvent,
     /// (user id, idempotency key, hash of the request body).
     pub idempotency: Option<(String, String, String)>,
+    /// The handling of an accepted case (its steps and deadlines).
+    pub handling: Option<Box<NewHandling>>,
 }
 
 /// What a committed intake or update returns.
@@ -211,6 +217,8 @@ pub struct CaseUpdate {
     pub now_ms: i64,
     /// Move the case to this catalog version (a change marked to apply to open cases).
     pub move_to_catalog: Option<String>,
+    /// The handling of a case this update accepts.
+    pub handling: Option<Box<NewHandling>>,
 }
 
 /// Filters for [`Store::list_cases`]; `None` means "any". Newest first.
@@ -514,6 +522,94 @@ impl Store {
 
     pub fn notice(&self, id: &str) -> Result<Option<NoticeRow>, StoreError> {
         ops::load_notice(&mut *self.conn()?, id)
+    }
+
+    /// Commits one change to an accepted case's handling (see [`HandlingChange`]).
+    pub fn commit_handling(&self, change: HandlingChange) -> Result<IntakeReceipt, StoreError> {
+        self.write(Job::Handling(Box::new(change)))
+    }
+
+    pub fn handling(&self, case_id: &str) -> Result<Option<HandlingRow>, StoreError> {
+        handling::load_handling(&mut *self.conn()?, case_id)
+    }
+
+    /// Every step of a case, returned, transferred and superseded ones included, in order.
+    pub fn steps_of_case(&self, case_id: &str) -> Result<Vec<StepRow>, StoreError> {
+        handling::load_steps(&mut *self.conn()?, case_id)
+    }
+
+    pub fn due_items_of_case(&self, case_id: &str) -> Result<Vec<DueItemRow>, StoreError> {
+        handling::load_due(&mut *self.conn()?, case_id)
+    }
+
+    /// Active steps waiting for any of `units`, earliest due first.
+    pub fn inbox(&self, units: &[String], limit: i64) -> Result<Vec<StepRow>, StoreError> {
+        handling::inbox(&mut *self.conn()?, units, limit.clamp(1, MAX_PAGE))
+    }
+
+    /// Leases up to `limit` due items whose time has come to `owner` for `lease_ms`.
+    pub fn claim_due(
+        &self,
+        now_ms: i64,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DueItemRow>, StoreError> {
+        let mut c = self.conn()?;
+        ops::write_tx(&mut c, |c| {
+            handling::claim_due(c, now_ms, owner, lease_ms, limit)
+        })
+    }
+
+    /// Supervision counts of cases accepted in `from..=to`, optionally of one center.
+    pub fn figures(
+        &self,
+        key: FigureKey,
+        from: &str,
+        to: &str,
+        center: Option<&str>,
+        today: &str,
+    ) -> Result<Vec<FigureCounts>, StoreError> {
+        figures::figures(&mut *self.conn()?, key, from, to, center, today)
+    }
+
+    /// Cases in progress that are yellow or red on `today`.
+    pub fn case_alerts(
+        &self,
+        today: &str,
+        center: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HandlingRow>, StoreError> {
+        figures::case_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
+    }
+
+    /// Active steps that are yellow or red on `today`.
+    pub fn step_alerts(
+        &self,
+        today: &str,
+        center: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        figures::step_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
+    }
+
+    /// 差评 follow-ups not yet closed.
+    pub fn open_followups(
+        &self,
+        center: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HandlingRow>, StoreError> {
+        figures::open_followups(&mut *self.conn()?, center, limit.clamp(1, MAX_PAGE))
+    }
+
+    /// Decided cases not delivered within the Art. 44 limit.
+    pub fn undelivered(
+        &self,
+        today: &str,
+        center: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<HandlingRow>, StoreError> {
+        figures::undelivered(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
     }
 
     pub fn events_of_case(&self, case_id: &str) -> Result<Vec<EventRow>, StoreError> {

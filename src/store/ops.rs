@@ -5,6 +5,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 
 use super::conn::{DbConnection, MultiBackend};
+use super::handling::{insert_handling, HandlingChange};
 use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
@@ -16,6 +17,7 @@ use super::{
 pub(crate) enum Job {
     Intake(Box<NewIntake>),
     Update(Box<CaseUpdate>),
+    Handling(Box<HandlingChange>),
 }
 
 impl Job {
@@ -23,6 +25,7 @@ impl Job {
         match self {
             Job::Intake(i) => apply_intake(conn, i),
             Job::Update(u) => apply_update(conn, u),
+            Job::Handling(c) => super::handling::apply_change(conn, c),
         }
     }
 
@@ -140,6 +143,9 @@ fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeRec
         .execute(conn)?;
     let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
     insert_event(conn, &case.id, case.created_at, &intake.event)?;
+    if let Some(h) = &intake.handling {
+        insert_handling(conn, h, case.created_at)?;
+    }
     if let Some((user, key, hash)) = &intake.idempotency {
         diesel::insert_into(idempotency_keys::table)
             .values(IdempotencyInsert {
@@ -190,6 +196,9 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
     }
     let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
     insert_event(conn, &u.case_id, u.now_ms, &u.event)?;
+    if let Some(h) = &u.handling {
+        insert_handling(conn, h, u.now_ms)?;
+    }
     let case = load_case(conn, &u.case_id)?
         .ok_or_else(|| StoreError::NotFound(format!("case {}", u.case_id)))?;
     Ok(IntakeReceipt {
@@ -199,7 +208,7 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
     })
 }
 
-fn insert_event(
+pub(crate) fn insert_event(
     conn: &mut DbConnection,
     case_id: &str,
     at: i64,
@@ -220,7 +229,7 @@ fn insert_event(
 
 /// Allocates a number for every notice and inserts them. Counters are taken in a fixed order
 /// (center, kind, year) so two transactions never lock the same counter rows in opposite order.
-fn insert_notices(
+pub(crate) fn insert_notices(
     conn: &mut DbConnection,
     case_id: &str,
     new: &[NewNotice],

@@ -99,10 +99,96 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_handling (case_id) {
+        case_id -> Text,
+        center_id -> Text,
+        township -> Nullable<Text>,
+        window_id -> Nullable<Text>,
+        matter_code -> Text,
+        decider_unit -> Text,
+        decider_level -> Text,
+        immediate -> BigInt,
+        accepted_on -> Text,
+        due_date -> Nullable<Text>,
+        statutory_due -> Nullable<Text>,
+        warn_on -> Nullable<Text>,
+        state -> Text,
+        pause -> Nullable<Text>,
+        paused_days -> BigInt,
+        extensions -> BigInt,
+        escalated -> BigInt,
+        decision -> Nullable<Text>,
+        decided_on -> Nullable<Text>,
+        on_time -> Nullable<BigInt>,
+        days_used -> Nullable<BigInt>,
+        delivery_due -> Nullable<Text>,
+        delivered_on -> Nullable<Text>,
+        delivery -> Nullable<Text>,
+        rating -> Nullable<BigInt>,
+        rating_comment -> Nullable<Text>,
+        rated_on -> Nullable<Text>,
+        followup_due -> Nullable<Text>,
+        followup_closed_on -> Nullable<Text>,
+        followup_note -> Nullable<Text>,
+        version -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    case_steps (id) {
+        id -> Text,
+        case_id -> Text,
+        track -> Text,
+        seq -> BigInt,
+        group_no -> BigInt,
+        step_key -> Text,
+        name -> Text,
+        role -> Text,
+        unit_id -> Text,
+        unit_name -> Text,
+        level -> Text,
+        state -> Text,
+        days -> BigInt,
+        started_on -> Nullable<Text>,
+        due_date -> Nullable<Text>,
+        warn_on -> Nullable<Text>,
+        allow_countersign -> BigInt,
+        refusal_decides -> BigInt,
+        timeout_policy -> Text,
+        acted_by -> Nullable<Text>,
+        acted_on -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        basis -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    due_items (id) {
+        id -> BigInt,
+        case_id -> Text,
+        step_id -> Nullable<Text>,
+        kind -> Text,
+        due_on -> Text,
+        fire_at -> BigInt,
+        state -> Text,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        done_at -> Nullable<BigInt>,
+        done_by -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(catalog_activations -> catalog_versions (hash));
 diesel::joinable!(notices -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(idempotency_keys -> cases (case_id));
+diesel::joinable!(case_handling -> cases (case_id));
+diesel::joinable!(case_steps -> cases (case_id));
+diesel::joinable!(due_items -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     catalog_activations,
@@ -112,4 +198,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_counters,
     case_events,
     idempotency_keys,
+    case_handling,
+    case_steps,
+    due_items,
 );

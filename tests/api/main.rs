@@ -16,5 +16,6 @@ mod documents;
 mod idempotency;
 mod intake;
 mod reload;
+mod routing;
 mod supplement;
 mod validation;

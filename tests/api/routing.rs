@@ -1,0 +1,814 @@
+//! After acceptance: route shapes, approver actions, the clock (pause, extension) across the
+//! 2026 holidays, timeouts, 容缺 lapses, delivery, rating and supervision — on both backends,
+//! with the day set by hand. Every expected date below was counted by hand on the 2026 calendar
+//! (国庆 10/1–10/7 with 调休 Saturday 10/10; 春节 2/15–2/23 with 调休 Saturdays 2/14 and 2/28).
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+const WEISHENG: &str = "QS-WS-001";
+const SHIPIN: &str = "QS-SC-004";
+const SHIPIN_FILE: &str = "matters/sc-shipin-jingying.yaml";
+const ZHAIJIDI: &str = "QS-NY-001";
+const ZHAIJIDI_FILE: &str = "matters/ny-zhaijidi-jianfang.yaml";
+
+async fn progress(app: &TestApp, token: &str, case: &str) -> Value {
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/progress"), Some(token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// The active step of `unit` in a progress document.
+fn active(p: &Value, unit: &str) -> String {
+    p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "active" && s["unit_id"] == unit)
+        .unwrap_or_else(|| panic!("no active step for {unit}: {p}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn step<'a>(p: &'a Value, key: &str, state: &str) -> &'a Value {
+    p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_key"] == key && s["state"] == state)
+        .unwrap_or_else(|| panic!("no {state} step {key}: {p}"))
+}
+
+fn states(p: &Value) -> Vec<(String, String)> {
+    p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step_key"].as_str().unwrap().to_string(),
+                s["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn act(app: &TestApp, token: &str, case: &str, step: &str, body: Value) -> Resp {
+    app.post_json(
+        &format!("/api/v1/cases/{case}/steps/{step}"),
+        Some(token),
+        &body,
+        &[],
+    )
+    .await
+}
+
+/// Approve the active step of `unit` and return the new progress.
+async fn approve(app: &TestApp, token: &str, case: &str, unit: &str, comment: &str) -> Value {
+    let p = progress(app, token, case).await;
+    let s = active(&p, unit);
+    let r = act(
+        app,
+        token,
+        case,
+        &s,
+        json!({"action": "approve", "comment": comment}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Resp {
+    app.post_json(path, Some(token), &body, &[]).await
+}
+
+async fn sweep(app: &TestApp) -> Value {
+    let r = post(app, ADMIN, "/api/v1/scheduler/sweep", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+async fn history_actions(app: &TestApp, case: &str) -> Vec<String> {
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn take(app: &TestApp, token: &str, matter: &str, application: &Value) -> String {
+    let r = app.intake(token, matter, application).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(
+        r.body["case"]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("accepted"),
+        "{}",
+        r.text
+    );
+    r.case_id()
+}
+
+// ---------------------------------------------------------------- route shapes
+
+/// 上报件 and 县乡同办: the township accepts, reviews and forwards its opinion with every
+/// material; the county decides; the township window issues the numbered result.
+async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) {
+    let case = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    let p = progress(app, CLERK_BAISHUI, &case).await;
+    assert_eq!(p["state"], "in_progress");
+    assert_eq!(p["due_date"], "2026-03-30");
+    assert_eq!(
+        states(&p),
+        [
+            ("village_review".into(), "active".into()),
+            ("township_review".into(), "pending".into()),
+            ("county_decide".into(), "pending".into())
+        ]
+    );
+    assert_eq!(
+        step(&p, "village_review", "active")["due_date"],
+        "2026-03-12"
+    );
+
+    // Only the assigned unit acts: the county cannot take the township's step.
+    let first = active(&p, "baishui/center");
+    let r = act(
+        app,
+        APPROVER_CIVIL,
+        &case,
+        &first,
+        json!({"action": "approve"}),
+    )
+    .await;
+    r.assert_error(403, "forbidden");
+    let inbox = app.get("/api/v1/inbox", Some(APPROVER_CIVIL)).await;
+    assert!(
+        !inbox.text.contains(&case),
+        "not yet at the county: {}",
+        inbox.text
+    );
+
+    app.clock.set_day(day(2026, 3, 5));
+    approve(
+        app,
+        CLERK_BAISHUI,
+        &case,
+        "baishui/center",
+        "入户调查属实，民主评议通过",
+    )
+    .await;
+    let r = approve(
+        app,
+        CLERK_BAISHUI,
+        &case,
+        "baishui/center",
+        "经审核符合条件，同意上报",
+    )
+    .await;
+    let p = &r["progress"];
+    let decide = step(p, "county_decide", "active");
+    assert_eq!(decide["started_on"], "2026-03-05");
+    assert_eq!(decide["due_date"], "2026-03-16"); // 7 working days from Thursday 3/5
+                                                  // The county sees the township's opinion and reads the case with its materials (Art. 35).
+    assert_eq!(
+        step(p, "township_review", "approved")["comment"],
+        "经审核符合条件，同意上报"
+    );
+    let inbox = app.get("/api/v1/inbox", Some(APPROVER_CIVIL)).await;
+    assert!(inbox.text.contains(&case), "{}", inbox.text);
+    let c = app
+        .get(&format!("/api/v1/cases/{case}"), Some(APPROVER_CIVIL))
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    // No supplement can be asked of the applicant any more.
+    let s = post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{case}/supplements"),
+        json!({"materials": [{"id": "id_cards"}]}),
+    )
+    .await;
+    s.assert_error(409, "conflict");
+
+    app.clock.set_day(day(2026, 3, 9));
+    let r = approve(app, APPROVER_CIVIL, &case, "qingshan/civil-affairs", "同意").await;
+    let p = &r["progress"];
+    assert_eq!(p["decision"], "approved");
+    assert_eq!(p["decided_on"], "2026-03-09");
+    assert_eq!(p["on_time"], true);
+    assert_eq!(p["working_days_used"], 5); // 3/3 3/4 3/5 3/6 3/9
+    assert_eq!(p["delivery_due"], "2026-03-23"); // Art. 44: 10 working days
+    let n = &r["notices"][0];
+    assert_eq!(n["kind"], "approval");
+    // Issued by the township center that took the case (统一窗口出件, one seal).
+    assert_eq!(n["number"], "白水镇政务〔2026〕准字第0001号");
+
+    // Delivery at the township window, originals checked.
+    let path = format!("/api/v1/cases/{case}/delivery");
+    let r = post(
+        app,
+        CLERK_BAISHUI,
+        &path,
+        json!({"method": "window_pickup", "originals_checked": false}),
+    )
+    .await;
+    r.assert_error(422, "originals_not_checked");
+    let r = post(
+        app,
+        CLERK_QINGSHI,
+        &path,
+        json!({"method": "window_pickup", "originals_checked": true}),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    app.clock.set_day(day(2026, 3, 10));
+    let r = post(
+        app,
+        CLERK_BAISHUI,
+        &path,
+        json!({"method": "window_pickup", "originals_checked": true, "window": "bs-w02"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["status"], "delivered");
+    assert_eq!(r.body["progress"]["delivered_on"], "2026-03-10");
+    let again = post(
+        app,
+        CLERK_BAISHUI,
+        &path,
+        json!({"method": "window_pickup", "originals_checked": true}),
+    )
+    .await;
+    again.assert_error(409, "conflict");
+
+    // 一次一评.
+    let rating = format!("/api/v1/cases/{case}/rating");
+    let r = post(
+        app,
+        CLERK_BAISHUI,
+        &rating,
+        json!({"level": 5, "comment": "很方便"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["rating_label"], "非常满意");
+    post(app, CLERK_BAISHUI, &rating, json!({"level": 4}))
+        .await
+        .assert_error(409, "conflict");
+
+    let h = history_actions(app, &case).await;
+    assert_eq!(
+        h,
+        [
+            "intake",
+            "step_approved",
+            "step_approved",
+            "step_approved",
+            "decided",
+            "delivered",
+            "rated"
+        ]
+    );
+}
+
+/// 联办件: every department of a parallel group must agree, then the next step starts.
+async fn parallel_group_waits_for_every_department(app: &TestApp) {
+    let application = example_application(ZHAIJIDI_FILE, 0);
+    let case = take(app, AGENT_DONGCUN, ZHAIJIDI, &application).await;
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
+    let p = progress(app, APPROVER_BAISHUI_AGRI, &case).await;
+    assert_eq!(
+        step(&p, "agri_review", "active")["group"],
+        step(&p, "planning_review", "active")["group"]
+    );
+    approve(
+        app,
+        APPROVER_BAISHUI_AGRI,
+        &case,
+        "baishui/agri-office",
+        "一户一宅核查通过",
+    )
+    .await;
+    let p = progress(app, APPROVER_BAISHUI_AGRI, &case).await;
+    step(&p, "township_decide", "pending");
+    approve(
+        app,
+        APPROVER_BAISHUI_PLANNING,
+        &case,
+        "baishui/planning",
+        "符合村庄规划",
+    )
+    .await;
+    let r = approve(
+        app,
+        APPROVER_BAISHUI_AGRI,
+        &case,
+        "baishui/agri-office",
+        "准予",
+    )
+    .await;
+    assert_eq!(r["progress"]["decision"], "approved");
+
+    // The village agent follows the case and carries the result back to the village.
+    let p = progress(app, AGENT_DONGCUN, &case).await;
+    assert_eq!(p["decision"], "approved");
+    let path = format!("/api/v1/cases/{case}/delivery");
+    let r = post(
+        app,
+        AGENT_DONGCUN,
+        &path,
+        json!({"method": "via_agent", "receiver": "申请人本人"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["delivery"]["method"], "via_agent");
+}
+
+/// One refusal in a parallel group decides the case, with the reason and basis on the notice.
+async fn one_refusal_in_a_parallel_group_decides(app: &TestApp) {
+    let application = example_application(ZHAIJIDI_FILE, 0);
+    let case = take(app, AGENT_DONGCUN, ZHAIJIDI, &application).await;
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
+    let p = progress(app, APPROVER_BAISHUI_PLANNING, &case).await;
+    let s = active(&p, "baishui/planning");
+    let r = act(
+        app,
+        APPROVER_BAISHUI_PLANNING,
+        &case,
+        &s,
+        json!({"action": "refuse", "reason": ""}),
+    )
+    .await;
+    assert_eq!(
+        r.status, 422,
+        "a refusal needs reason and basis: {}",
+        r.text
+    );
+    let r = act(
+        app,
+        APPROVER_BAISHUI_PLANNING,
+        &case,
+        &s,
+        json!({"action": "refuse", "reason": "拟建位置位于村庄规划确定的公共绿地内", "basis": "《中华人民共和国城乡规划法》第四十一条"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p = &r.body["progress"];
+    assert_eq!(p["decision"], "disapproved");
+    assert_eq!(
+        step(p, "agri_review", "cancelled")["unit_id"],
+        "baishui/agri-office"
+    );
+    step(p, "township_decide", "cancelled");
+    let n = &r.body["notices"][0];
+    assert_eq!(n["kind"], "disapproval");
+    let text = n.to_string();
+    assert!(
+        text.contains("公共绿地") && text.contains("第四十一条"),
+        "{text}"
+    );
+}
+
+/// 退回, 转办 and 加签, each with a reason on record; only allowed steps take a countersign.
+async fn return_transfer_and_countersign(app: &TestApp) {
+    let case = take(
+        app,
+        CLERK_BAISHUI,
+        WEISHENG,
+        &example_application(WEISHENG_FILE, 0),
+    )
+    .await;
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "初审通过").await;
+    let p = progress(app, APPROVER_HEALTH, &case).await;
+    let site = active(&p, "qingshan/health");
+
+    // 加签: the market regulator countersigns the site review.
+    let path = |s: &str| format!("/api/v1/cases/{case}/steps/{s}");
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &path(&site),
+        json!({"action": "countersign", "unit": "qingshi/market-office", "reason": "x"}),
+    )
+    .await;
+    r.assert_error(422, "unknown_unit"); // another township is outside the case's jurisdiction
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &path(&site),
+        json!({"action": "countersign", "unit": "qingshan/market", "reason": "涉及食品经营场所"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let inbox = app.get("/api/v1/inbox", Some(APPROVER_MARKET)).await;
+    assert!(inbox.text.contains(&case), "{}", inbox.text);
+
+    // 退回 to the window's review: the site review and the countersign start again after it.
+    let r = post(app, APPROVER_HEALTH, &path(&site), json!({"action": "return", "to_step": "intake_review", "reason": "场所平面图比例不对，请窗口核实"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p = &r.body["progress"];
+    step(p, "site_review", "returned");
+    step(p, "intake_review", "superseded");
+    step(p, "intake_review", "active");
+    step(p, "site_review", "pending");
+    // The countersign ended with the step it belonged to.
+    assert!(
+        states(p).contains(&("site_review+countersign".into(), "superseded".into())),
+        "{p}"
+    );
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "已核实").await;
+
+    // 转办 to the market regulator, who then approves.
+    let p = progress(app, APPROVER_HEALTH, &case).await;
+    let site = active(&p, "qingshan/health");
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &path(&site),
+        json!({"action": "transfer", "unit": "qingshan/market", "reason": "由市场监管局现场审查"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &path(&site),
+        json!({"action": "approve"}),
+    )
+    .await;
+    r.assert_error(409, "conflict");
+    approve(
+        app,
+        APPROVER_MARKET,
+        &case,
+        "qingshan/market",
+        "现场审查合格",
+    )
+    .await;
+
+    // The deciding step does not allow a countersign.
+    let p = progress(app, APPROVER_HEALTH, &case).await;
+    let decide = active(&p, "qingshan/health");
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &path(&decide),
+        json!({"action": "countersign", "unit": "qingshan/market", "reason": "x"}),
+    )
+    .await;
+    r.assert_error(409, "conflict");
+    let r = approve(app, APPROVER_HEALTH, &case, "qingshan/health", "准予许可").await;
+    assert_eq!(r["progress"]["decision"], "approved");
+    let h = history_actions(app, &case).await;
+    for a in [
+        "step_countersign_added",
+        "step_returned",
+        "step_transferred",
+        "decided",
+    ] {
+        assert!(h.contains(&a.to_string()), "{a} in {h:?}");
+    }
+}
+
+// ---------------------------------------------------------------- the clock
+
+/// 特别程序 and extension across 国庆 2026: paused working days are not counted, and the
+/// extension adds 10 working days once.
+async fn pause_and_extension_across_national_day(app: &TestApp) {
+    app.clock.set_day(day(2026, 9, 28));
+    let case = take(
+        app,
+        CLERK_BAISHUI,
+        WEISHENG,
+        &example_application(WEISHENG_FILE, 0),
+    )
+    .await;
+    let p = progress(app, CLERK_BAISHUI, &case).await;
+    assert_eq!(p["due_date"], "2026-10-16");
+    app.clock.set_day(day(2026, 9, 29));
+    let r = approve(app, CLERK_BAISHUI, &case, "baishui/center", "初审通过").await;
+    assert_eq!(
+        step(&r["progress"], "site_review", "active")["due_date"],
+        "2026-10-12"
+    );
+
+    app.clock.set_day(day(2026, 9, 30));
+    let pause = format!("/api/v1/cases/{case}/pause");
+    let body = json!({"kind": "hearing", "reason": "x", "expected_end": "2026-10-09"});
+    post(app, APPROVER_HEALTH, &pause, body)
+        .await
+        .assert_error(422, "special_procedure_not_allowed");
+    post(
+        app,
+        CLERK_QINGSHI,
+        &pause,
+        json!({"kind": "inspection", "reason": "x", "expected_end": "2026-10-09"}),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let r = post(app, APPROVER_HEALTH, &pause, json!({"kind": "inspection", "reason": "集中空调通风系统送检", "expected_end": "2026-10-09"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["state"], "paused");
+    assert_eq!(r.body["notices"][0]["kind"], "special_procedure");
+    assert_eq!(
+        r.body["notices"][0]["number"],
+        "白水镇政务〔2026〕特字第0001号"
+    );
+    // Nothing is decided while the clock stands still.
+    let site = active(&r.body["progress"], "qingshan/health");
+    act(
+        app,
+        APPROVER_HEALTH,
+        &case,
+        &site,
+        json!({"action": "approve"}),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    app.clock.set_day(day(2026, 10, 9));
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &format!("/api/v1/cases/{case}/resume"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p = &r.body["progress"];
+    assert_eq!(p["paused_working_days"], 2); // 10/8 and 10/9; the holiday is not a working day anyway
+    assert_eq!(p["due_date"], "2026-10-20");
+    assert_eq!(step(p, "site_review", "active")["due_date"], "2026-10-14");
+
+    app.clock.set_day(day(2026, 10, 12));
+    let ext = format!("/api/v1/cases/{case}/extension");
+    let r = post(
+        app,
+        APPROVER_HEALTH,
+        &ext,
+        json!({"approved_by": "县卫生健康局局长 张卫", "reason": "检测报告需复核"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["due_date"], "2026-11-03");
+    assert_eq!(r.body["progress"]["extensions"], 1);
+    assert_eq!(r.body["notices"][0]["kind"], "extension");
+    assert!(r.body["notices"][0].to_string().contains("张卫"));
+    post(
+        app,
+        APPROVER_HEALTH,
+        &ext,
+        json!({"approved_by": "局长", "reason": "再次延期"}),
+    )
+    .await
+    .assert_error(409, "conflict");
+
+    app.clock.set_day(day(2026, 10, 13));
+    approve(
+        app,
+        APPROVER_HEALTH,
+        &case,
+        "qingshan/health",
+        "现场审查合格",
+    )
+    .await;
+    let r = approve(app, APPROVER_HEALTH, &case, "qingshan/health", "准予许可").await;
+    let p = &r["progress"];
+    assert_eq!(p["decision"], "approved");
+    assert_eq!(p["on_time"], true);
+    // 9/29 9/30 10/8 10/9 10/10 10/12 10/13 = 7 working days, minus 2 paused.
+    assert_eq!(p["working_days_used"], 5);
+}
+
+/// 超时默认 across 春节 2026: the matter deems a case approved when its promised time runs out;
+/// each step times out by the same policy. Applied late, each transition keeps its own day.
+async fn deemed_approval_across_spring_festival(app: &TestApp) {
+    app.clock.set_day(day(2026, 2, 10));
+    let case = take(
+        app,
+        CLERK_BAISHUI,
+        SHIPIN,
+        &example_application(SHIPIN_FILE, 0),
+    )
+    .await;
+    let p = progress(app, CLERK_BAISHUI, &case).await;
+    assert_eq!(p["due_date"], "2026-03-02");
+    assert_eq!(
+        step(&p, "intake_review", "active")["due_date"],
+        "2026-02-11"
+    );
+
+    app.clock.set_day(day(2026, 2, 11));
+    assert_eq!(
+        sweep(app).await["fired"],
+        0,
+        "nothing is due on the due day itself"
+    );
+    app.clock.set_day(day(2026, 2, 12));
+    let s = sweep(app).await;
+    assert_eq!(s["fired"], 1, "{s}");
+    let p = progress(app, CLERK_BAISHUI, &case).await;
+    assert_eq!(
+        step(&p, "intake_review", "deemed_approved")["acted_on"],
+        "2026-02-12"
+    );
+    let insp = step(&p, "office_inspection", "active");
+    assert_eq!(insp["started_on"], "2026-02-12");
+    assert_eq!(insp["due_date"], "2026-02-26");
+
+    // Down over the rest of the period: one sweep on 3/3 catches up, in order, once.
+    app.clock.set_day(day(2026, 3, 3));
+    let s = sweep(app).await;
+    assert_eq!(s["fired"], 2, "{s}");
+    let p = progress(app, CLERK_BAISHUI, &case).await;
+    assert_eq!(
+        step(&p, "office_inspection", "deemed_approved")["acted_on"],
+        "2026-02-27"
+    );
+    assert_eq!(
+        step(&p, "county_decide", "cancelled")["started_on"],
+        "2026-02-27"
+    );
+    assert_eq!(p["decision"], "deemed_approved");
+    assert_eq!(p["decided_on"], "2026-03-03");
+    assert_eq!(p["on_time"], false);
+    let notices = app
+        .get(
+            &format!("/api/v1/cases/{case}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    assert!(notices.text.contains("deemed_approval"), "{}", notices.text);
+    assert!(notices.text.contains("默字第0001号"), "{}", notices.text);
+    assert_eq!(sweep(app).await["claimed"], 0);
+    let h = history_actions(app, &case).await;
+    assert_eq!(h.iter().filter(|a| *a == "step_deemed_approved").count(), 2);
+    assert_eq!(h.iter().filter(|a| *a == "case_deemed_approved").count(), 1);
+}
+
+/// Remind and escalate; yellow at 80% of a step's time, red after it; supervisors see their
+/// own township only.
+async fn timeouts_remind_escalate_and_colours(app: &TestApp) {
+    let dibao = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await; // escalate
+    let weisheng = take(
+        app,
+        CLERK_BAISHUI,
+        WEISHENG,
+        &example_application(WEISHENG_FILE, 0),
+    )
+    .await; // remind
+    app.clock.set_day(day(2026, 3, 3));
+    let alerts = app
+        .get("/api/v1/supervision/alerts", Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(alerts.status, 200, "{}", alerts.text);
+    // The 1-day window review of the hygiene permit is yellow on its due day.
+    let steps = alerts.body["steps"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["case_id"] == weisheng.as_str() && s["colour"] == "yellow"),
+        "{alerts:?}"
+    );
+    assert!(!alerts.text.contains(&dibao), "{}", alerts.text);
+
+    app.clock.set_day(day(2026, 3, 11));
+    let p = progress(app, CLERK_BAISHUI, &dibao).await;
+    assert_eq!(step(&p, "village_review", "active")["colour"], "yellow");
+    app.clock.set_day(day(2026, 3, 13));
+    let s = sweep(app).await;
+    assert_eq!(s["fired"], 2, "{s}");
+    let p = progress(app, CLERK_BAISHUI, &dibao).await;
+    assert_eq!(step(&p, "village_review", "active")["colour"], "red");
+    assert_eq!(p["escalated"], true);
+    assert!(history_actions(app, &dibao)
+        .await
+        .contains(&"step_overdue_escalated".to_string()));
+    assert!(history_actions(app, &weisheng)
+        .await
+        .contains(&"step_overdue_reminded".to_string()));
+    let alerts = app
+        .get("/api/v1/supervision/alerts", Some(SUPERVISOR_BAISHUI))
+        .await;
+    let steps = alerts.body["steps"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["case_id"] == dibao.as_str() && s["colour"] == "red"),
+        "{}",
+        alerts.text
+    );
+    let other = app
+        .get(
+            "/api/v1/supervision/alerts",
+            Some(SUPERVISOR_QINGSHI_ABSENT),
+        )
+        .await;
+    assert_eq!(other.status, 401);
+    let clerk = app
+        .get("/api/v1/supervision/alerts", Some(CLERK_BAISHUI))
+        .await;
+    clerk.assert_error(403, "forbidden");
+    // Reminders fire once: a second sweep has nothing to do.
+    assert_eq!(sweep(app).await["claimed"], 0);
+}
+
+/// No such token: a township supervisor of 青石 is not configured.
+const SUPERVISOR_QINGSHI_ABSENT: &str = "dev-supervisor-qingshi";
+
+/// 容缺受理: the promised material not supplied by its date ends the case with a notice; supplied
+/// in time, the case goes on.
+async fn deferred_materials_lapse_or_arrive(app: &TestApp) {
+    app.clock.set_day(day(2026, 9, 28));
+    let application = example_application(DIBAO_FILE, 3);
+    let lapsing = take(app, CLERK_DONGGUAN, DIBAO, &application).await;
+    let kept = take(app, CLERK_DONGGUAN, DIBAO, &application).await;
+
+    app.clock.set_day(day(2026, 10, 9));
+    let path = format!("/api/v1/cases/{kept}/deferred-materials");
+    post(
+        app,
+        CLERK_DONGGUAN,
+        &path,
+        json!({"materials": [{"id": "application_form"}]}),
+    )
+    .await
+    .assert_error(422, "not_deferred");
+    post(
+        app,
+        CLERK_DONGGUAN,
+        &path,
+        json!({"materials": [{"id": "income_proof", "issued_on": "2025-01-01"}]}),
+    )
+    .await
+    .assert_error(422, "material_defective");
+    let r = post(
+        app,
+        CLERK_DONGGUAN,
+        &path,
+        json!({"materials": [{"id": "income_proof", "issued_on": "2026-09-20"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Supply by 2026-10-16 (10 working days from 9/28 across 国庆): the lapse fires on 10/17.
+    app.clock.set_day(day(2026, 10, 16));
+    sweep(app).await; // (the village reviews are overdue by now and get escalated)
+    assert_eq!(
+        progress(app, CLERK_DONGGUAN, &lapsing).await["decision"],
+        Value::Null
+    );
+    app.clock.set_day(day(2026, 10, 17));
+    let s = sweep(app).await;
+    let actions = s["actions"].to_string();
+    assert!(
+        actions.contains(&format!("{lapsing} deferred_lapse:terminate")),
+        "{s}"
+    );
+    assert!(!actions.contains(&kept), "{s}");
+    let p = progress(app, CLERK_DONGGUAN, &lapsing).await;
+    assert_eq!(p["decision"], "terminated");
+    assert_eq!(p["status"], "terminated");
+    assert!(p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["state"] != "active"));
+    let n = app
+        .get(
+            &format!("/api/v1/cases/{lapsing}/notices"),
+            Some(CLERK_DONGGUAN),
+        )
+        .await;
+    assert!(
+        n.text.contains("termination") && n.text.contains("终止办理"),
+        "{}",
+        n.text
+    );
+    let p = progress(app, CLERK_DONGGUAN, &kept).await;
+    assert_eq!(p["state"], "in_progress");
+}
+
+on_both_backends! {
+    report_up_to_the_county_and_back_to_the_township_window => report_up_sqlite, report_up_postgres;
+    parallel_group_waits_for_every_department => parallel_group_sqlite, parallel_group_postgres;
+    one_refusal_in_a_parallel_group_decides => parallel_refusal_sqlite, parallel_refusal_postgres;
+    return_transfer_and_countersign => return_transfer_countersign_sqlite, return_transfer_countersign_postgres;
+    pause_and_extension_across_national_day => pause_extension_sqlite, pause_extension_postgres;
+    deemed_approval_across_spring_festival => deemed_approval_sqlite, deemed_approval_postgres;
+    timeouts_remind_escalate_and_colours => timeouts_colours_sqlite, timeouts_colours_postgres;
+    deferred_materials_lapse_or_arrive => deferred_lapse_sqlite, deferred_lapse_postgres;
+}
