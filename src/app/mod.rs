@@ -61,6 +61,13 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// Move the clock on by `ms` milliseconds.
+    pub fn advance_ms(&self, ms: i64) {
+        self.ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
         self.ms.load(Ordering::SeqCst)

@@ -87,7 +87,7 @@ pub(crate) fn figures(
             CAST(SUM(CASE WHEN rating <= 2 THEN 1 ELSE 0 END) AS BIGINT) AS bad
          FROM case_handling
          WHERE accepted_on >= $2 AND accepted_on <= $3 AND ($4 IS NULL OR center_id = $4)
-         GROUP BY {k}
+         GROUP BY 1
          ORDER BY 1",
         k = key.column()
     );

@@ -17,5 +17,6 @@ mod idempotency;
 mod intake;
 mod reload;
 mod routing;
+mod scheduler;
 mod supplement;
 mod validation;

@@ -812,3 +812,199 @@ on_both_backends! {
     timeouts_remind_escalate_and_colours => timeouts_colours_sqlite, timeouts_colours_postgres;
     deferred_materials_lapse_or_arrive => deferred_lapse_sqlite, deferred_lapse_postgres;
 }
+
+// ---------------------------------------------------------------- supervision
+
+const HUJI: &str = "QS-GA-001";
+const HUJI_FILE: &str = "matters/ga-huji-zhengming.yaml";
+
+fn row<'a>(rows: &'a Value, key: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no row {key}: {rows}"))
+}
+
+/// Figures of a seeded set of five cases, checked against values counted by hand; the 差评 is
+/// followed up and closed.
+async fn supervision_figures_match_hand_counts(app: &TestApp) {
+    // 3/2: five accepted cases (a refused application is not counted).
+    let c1 = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await; // decided 3/9, 5 days
+    let c2 = take(
+        app,
+        CLERK_BAISHUI,
+        WEISHENG,
+        &example_application(WEISHENG_FILE, 0),
+    )
+    .await; // due 3/16, left open
+    let c3 = take(app, CLERK_BAISHUI, HUJI, &example_application(HUJI_FILE, 0)).await; // 即办
+    let c4 = take(
+        app,
+        AGENT_DONGCUN,
+        ZHAIJIDI,
+        &example_application(ZHAIJIDI_FILE, 0),
+    )
+    .await; // refused 3/3
+    let _c5 = take(app, CLERK_QINGSHI, DIBAO, &dibao_complete()).await; // open, due 3/30
+    let refused = app
+        .intake(
+            CLERK_QINGSHI,
+            WEISHENG,
+            &example_application(WEISHENG_FILE, 3),
+        )
+        .await;
+    assert_eq!(
+        refused.body["case"]["outcome"], "refused",
+        "{}",
+        refused.text
+    );
+
+    app.clock.set_day(day(2026, 3, 3));
+    approve(app, CLERK_BAISHUI, &c4, "baishui/center", "材料齐全").await;
+    let p = progress(app, APPROVER_BAISHUI_PLANNING, &c4).await;
+    let s = active(&p, "baishui/planning");
+    let r = act(app, APPROVER_BAISHUI_PLANNING, &c4, &s, json!({"action": "refuse", "reason": "占用基本农田", "basis": "《中华人民共和国土地管理法》第三十七条"})).await;
+    assert_eq!(r.body["progress"]["decision"], "disapproved", "{}", r.text);
+    app.clock.set_day(day(2026, 3, 5));
+    approve(app, CLERK_BAISHUI, &c1, "baishui/center", "评议通过").await;
+    approve(app, CLERK_BAISHUI, &c1, "baishui/center", "同意上报").await;
+    app.clock.set_day(day(2026, 3, 9));
+    approve(app, APPROVER_CIVIL, &c1, "qingshan/civil-affairs", "同意").await;
+    let rate = |c: &str| format!("/api/v1/cases/{c}/rating");
+    assert_eq!(
+        post(app, CLERK_BAISHUI, &rate(&c1), json!({"level": 5}))
+            .await
+            .status,
+        200
+    );
+    let bad = post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&c3),
+        json!({"level": 2, "comment": "排队太久"}),
+    )
+    .await;
+    assert_eq!(bad.status, 200, "{}", bad.text);
+    assert_eq!(bad.body["progress"]["followup_due"], "2026-03-16"); // 5 working days after 3/9
+    post(app, CLERK_BAISHUI, &rate(&c2), json!({"level": 5}))
+        .await
+        .assert_error(409, "conflict");
+
+    app.clock.set_day(day(2026, 3, 20));
+    let q = "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31";
+    let all = app.get(q, Some(SUPERVISOR_COUNTY)).await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let expected = json!([{
+        "key": "all", "received": 5, "finished": 3, "completion_rate": 0.6,
+        "on_time": 3, "on_time_rate": 1.0, "on_the_spot": 1, "on_the_spot_rate": 0.3333,
+        "immediate": 1, "immediate_share": 0.2, "overdue_now": 1,
+        "average_working_days": 2.0, "rated": 2, "satisfaction_rate": 0.5, "bad_ratings": 1
+    }]);
+    assert_eq!(all.body, expected);
+
+    let t = app
+        .get(&format!("{q}&by=township"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(row(&t.body, "baishui")["received"], 4);
+    assert_eq!(row(&t.body, "baishui")["overdue_now"], 1);
+    assert_eq!(row(&t.body, "qingshi")["received"], 1);
+    assert_eq!(row(&t.body, "qingshi")["completion_rate"], 0.0);
+    assert_eq!(row(&t.body, "qingshi")["on_time_rate"], Value::Null);
+    let d = app
+        .get(&format!("{q}&by=department"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(row(&d.body, "qingshan/civil-affairs")["received"], 2);
+    assert_eq!(row(&d.body, "qingshan/civil-affairs")["finished"], 1);
+    assert_eq!(row(&d.body, "baishui/police-station")["on_the_spot"], 1);
+    let l = app
+        .get(&format!("{q}&by=level"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(row(&l.body, "county")["received"], 3);
+    assert_eq!(row(&l.body, "township")["received"], 2);
+    let m = app
+        .get(&format!("{q}&by=matter"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(row(&m.body, DIBAO)["received"], 2);
+    let w = app
+        .get(&format!("{q}&by=window"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(row(&w.body, "bs-w01")["received"], 3);
+
+    // A township supervisor sees the township's own center.
+    let own = app.get(q, Some(SUPERVISOR_BAISHUI)).await;
+    assert_eq!(own.body[0]["received"], 4);
+    let csv = app
+        .get(
+            &format!("{q}&by=township&format=csv"),
+            Some(SUPERVISOR_COUNTY),
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert!(
+        lines[0].contains("受理量") && lines[0].contains("满意率"),
+        "{}",
+        csv.text
+    );
+    assert_eq!(lines[1], "baishui,4,3,0.75,3,1,1,0.3333,1,0.25,1,2,2,0.5,1");
+    app.get(q, Some(CLERK_BAISHUI))
+        .await
+        .assert_error(403, "forbidden");
+    app.get(&format!("{q}&by=weather"), Some(SUPERVISOR_COUNTY))
+        .await
+        .assert_error(422, "invalid_query");
+    app.get(
+        "/api/v1/supervision/figures?from=2026-03-31&to=2026-03-01",
+        Some(SUPERVISOR_COUNTY),
+    )
+    .await
+    .assert_error(422, "invalid_period");
+
+    // The 差评 stays on the supervisors' list, overdue, until closed.
+    let f = app
+        .get("/api/v1/supervision/followups", Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(f.body.as_array().unwrap().len(), 1, "{}", f.text);
+    assert_eq!(f.body[0]["case_id"], c3.as_str());
+    assert_eq!(f.body[0]["overdue"], true);
+    let close = format!("/api/v1/cases/{c3}/followup/close");
+    post(app, CLERK_BAISHUI, &close, json!({"note": "x"}))
+        .await
+        .assert_error(403, "forbidden");
+    let r = post(
+        app,
+        SUPERVISOR_BAISHUI,
+        &close,
+        json!({"note": "已回访，增设取号机分流"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["followup_closed_on"], "2026-03-20");
+    post(app, SUPERVISOR_BAISHUI, &close, json!({"note": "again"}))
+        .await
+        .assert_error(409, "conflict");
+    let f = app
+        .get("/api/v1/supervision/followups", Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(f.body, json!([]));
+
+    // Results not delivered within Art. 44's 10 working days are red: c1 (decided 3/9, due 3/23)
+    // is not late yet on 3/20; on 3/24 it is.
+    app.clock.set_day(day(2026, 3, 24));
+    let a = app
+        .get("/api/v1/supervision/alerts", Some(SUPERVISOR_COUNTY))
+        .await;
+    let late: Vec<&str> = a.body["undelivered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["case_id"].as_str().unwrap())
+        .collect();
+    assert!(late.contains(&c1.as_str()), "{}", a.text);
+}
+
+on_both_backends! {
+    supervision_figures_match_hand_counts => figures_sqlite, figures_postgres;
+}
