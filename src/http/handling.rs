@@ -52,7 +52,7 @@ where
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     /// At most this many (1–1000, default 200).
@@ -176,7 +176,7 @@ async fn close_followup(
     .await
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FiguresQuery {
     /// First day of acceptance (YYYY-MM-DD).

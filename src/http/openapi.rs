@@ -89,6 +89,8 @@ pub fn document() -> Value {
         Op { method: "get", path: "/api/v1/notices/{id}", summary: "One notice", tag: "notices", auth: true, params: vec![path_param("id", "Notice id")], body: None, ok_status: "200", ok: json_of(schema_ref::<NoticeView>(&mut gen)), errors: &["401", "403", "404", "503"] },
         Op { method: "get", path: "/api/v1/notices/{id}/print", summary: "Printable A4 page of a notice, with the seal name, number and date", tag: "notices", auth: true, params: vec![path_param("id", "Notice id")], body: None, ok_status: "200", ok: html(), errors: &["401", "403", "404", "503"] },
     ];
+    let mut ops = ops;
+    ops.extend(handling_ops(&mut gen));
 
     let mut paths = Map::new();
     for op in ops {
@@ -134,6 +136,71 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
         }
     })
+}
+
+/// The operations after acceptance: inbox, step actions, clock, delivery, rating, supervision.
+fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
+    use super::handling::ActionResponse;
+    use crate::app::handling::{
+        DeferredSupply, DeliveryRequest, ExtensionRequest, FollowupClose, PauseRequest, Progress,
+        RatingRequest, StepAction, StepView,
+    };
+    use crate::app::scheduler::SweepReport;
+    use crate::app::supervise::{Alerts, Figures, Followup};
+    let case = || path_param("id", "Case id");
+    let limit = || {
+        query_param(
+            "limit",
+            "At most this many (1–1000, default 200)",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        )
+    };
+    let action = |summary: &'static str,
+                  path: &'static str,
+                  body: Option<Value>,
+                  gen: &mut SchemaGenerator| Op {
+        method: "post",
+        path,
+        summary,
+        tag: "handling",
+        auth: true,
+        params: if path.contains("{step}") {
+            vec![case(), path_param("step", "Step id")]
+        } else {
+            vec![case()]
+        },
+        body,
+        ok_status: "200",
+        ok: json_of(schema_ref::<ActionResponse>(gen)),
+        errors: &[
+            "400", "401", "403", "404", "409", "413", "415", "422", "503",
+        ],
+    };
+    let date = json!({"type": "string", "format": "date"});
+    vec![
+        Op { method: "get", path: "/api/v1/inbox", summary: "Steps waiting for the caller's unit (approvers: their department; clerks: their center)", tag: "handling", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<StepView>(gen)})), errors: &["400", "401", "403", "503"] },
+        Op { method: "get", path: "/api/v1/cases/{id}/progress", summary: "Where an accepted case stands: steps, deadlines and their colour, pause, extensions, decision, delivery, rating", tag: "handling", auth: true, params: vec![case()], body: None, ok_status: "200", ok: json_of(schema_ref::<Progress>(gen)), errors: &["401", "403", "404", "409", "503"] },
+        { let b = Some(schema_ref::<StepAction>(gen)); action("Act on a step assigned to the caller's unit: approve, refuse (reason and basis), return to an earlier step, transfer (转办), countersign (加签)", "/api/v1/cases/{id}/steps/{step}", b, gen) },
+        { let b = Some(schema_ref::<PauseRequest>(gen)); action("Start a 特别程序 (Art. 45): the clock stops; the applicant gets a written notice", "/api/v1/cases/{id}/pause", b, gen) },
+        action("End the 特别程序: the deadlines move by the working days it took", "/api/v1/cases/{id}/resume", None, gen),
+        { let b = Some(schema_ref::<ExtensionRequest>(gen)); action("Extend the time limit (Art. 42) with the approving head and the reason; a notice to the applicant", "/api/v1/cases/{id}/extension", b, gen) },
+        { let b = Some(schema_ref::<DeferredSupply>(gen)); action("Supply the materials promised under 容缺受理", "/api/v1/cases/{id}/deferred-materials", b, gen) },
+        { let b = Some(schema_ref::<DeliveryRequest>(gen)); action("Record the delivery of the result (window pickup with originals checked, mail, or via the village agent)", "/api/v1/cases/{id}/delivery", b, gen) },
+        { let b = Some(schema_ref::<RatingRequest>(gen)); action("好差评: rate a finished case once (1–5); a 差评 opens a follow-up", "/api/v1/cases/{id}/rating", b, gen) },
+        { let b = Some(schema_ref::<FollowupClose>(gen)); action("Close the follow-up of a 差评 (supervisors)", "/api/v1/cases/{id}/followup/close", b, gen) },
+        Op { method: "get", path: "/api/v1/supervision/figures", summary: "电子监察 figures of cases accepted in a period, grouped; JSON or CSV", tag: "supervision", auth: true,
+            params: vec![
+                json!({"name": "from", "in": "query", "required": true, "description": "First day of acceptance", "schema": date}),
+                json!({"name": "to", "in": "query", "required": true, "description": "Last day of acceptance", "schema": date}),
+                query_param("by", "Grouping", json!({"type": "string", "enum": ["all", "township", "matter", "department", "window", "level"]})),
+                query_param("format", "json (default) or csv", json!({"type": "string", "enum": ["json", "csv"]})),
+            ], body: None, ok_status: "200",
+            ok: json!({"application/json": {"schema": {"type": "array", "items": schema_ref::<Figures>(gen)}}, "text/csv": {"schema": {"type": "string"}}}),
+            errors: &["400", "401", "403", "422", "503"] },
+        Op { method: "get", path: "/api/v1/supervision/alerts", summary: "Yellow and red cases and steps, and results past the Art. 44 delivery limit", tag: "supervision", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(schema_ref::<Alerts>(gen)), errors: &["400", "401", "403", "503"] },
+        Op { method: "get", path: "/api/v1/supervision/followups", summary: "差评 follow-ups not yet closed", tag: "supervision", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<Followup>(gen)})), errors: &["400", "401", "403", "503"] },
+        Op { method: "post", path: "/api/v1/scheduler/sweep", summary: "Run the deadline scheduler now (admin); it also runs every scheduler_poll_ms", tag: "ops", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<SweepReport>(gen)), errors: &["401", "403", "503"] },
+    ]
 }
 
 /// The browsable API page: every operation with its parameters, from the document itself.

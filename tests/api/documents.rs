@@ -115,6 +115,14 @@ async fn guides_and_api_description(app: &TestApp) {
         "/api/v1/assessments",
         "/api/v1/cases/{id}/supplements",
         "/api/v1/notices/{id}/print",
+        "/api/v1/inbox",
+        "/api/v1/cases/{id}/steps/{step}",
+        "/api/v1/cases/{id}/pause",
+        "/api/v1/cases/{id}/extension",
+        "/api/v1/cases/{id}/delivery",
+        "/api/v1/cases/{id}/rating",
+        "/api/v1/supervision/figures",
+        "/api/v1/scheduler/sweep",
     ] {
         assert!(paths.contains_key(p), "{p} missing from {:?}", paths.keys());
     }
