@@ -55,4 +55,32 @@ curl -s "$BASE/api/v1/cases/$CASE" -H "Authorization: Bearer dev-clerk-qingshi" 
 echo; echo "## 9. 打印文书 / the printable notice"
 NOTICE=$(curl -s "$BASE/api/v1/cases/$CASE/notices" -H "$CLERK" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["print_url"])')
 curl -s "$BASE$NOTICE" -H "$CLERK" | grep -o '<h1>.*</h1>\|<div class="number">.*</div>\|<div>[^<]*专用章</div>'
+echo; echo "## 10. 后台审批 / the back office: the township reviews and reports up, the county decides"
+step_of() { curl -s "$BASE/api/v1/cases/$CASE/progress" -H "$1" | python3 -c "
+import json,sys
+p=json.load(sys.stdin)
+print(next(s['id'] for s in p['steps'] if s['state']=='active' and s['unit_id']=='$2'))"; }
+progress() { curl -s "$BASE/api/v1/cases/$CASE/progress" -H "$CLERK" | python3 -c '
+import json,sys
+p=json.load(sys.stdin)
+print("state", p["state"], "| due", p["due_date"], "| colour", p["colour"], "| decision", p["decision"])
+for s in p["steps"]: print("  ", s["state"].ljust(9), s["name"], "(", s["unit_name"], ")", s["due_date"] or "", s["comment"] or "")'; }
+APPROVER="Authorization: Bearer dev-approver-civil"
+for opinion in 入户调查属实，民主评议通过 经审核符合条件，同意上报; do
+  S=$(step_of "$CLERK" baishui/center)
+  curl -s -o /dev/null -X POST "$BASE/api/v1/cases/$CASE/steps/$S" -H "$CLERK" -H "$JSON" -d "{\"action\":\"approve\",\"comment\":\"$opinion\"}"
+done
+echo "inbox of 县民政局:"; curl -s "$BASE/api/v1/inbox" -H "$APPROVER" | python3 -c 'import json,sys; [print("  ", s["case_id"], s["name"], "due", s["due_date"], s["colour"]) for s in json.load(sys.stdin)]' | head -3
+S=$(step_of "$APPROVER" qingshan/civil-affairs)
+curl -s -X POST "$BASE/api/v1/cases/$CASE/steps/$S" -H "$APPROVER" -H "$JSON" -d '{"action":"approve","comment":"同意"}' \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); [print("  result notice", n["number"], n["content"]["title"]) for n in d["notices"]]'
+progress
+
+echo; echo "## 11. 统一窗口出件与好差评 / issued at the window with originals checked, then rated"
+curl -s -o /dev/null -X POST "$BASE/api/v1/cases/$CASE/delivery" -H "$CLERK" -H "$JSON" -d '{"method":"window_pickup","originals_checked":true,"window":"bs-w02"}'
+curl -s -X POST "$BASE/api/v1/cases/$CASE/rating" -H "$CLERK" -H "$JSON" -d '{"level":5,"comment":"跑一次就办好了"}' \
+  | python3 -c 'import json,sys; p=json.load(sys.stdin)["progress"]; print("  delivered", p["delivered_on"], "| rating", p["rating_label"])'
+
+echo; echo "## 12. 电子监察 / the county's figures today, by township"
+curl -s "$BASE/api/v1/supervision/figures?from=$TODAY&to=$TODAY&by=township&format=csv" -H "Authorization: Bearer dev-supervisor-county"
 echo; echo "done"

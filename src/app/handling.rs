@@ -410,6 +410,7 @@ pub(crate) struct Working {
     events: Vec<NewEvent>,
     case_status: Option<String>,
     application: Option<String>,
+    move_to_catalog: Option<String>,
     today: NaiveDate,
     now_ms: i64,
     warn_percent: u32,
@@ -445,6 +446,7 @@ impl Working {
             events: Vec::new(),
             case_status: None,
             application: None,
+            move_to_catalog: None,
             today: app.clock.today(),
             now_ms: app.clock.now_ms(),
             warn_percent: app.config.warning_percent,
@@ -737,6 +739,7 @@ impl Working {
             fired,
             case_status: self.case_status,
             application: self.application,
+            move_to_catalog: self.move_to_catalog,
             notices: self.notices,
             events: self.events,
             now_ms: self.now_ms,
@@ -912,6 +915,7 @@ pub fn act_on_step(
             step.name, step.state
         )));
     }
+    follow_marked_change(app, &mut w, &user.id);
     let today = w.today.to_string();
     let now = w.now_ms;
     let actor = user.id.as_str();
@@ -1055,6 +1059,22 @@ pub fn act_on_step(
         }
     }
     w.commit(app, None)
+}
+
+/// A rule change marked `apply_to_open_cases` reaches an open case at its next step: from here
+/// on the case follows the active version (its history says so).
+fn follow_marked_change(app: &App, w: &mut Working, actor: &str) {
+    let active = app.registry.current();
+    if super::intake::moves_to(&active, &w.case) {
+        let from = std::mem::replace(&mut w.case.catalog_hash, active.hash.clone());
+        w.catalog = active.clone();
+        w.move_to_catalog = Some(active.hash.clone());
+        w.event(
+            actor,
+            "catalog_changed",
+            serde_json::json!({ "from": from, "to": active.hash, "reason": "apply_to_open_cases" }),
+        );
+    }
 }
 
 /// 退回: the current step and everything from the target step's group on are run again from

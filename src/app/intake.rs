@@ -275,6 +275,24 @@ fn assess_request(
     }
 }
 
+/// Whether an open case moves to the `active` catalog at its next step: a different version
+/// whose matter (or one of the bundle's matters) is marked `apply_to_open_cases`.
+pub(crate) fn moves_to(active: &Catalog, case: &CaseRow) -> bool {
+    let marked = |code: &str| {
+        active
+            .matter(code)
+            .is_some_and(|m| m.spec.apply_to_open_cases)
+    };
+    case.catalog_hash != active.hash
+        && match &case.bundle_code {
+            Some(b) => active
+                .bundles
+                .get(b)
+                .is_some_and(|bundle| bundle.matters.iter().any(|m| marked(m))),
+            None => marked(&case.matter_code),
+        }
+}
+
 /// The channel a stored case came by.
 fn channel_of(case: &CaseRow) -> Channel {
     match case.channel.as_str() {
@@ -574,19 +592,7 @@ pub fn supplement(
     // Open cases keep their version, unless the active version of their matter is marked to
     // apply to open cases: then the case moves to it now, and its history says so.
     let active = app.registry.current();
-    let marked = |code: &str| {
-        active
-            .matter(code)
-            .is_some_and(|m| m.spec.apply_to_open_cases)
-    };
-    let moves = case.catalog_hash != active.hash
-        && match &case.bundle_code {
-            Some(b) => active
-                .bundles
-                .get(b)
-                .is_some_and(|bundle| bundle.matters.iter().any(|m| marked(m))),
-            None => marked(&case.matter_code),
-        };
+    let moves = moves_to(&active, &case);
     let catalog = if moves {
         active.clone()
     } else {

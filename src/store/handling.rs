@@ -147,6 +147,8 @@ pub struct HandlingChange {
     pub case_status: Option<String>,
     /// New stored application (JSON), when materials were added.
     pub application: Option<String>,
+    /// Move the case to this catalog version (a change marked to apply to open cases).
+    pub move_to_catalog: Option<String>,
     pub notices: Vec<NewNotice>,
     pub events: Vec<NewEvent>,
     pub now_ms: i64,
@@ -265,6 +267,11 @@ pub(crate) fn apply_change(
     };
     if status_changed == Some(0) {
         return Err(StoreError::NotFound(format!("case {}", c.case_id)));
+    }
+    if let Some(hash) = &c.move_to_catalog {
+        diesel::update(cases::table.find(&c.case_id))
+            .set(cases::catalog_hash.eq(hash))
+            .execute(conn)?;
     }
     let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
     for e in &c.events {

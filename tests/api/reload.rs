@@ -297,6 +297,82 @@ async fn marked_change_applies_to_open_cases(backend: Backend) {
     assert_eq!(last["catalog_version"], after.as_str());
 }
 
+/// After acceptance, a marked change reaches an open case at its next step action; an unmarked
+/// matter's cases keep their version.
+async fn marked_change_reaches_accepted_cases_at_their_next_step(backend: Backend) {
+    let (_dir, rules) = rules_copy();
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    let before = catalog_hash(&app).await;
+    let marked_case = app
+        .intake(CLERK_BAISHUI, DIBAO, &dibao_complete())
+        .await
+        .case_id();
+    let other = app
+        .intake(
+            CLERK_BAISHUI,
+            "QS-WS-001",
+            &example_application(WEISHENG_FILE, 0),
+        )
+        .await
+        .case_id();
+    edit(
+        &rules.join(DIBAO_FILE),
+        "result:",
+        "apply_to_open_cases: true\nresult:",
+    );
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    assert_eq!(r.body["outcome"], "activated", "{}", r.text);
+    let after = catalog_hash(&app).await;
+    for case in [&marked_case, &other] {
+        let p = app
+            .get(
+                &format!("/api/v1/cases/{case}/progress"),
+                Some(CLERK_BAISHUI),
+            )
+            .await;
+        let step = p.body["steps"][0]["id"].as_str().unwrap().to_string();
+        let r = app
+            .post_json(
+                &format!("/api/v1/cases/{case}/steps/{step}"),
+                Some(CLERK_BAISHUI),
+                &json!({"action": "approve"}),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let version = |c: &str| {
+        let c = c.to_string();
+        let app = &app;
+        async move {
+            app.get(&format!("/api/v1/cases/{c}"), Some(CLERK_BAISHUI))
+                .await
+                .body["case"]["catalog_version"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(version(&marked_case).await, after);
+    assert_eq!(version(&other).await, before);
+    let history = app
+        .get(
+            &format!("/api/v1/cases/{marked_case}/history"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let changed = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "catalog_changed")
+        .unwrap_or_else(|| panic!("{}", history.text))
+        .clone();
+    assert_eq!(changed["detail"]["from"], before.as_str());
+    assert_eq!(changed["detail"]["to"], after.as_str());
+}
+
 macro_rules! on_both {
     ($($f:ident => $s:ident, $p:ident;)*) => {$(
         #[actix_web::test]
@@ -312,6 +388,7 @@ on_both! {
     the_watcher_picks_up_a_change => the_watcher_picks_up_a_change_sqlite, the_watcher_picks_up_a_change_postgres;
     impact_preview_and_exact_replay => impact_preview_and_exact_replay_sqlite, impact_preview_and_exact_replay_postgres;
     marked_change_applies_to_open_cases => marked_change_applies_to_open_cases_sqlite, marked_change_applies_to_open_cases_postgres;
+    marked_change_reaches_accepted_cases_at_their_next_step => marked_change_after_acceptance_sqlite, marked_change_after_acceptance_postgres;
 }
 
 fn instance(db_url: &str, rules: &Path) -> std::sync::Arc<yichuang::app::App> {
