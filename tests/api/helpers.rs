@@ -26,6 +26,7 @@ pub const APPROVER_HEALTH: &str = "dev-approver-health";
 pub const APPROVER_BAISHUI_AGRI: &str = "dev-approver-baishui-agri";
 pub const APPROVER_BAISHUI_PLANNING: &str = "dev-approver-baishui-planning";
 pub const APPROVER_MARKET: &str = "dev-approver-market";
+pub const APPROVER_MEDICAL: &str = "dev-approver-medical";
 pub const SUPERVISOR_COUNTY: &str = "dev-supervisor-county";
 pub const SUPERVISOR_BAISHUI: &str = "dev-supervisor-baishui";
 pub const ADMIN: &str = "dev-admin";

@@ -593,6 +593,102 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
     assert_eq!(p["working_days_used"], 5);
 }
 
+/// A single back-office step at the county, paused for expert review and extended across 春节
+/// 2026 (2/15–2/23 off; Saturdays 2/14 and 2/28 are working days).
+async fn single_step_paused_and_extended_across_spring_festival(app: &TestApp) {
+    app.clock.set_day(day(2026, 2, 9));
+    let case = take(
+        app,
+        CLERK_COUNTY,
+        "QS-YB-022",
+        &example_application("matters/yb-manbing.yaml", 1),
+    )
+    .await;
+    let p = progress(app, APPROVER_MEDICAL, &case).await;
+    assert_eq!(p["due_date"], "2026-02-28");
+    assert_eq!(p["steps"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        step(&p, "county_decide", "active")["due_date"],
+        "2026-02-26"
+    );
+
+    app.clock.set_day(day(2026, 2, 12));
+    let r = post(
+        app,
+        APPROVER_MEDICAL,
+        &format!("/api/v1/cases/{case}/pause"),
+        json!({"kind": "expert_review", "reason": "组织专家评审", "expected_end": "2026-02-26"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["notices"][0]["number"],
+        "青山县政务〔2026〕特字第0001号"
+    );
+    // Paused cases run no timeouts: nothing fires after the step's old due date (2/26).
+    app.clock.set_day(day(2026, 2, 27));
+    let s = sweep(app).await;
+    assert!(!s["actions"].to_string().contains(&case), "{s}");
+    let r = post(
+        app,
+        APPROVER_MEDICAL,
+        &format!("/api/v1/cases/{case}/resume"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p = &r.body["progress"];
+    assert_eq!(p["paused_working_days"], 6); // 2/13 2/14 2/24 2/25 2/26 2/27
+    assert_eq!(p["due_date"], "2026-03-09");
+    assert_eq!(step(p, "county_decide", "active")["due_date"], "2026-03-05");
+
+    app.clock.set_day(day(2026, 3, 2));
+    let r = post(
+        app,
+        APPROVER_MEDICAL,
+        &format!("/api/v1/cases/{case}/extension"),
+        json!({"approved_by": "县医疗保障局局长", "reason": "需补充病历复核"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["due_date"], "2026-03-23");
+    assert_eq!(
+        step(&r.body["progress"], "county_decide", "active")["due_date"],
+        "2026-03-19"
+    );
+
+    app.clock.set_day(day(2026, 3, 10));
+    let r = approve(
+        app,
+        APPROVER_MEDICAL,
+        &case,
+        "qingshan/medical-security",
+        "认定",
+    )
+    .await;
+    let p = &r["progress"];
+    assert_eq!(p["decision"], "approved");
+    assert_eq!(p["on_time"], true);
+    assert_eq!(p["working_days_used"], 11); // 17 working days from 2/9 to 3/10, 6 of them paused
+    assert_eq!(r["notices"][0]["number"], "青山县政务〔2026〕准字第0001号");
+    let print = app
+        .get(
+            &format!(
+                "/api/v1/notices/{}/print",
+                r["notices"][0]["id"].as_str().unwrap()
+            ),
+            Some(CLERK_COUNTY),
+        )
+        .await;
+    assert_eq!(print.status, 200);
+    assert!(
+        print.text.contains("准予决定书")
+            && print.text.contains("青山县政务服务中心政务服务专用章"),
+        "{}",
+        print.text
+    );
+}
+
 /// 超时默认 across 春节 2026: the matter deems a case approved when its promised time runs out;
 /// each step times out by the same policy. Applied late, each transition keeps its own day.
 async fn deemed_approval_across_spring_festival(app: &TestApp) {
@@ -809,6 +905,7 @@ on_both_backends! {
     return_transfer_and_countersign => return_transfer_countersign_sqlite, return_transfer_countersign_postgres;
     pause_and_extension_across_national_day => pause_extension_sqlite, pause_extension_postgres;
     deemed_approval_across_spring_festival => deemed_approval_sqlite, deemed_approval_postgres;
+    single_step_paused_and_extended_across_spring_festival => spring_festival_pause_sqlite, spring_festival_pause_postgres;
     timeouts_remind_escalate_and_colours => timeouts_colours_sqlite, timeouts_colours_postgres;
     deferred_materials_lapse_or_arrive => deferred_lapse_sqlite, deferred_lapse_postgres;
 }
