@@ -540,12 +540,24 @@ pub fn get_case(app: &App, user: &User, id: &str) -> Result<(CaseRow, CaseAssess
     let catalog = app.registry.current();
     let units = assessment.units();
     let units: Vec<&str> = units.iter().map(String::as_str).collect();
+    // A unit that holds or held one of the case's steps (after a transfer or countersign too)
+    // reads it as well.
+    let by_step = || -> Result<bool, AppError> {
+        let mine = super::handling::units_of(user);
+        Ok(!mine.is_empty()
+            && app
+                .store
+                .steps_of_case(id)?
+                .iter()
+                .any(|s| mine.contains(&s.unit_id)))
+    };
     if !user.may_read(
         &catalog.org,
         &case.center_id,
         case.agent_id.as_deref(),
         &units,
-    ) {
+    ) && !by_step()?
+    {
         return Err(AppError::Forbidden(format!(
             "您无权查看办件 {id}（不属于您所在的中心）"
         )));

@@ -39,13 +39,23 @@ fn respond(
     })
 }
 
+/// Runs a change; when another change to the same case committed in between (two departments
+/// of a parallel group approving at once), it is loaded again and retried, at most three times.
 async fn run<F>(app: Data, auth: Auth, f: F) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&App, &User) -> Result<ActionResult, AppError> + Send + 'static,
+    F: Fn(&App, &User) -> Result<ActionResult, AppError> + Send + 'static,
 {
     let a = app.into_inner();
     let body = blocking(move || {
-        let done = f(&a, &auth.0);
+        let mut attempt = 0;
+        let done = loop {
+            match f(&a, &auth.0) {
+                Err(AppError::Store(crate::store::StoreError::Conflict(_))) if attempt < 3 => {
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
         respond(&a, &auth.0, done)
     })
     .await?;

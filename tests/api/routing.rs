@@ -337,6 +337,48 @@ async fn parallel_group_waits_for_every_department(app: &TestApp) {
     assert_eq!(r.body["progress"]["delivery"]["method"], "via_agent");
 }
 
+/// Both departments of a parallel group approve at the same moment: both succeed (the later one
+/// is applied on top of the earlier), and the next step starts once.
+async fn simultaneous_approvals_in_a_parallel_group(app: &TestApp) {
+    let case = take(
+        app,
+        AGENT_DONGCUN,
+        ZHAIJIDI,
+        &example_application(ZHAIJIDI_FILE, 0),
+    )
+    .await;
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
+    let p = progress(app, APPROVER_BAISHUI_AGRI, &case).await;
+    let (agri, planning) = (
+        active(&p, "baishui/agri-office"),
+        active(&p, "baishui/planning"),
+    );
+    let body = json!({"action": "approve", "comment": "同意"});
+    let (a, b) = futures_util::future::join(
+        act(app, APPROVER_BAISHUI_AGRI, &case, &agri, body.clone()),
+        act(app, APPROVER_BAISHUI_PLANNING, &case, &planning, body),
+    )
+    .await;
+    assert_eq!(
+        (a.status.as_u16(), b.status.as_u16()),
+        (200, 200),
+        "{} {}",
+        a.text,
+        b.text
+    );
+    let p = progress(app, APPROVER_BAISHUI_AGRI, &case).await;
+    step(&p, "agri_review", "approved");
+    step(&p, "planning_review", "approved");
+    let decide: Vec<_> = p["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step_key"] == "township_decide")
+        .collect();
+    assert_eq!(decide.len(), 1, "{p}");
+    assert_eq!(decide[0]["state"], "active");
+}
+
 /// One refusal in a parallel group decides the case, with the reason and basis on the notice.
 async fn one_refusal_in_a_parallel_group_decides(app: &TestApp) {
     let application = example_application(ZHAIJIDI_FILE, 0);
@@ -450,6 +492,11 @@ async fn return_transfer_and_countersign(app: &TestApp) {
     )
     .await;
     r.assert_error(409, "conflict");
+    // The unit it went to reads the case with its materials.
+    let c = app
+        .get(&format!("/api/v1/cases/{case}"), Some(APPROVER_MARKET))
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
     approve(
         app,
         APPROVER_MARKET,
@@ -902,6 +949,7 @@ on_both_backends! {
     report_up_to_the_county_and_back_to_the_township_window => report_up_sqlite, report_up_postgres;
     parallel_group_waits_for_every_department => parallel_group_sqlite, parallel_group_postgres;
     one_refusal_in_a_parallel_group_decides => parallel_refusal_sqlite, parallel_refusal_postgres;
+    simultaneous_approvals_in_a_parallel_group => parallel_simultaneous_sqlite, parallel_simultaneous_postgres;
     return_transfer_and_countersign => return_transfer_countersign_sqlite, return_transfer_countersign_postgres;
     pause_and_extension_across_national_day => pause_extension_sqlite, pause_extension_postgres;
     deemed_approval_across_spring_festival => deemed_approval_sqlite, deemed_approval_postgres;
