@@ -10,6 +10,7 @@ mod common;
 mod helpers;
 
 mod access;
+mod access_matrix;
 mod bundle;
 mod concurrency;
 mod documents;

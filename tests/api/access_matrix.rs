@@ -1,0 +1,328 @@
+//! The access matrix: every endpoint × every role × own / other center → allowed, or refused
+//! with 401 (no credentials) or 403 (not yours). "Allowed" means the request got past the access
+//! checks: a 2xx, or a 404/409/422 about the request itself — never a 5xx.
+//!
+//! The case under test is a 低保 application taken at 白水镇 by its clerk: its first step is the
+//! 白水镇 center's, its deciding unit 县民政局 (`dev-approver-civil`). State-changing requests
+//! run first for every refused role on one case, then for each allowed role on a fresh case, so
+//! one allowed change never masks another cell.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Allow,
+    Deny,
+}
+use Want::{Allow as A, Deny as D};
+
+/// The roles, in the order of every row below.
+const ROLES: [(&str, Option<&str>); 10] = [
+    ("anonymous", None),
+    ("clerk, own center (白水)", Some(CLERK_BAISHUI)),
+    ("clerk, other township (青石)", Some(CLERK_QINGSHI)),
+    ("clerk, county center", Some(CLERK_COUNTY)),
+    ("agent, not theirs", Some(AGENT_DONGCUN)),
+    ("approver, deciding unit", Some(APPROVER_CIVIL)),
+    ("approver, other unit", Some(APPROVER_HEALTH)),
+    ("supervisor, county", Some(SUPERVISOR_COUNTY)),
+    ("supervisor, own township", Some(SUPERVISOR_BAISHUI)),
+    ("admin", Some(ADMIN)),
+];
+
+struct Row {
+    method: &'static str,
+    /// `{case}`, `{step}` and `{notice}` are filled in.
+    path: &'static str,
+    body: Value,
+    /// Changes the case when allowed: each allowed role gets a fresh case.
+    changes: bool,
+    /// Allowed or denied per role, in `ROLES` order (anonymous is always 401).
+    want: [Want; 9],
+}
+
+fn rows() -> Vec<Row> {
+    let read = [A, D, D, D, A, D, A, A, A];
+    let pause =
+        json!({"kind": "appraisal", "reason": "家庭经济状况核对", "expected_end": "2026-03-20"});
+    let r = |method, path, body, changes, want| Row {
+        method,
+        path,
+        body,
+        changes,
+        want,
+    };
+    vec![
+        r("GET", "/api/v1/cases/{case}", Value::Null, false, read),
+        r(
+            "GET",
+            "/api/v1/cases/{case}/notices",
+            Value::Null,
+            false,
+            read,
+        ),
+        r(
+            "GET",
+            "/api/v1/cases/{case}/history",
+            Value::Null,
+            false,
+            read,
+        ),
+        r(
+            "GET",
+            "/api/v1/cases/{case}/progress",
+            Value::Null,
+            false,
+            read,
+        ),
+        r("GET", "/api/v1/notices/{notice}", Value::Null, false, read),
+        r(
+            "GET",
+            "/api/v1/notices/{notice}/print",
+            Value::Null,
+            false,
+            read,
+        ),
+        r(
+            "GET",
+            "/api/v1/cases",
+            Value::Null,
+            false,
+            [A, A, A, A, D, D, A, A, A],
+        ),
+        r(
+            "GET",
+            "/api/v1/inbox",
+            Value::Null,
+            false,
+            [A, A, A, D, A, A, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases",
+            json!({"matter": DIBAO, "application": dibao_complete()}),
+            false,
+            [A, A, A, A, D, D, D, D, D],
+        ),
+        // A dry run stores nothing: every signed-in role may try an application.
+        r(
+            "POST",
+            "/api/v1/assessments",
+            json!({"matter": DIBAO, "application": dibao_complete()}),
+            false,
+            [A, A, A, A, A, A, A, A, A],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/supplements",
+            json!({"materials": [{"id": "id_cards"}]}),
+            false,
+            [A, D, D, D, D, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/steps/{step}",
+            json!({"action": "approve", "comment": "同意"}),
+            true,
+            [A, D, D, D, D, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/pause",
+            pause,
+            true,
+            [A, D, D, D, A, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/extension",
+            json!({"approved_by": "局长", "reason": "需入户复核"}),
+            true,
+            [A, D, D, D, A, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/resume",
+            json!({}),
+            false,
+            [A, D, D, D, A, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/deferred-materials",
+            json!({"materials": [{"id": "income_proof"}]}),
+            false,
+            [A, D, D, D, D, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/delivery",
+            json!({"method": "window_pickup", "originals_checked": true}),
+            false,
+            [A, D, D, D, D, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/rating",
+            json!({"level": 5}),
+            false,
+            [A, D, D, D, D, D, D, D, D],
+        ),
+        r(
+            "POST",
+            "/api/v1/cases/{case}/followup/close",
+            json!({"note": "已回访"}),
+            false,
+            [D, D, D, D, D, D, A, A, D],
+        ),
+        r(
+            "GET",
+            "/api/v1/supervision/figures?from=2026-01-01&to=2026-12-31",
+            Value::Null,
+            false,
+            [D, D, D, D, D, D, A, A, A],
+        ),
+        r(
+            "GET",
+            "/api/v1/supervision/alerts",
+            Value::Null,
+            false,
+            [D, D, D, D, D, D, A, A, A],
+        ),
+        r(
+            "GET",
+            "/api/v1/supervision/followups",
+            Value::Null,
+            false,
+            [D, D, D, D, D, D, A, A, A],
+        ),
+        r(
+            "POST",
+            "/api/v1/scheduler/sweep",
+            json!({}),
+            false,
+            [D, D, D, D, D, D, D, D, A],
+        ),
+        r(
+            "POST",
+            "/api/v1/catalog/reload",
+            json!({}),
+            false,
+            [D, D, D, D, D, D, D, D, A],
+        ),
+        r(
+            "GET",
+            "/api/v1/catalog",
+            Value::Null,
+            false,
+            [A, A, A, A, A, A, A, A, A],
+        ),
+    ]
+}
+
+/// A fresh 低保 case at 白水镇: (case id, first step id, first notice id).
+async fn fresh_case(app: &TestApp) -> (String, String, String) {
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.case_id();
+    let notice = r.body["notices"][0]["id"].as_str().unwrap().to_string();
+    let p = app
+        .get(
+            &format!("/api/v1/cases/{case}/progress"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let step = p.body["steps"][0]["id"].as_str().unwrap().to_string();
+    (case, step, notice)
+}
+
+async fn call(
+    app: &TestApp,
+    row: &Row,
+    token: Option<&str>,
+    ids: &(String, String, String),
+) -> Resp {
+    let path = row
+        .path
+        .replace("{case}", &ids.0)
+        .replace("{step}", &ids.1)
+        .replace("{notice}", &ids.2);
+    match row.method {
+        "GET" => app.get(&path, token).await,
+        _ => app.post_json(&path, token, &row.body, &[]).await,
+    }
+}
+
+fn verdict(r: &Resp) -> Result<Option<Want>, String> {
+    match r.status.as_u16() {
+        s if s >= 500 => Err(format!("{s}: {}", r.text)),
+        401 => Ok(None),
+        403 => Ok(Some(D)),
+        _ => Ok(Some(A)),
+    }
+}
+
+async fn access_matrix(app: &TestApp) {
+    let shared = fresh_case(app).await;
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    for row in rows() {
+        // Refused roles (and anonymous) first, all on the shared case.
+        for (i, (role, token)) in ROLES.iter().enumerate() {
+            let want = if i == 0 { None } else { Some(row.want[i - 1]) };
+            if row.changes && want == Some(A) {
+                continue;
+            }
+            let r = call(app, &row, *token, &shared).await;
+            cells += 1;
+            if r.status.as_u16() == 401 || r.status.as_u16() == 403 {
+                assert_error_shape(&r);
+            }
+            match verdict(&r) {
+                Err(e) => mismatches.push(format!(
+                    "{} {} as {role}: server error {e}",
+                    row.method, row.path
+                )),
+                Ok(got) if got != want => mismatches.push(format!(
+                    "{} {} as {role}: expected {want:?}, got {} {}",
+                    row.method,
+                    row.path,
+                    r.status,
+                    r.text.chars().take(200).collect::<String>()
+                )),
+                Ok(_) => {}
+            }
+        }
+        // Allowed roles of a state-changing row, each on a case of its own.
+        if row.changes {
+            for (i, (role, token)) in ROLES.iter().enumerate().skip(1) {
+                if row.want[i - 1] != A {
+                    continue;
+                }
+                let own = fresh_case(app).await;
+                let r = call(app, &row, *token, &own).await;
+                cells += 1;
+                if !r.status.is_success() {
+                    mismatches.push(format!(
+                        "{} {} as {role}: expected success, got {} {}",
+                        row.method, row.path, r.status, r.text
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(cells, rows().len() * ROLES.len());
+}
+
+on_both_backends! {
+    access_matrix => access_matrix_sqlite, access_matrix_postgres;
+}
