@@ -2,6 +2,13 @@
 //!
 //! A clerk acts within their own center; a village agent only on the cases they submitted; a
 //! supervisor sees their township or the whole county; an admin sees everything.
+//!
+//! A bearer token is either one of the tokens file (found by its SHA-256) or, when configured, a
+//! JWT signed by the county's identity system (`jwt`).
+
+mod jwt;
+
+pub use jwt::SignedTokens;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,12 +82,78 @@ pub enum AuthConfigError {
     Read { path: String, message: String },
     #[error("tokens file {path}: {message}")]
     Invalid { path: String, message: String },
+    #[error("setting {name}: {message}")]
+    Setting { name: &'static str, message: String },
 }
 
-/// All users, found by the hash of their token.
-#[derive(Debug, Default, Clone)]
+/// Why a bearer token was not accepted. The message tells the clerk what to do; `reason` is the
+/// stable code in the error's details.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("身份凭证无效或已停用，请重新登录")]
+    UnknownToken,
+    #[error("身份凭证格式有误（{0}），请重新登录")]
+    Malformed(String),
+    #[error("令牌的签名算法 {alg} 不被接受（只接受 {allowed}），请通过统一身份认证重新登录")]
+    AlgorithmNotAllowed { alg: String, allowed: String },
+    #[error("令牌所用的签名密钥（kid '{0}'）未配置，请通过统一身份认证重新登录或联系县信息中心")]
+    UnknownKey(String),
+    #[error("令牌签名无效，请通过统一身份认证重新登录")]
+    BadSignature,
+    #[error("令牌已过期，请重新登录")]
+    Expired,
+    #[error("令牌尚未生效，请核对本机时间或稍后再试")]
+    NotYetValid,
+    #[error("令牌不是由本县统一身份认证签发的（iss 不符），请重新登录")]
+    WrongIssuer,
+    #[error("令牌不是签发给本系统的（aud 不符），请重新登录")]
+    WrongAudience,
+    #[error("令牌中的用户信息有误：{0}。请联系县信息中心")]
+    InvalidClaims(String),
+    #[error("令牌中的单位 '{0}' 不在本县组织机构中，请联系县信息中心")]
+    UnknownUnit(String),
+}
+
+impl AuthError {
+    /// A stable code for the error's details.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownToken => "unknown_token",
+            Self::Malformed(_) => "malformed",
+            Self::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            Self::UnknownKey(_) => "unknown_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::WrongAudience => "wrong_audience",
+            Self::InvalidClaims(_) => "invalid_claims",
+            Self::UnknownUnit(_) => "unknown_unit",
+        }
+    }
+}
+
+/// All users, found by the hash of their token, and the verifier of signed tokens if configured.
+#[derive(Debug, Default)]
 pub struct Users {
     by_hash: HashMap<String, User>,
+    signed: Option<SignedTokens>,
+}
+
+/// Whether `unit` is a unit of `org` where a user of `role` can sit.
+fn unit_known(org: &Organisation, role: Role, unit: &str) -> bool {
+    match role {
+        Role::Clerk | Role::Supervisor | Role::Admin => {
+            unit == org.county.id || org.township(unit).is_some()
+        }
+        Role::Agent => org.village(unit).is_some(),
+        Role::Approver => unit.split_once('/').is_some_and(|(place, dept)| {
+            (place == org.county.id && org.county.departments.iter().any(|d| d.id == dept))
+                || org
+                    .township(place)
+                    .is_some_and(|t| t.departments.iter().any(|d| d.id == dept))
+        }),
+    }
 }
 
 /// The hex SHA-256 of a token.
@@ -103,19 +176,7 @@ impl Users {
         let file: UsersFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_hash = HashMap::new();
         for u in file.users {
-            let known = match u.role {
-                Role::Clerk | Role::Supervisor | Role::Admin => {
-                    u.unit == org.county.id || org.township(&u.unit).is_some()
-                }
-                Role::Agent => org.village(&u.unit).is_some(),
-                Role::Approver => u.unit.split_once('/').is_some_and(|(place, dept)| {
-                    (place == org.county.id && org.county.departments.iter().any(|d| d.id == dept))
-                        || org
-                            .township(place)
-                            .is_some_and(|t| t.departments.iter().any(|d| d.id == dept))
-                }),
-            };
-            if !known {
+            if !unit_known(org, u.role, &u.unit) {
                 return Err(format!("user {}: unknown unit '{}'", u.id, u.unit));
             }
             let hash = u.token_sha256.trim().to_ascii_lowercase();
@@ -136,12 +197,40 @@ impl Users {
                 return Err("two users share one token".into());
             }
         }
-        Ok(Self { by_hash })
+        Ok(Self {
+            by_hash,
+            signed: None,
+        })
     }
 
-    /// The user a bearer token belongs to.
+    /// Also accept the signed tokens this verifier accepts.
+    pub fn with_signed_tokens(mut self, signed: Option<SignedTokens>) -> Self {
+        self.signed = signed;
+        self
+    }
+
+    /// The user of a token of the tokens file.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
         self.by_hash.get(&token_hash(token))
+    }
+
+    /// The user of any bearer token: one of the tokens file, or a JWT when signed tokens are
+    /// configured (checked at `now_secs`, Unix seconds, with its unit in `org`).
+    pub fn resolve(
+        &self,
+        token: &str,
+        now_secs: i64,
+        org: &Organisation,
+    ) -> Result<User, AuthError> {
+        if let Some(u) = self.authenticate(token) {
+            return Ok(u.clone());
+        }
+        match &self.signed {
+            Some(signed) if SignedTokens::looks_like_jwt(token) => {
+                signed.verify(token, now_secs, org)
+            }
+            _ => Err(AuthError::UnknownToken),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -53,6 +53,18 @@ pub struct Config {
     pub warning_percent: u32,
     /// Working days within which a 差评 must be followed up. Env: `YICHUANG_FOLLOWUP_DAYS`.
     pub followup_days: u32,
+    /// Signed tokens (JWT) of the county's identity system: the expected `iss`. Required when a
+    /// key is configured. Env: `YICHUANG_JWT_ISSUER`.
+    pub jwt_issuer: Option<String>,
+    /// The expected `aud` (the token must name it). Env: `YICHUANG_JWT_AUDIENCE`.
+    pub jwt_audience: String,
+    /// The identity system's public key (PEM: RSA, EC P-256/P-384 or Ed25519); JWTs are accepted
+    /// only when this or `jwt_jwks_file` is set. Env: `YICHUANG_JWT_PUBLIC_KEY_FILE`.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Or a key set (JWKS JSON); a token picks its key by `kid`. Env: `YICHUANG_JWT_JWKS_FILE`.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds. Env: `YICHUANG_JWT_LEEWAY_SECS`.
+    pub jwt_leeway_secs: u64,
 }
 
 impl Default for Config {
@@ -72,6 +84,11 @@ impl Default for Config {
             scheduler_poll_ms: 1_000,
             warning_percent: 80,
             followup_days: 5,
+            jwt_issuer: None,
+            jwt_audience: "yichuang".into(),
+            jwt_public_key_file: None,
+            jwt_jwks_file: None,
+            jwt_leeway_secs: 60,
         }
     }
 }
@@ -134,6 +151,13 @@ impl Config {
         env_parse::<u64>("YICHUANG_SCHEDULER_POLL_MS", |v| c.scheduler_poll_ms = v)?;
         env_parse::<u32>("YICHUANG_WARNING_PERCENT", |v| c.warning_percent = v)?;
         env_parse::<u32>("YICHUANG_FOLLOWUP_DAYS", |v| c.followup_days = v)?;
+        env_parse::<String>("YICHUANG_JWT_ISSUER", |v| c.jwt_issuer = Some(v))?;
+        env_parse::<String>("YICHUANG_JWT_AUDIENCE", |v| c.jwt_audience = v)?;
+        env_parse::<PathBuf>("YICHUANG_JWT_PUBLIC_KEY_FILE", |v| {
+            c.jwt_public_key_file = Some(v)
+        })?;
+        env_parse::<PathBuf>("YICHUANG_JWT_JWKS_FILE", |v| c.jwt_jwks_file = Some(v))?;
+        env_parse::<u64>("YICHUANG_JWT_LEEWAY_SECS", |v| c.jwt_leeway_secs = v)?;
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

@@ -369,7 +369,8 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         },
     )?;
     store_catalog_version(&store, &catalog, "startup", clock.now_ms())?;
-    let users = Users::load(&config.tokens_file, &catalog.org)?;
+    let users = Users::load(&config.tokens_file, &catalog.org)?
+        .with_signed_tokens(crate::auth::SignedTokens::from_config(&config)?);
     tracing::info!(
         catalog = %catalog.short_hash(),
         version = %catalog.manifest.version,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::app::AppError;
+use crate::auth::AuthError;
 use crate::decide::DecideError;
 use crate::store::StoreError;
 
@@ -75,6 +76,12 @@ impl ResponseError for ApiError {
             message: self.message.clone(),
             details: self.details.clone(),
         })
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::unauthorized(e.to_string()).with_details(json!({ "reason": e.reason() }))
     }
 }
 

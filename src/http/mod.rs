@@ -60,18 +60,21 @@ impl FromRequest for Auth {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        ready(match token {
-            None => Err(ApiError::unauthorized(
+        let Some(token) = token else {
+            return ready(Err(ApiError::unauthorized(
                 "缺少身份凭证：请在 Authorization 头中提供 Bearer 令牌",
-            )),
-            Some(t) => match app.users.authenticate(t) {
-                Some(u) => {
-                    req.extensions_mut().insert(u.id.clone());
-                    Ok(Auth(u.clone()))
-                }
-                None => Err(ApiError::unauthorized("身份凭证无效或已停用，请重新登录")),
-            },
-        })
+            )));
+        };
+        let now_secs = app.clock.now_ms().div_euclid(1000);
+        let user = match app
+            .users
+            .resolve(token, now_secs, &app.registry.current().org)
+        {
+            Ok(u) => u,
+            Err(e) => return ready(Err(e.into())),
+        };
+        req.extensions_mut().insert(user.id.clone());
+        ready(Ok(Auth(user)))
     }
 }
 

@@ -133,7 +133,7 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token of the tokens file, or a JWT of the county's identity system (when configured)"}}
         }
     })
 }

@@ -58,6 +58,34 @@ macro_rules! on_both_backends {
     };
 }
 
+/// As `on_both_backends!`, on a service whose settings `adjust: fn(&mut Config)` changes:
+/// `name(adjust) => sqlite_test, postgres_test;`.
+#[macro_export]
+macro_rules! on_both_backends_configured {
+    ($($name:ident($adjust:expr) => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[actix_web::test]
+            async fn $sqlite() {
+                let app = $crate::helpers::spawn_app_configured(
+                    $crate::helpers::Backend::Sqlite,
+                    $adjust,
+                )
+                .await;
+                $name(&app).await;
+            }
+            #[actix_web::test]
+            async fn $postgres() {
+                let app = $crate::helpers::spawn_app_configured(
+                    $crate::helpers::Backend::Postgres,
+                    $adjust,
+                )
+                .await;
+                $name(&app).await;
+            }
+        )*
+    };
+}
+
 pub fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
@@ -183,6 +211,16 @@ pub async fn spawn_app_with(
     rules_dir: std::path::PathBuf,
     watch_ms: u64,
 ) -> TestApp {
+    spawn_app_configured(backend, |c| {
+        c.rules_dir = rules_dir;
+        c.reload_poll_ms = watch_ms;
+    })
+    .await
+}
+
+/// A service on the sample catalog with settings changed by `adjust`; a `reload_poll_ms` > 0
+/// also starts the directory watcher.
+pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, place) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -195,13 +233,14 @@ pub async fn spawn_app_with(
         }
     };
     let root = manifest_dir();
-    let config = Config {
+    let mut config = Config {
         database_url,
-        rules_dir,
+        rules_dir: root.join("rules"),
         tokens_file: root.join("config/tokens.yaml"),
-        reload_poll_ms: watch_ms,
+        reload_poll_ms: 0,
         ..Config::default()
     };
+    adjust(&mut config);
     let clock = Arc::new(ManualClock::at(day(2026, 3, 2)));
     let app = Arc::new(yichuang::app::start(config, clock.clone()).expect("the service starts"));
     yichuang::app::start_watcher(&app);

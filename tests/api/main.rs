@@ -19,5 +19,6 @@ mod intake;
 mod reload;
 mod routing;
 mod scheduler;
+mod security;
 mod supplement;
 mod validation;
