@@ -65,6 +65,21 @@ pub struct Config {
     pub jwt_jwks_file: Option<PathBuf>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds. Env: `YICHUANG_JWT_LEEWAY_SECS`.
     pub jwt_leeway_secs: u64,
+    /// Requests per second per user (token) on authenticated endpoints, fractions allowed;
+    /// 0 = no limit. Env: `YICHUANG_RATE_LIMIT_PER_SEC`.
+    pub rate_limit_per_sec: f64,
+    /// Requests a user may send at once above that rate (token bucket size; at least 1).
+    /// Env: `YICHUANG_RATE_LIMIT_BURST`.
+    pub rate_limit_burst: u32,
+    /// Longest a request may take, from its head to the answer (reading the body included), before
+    /// it is answered 503 `request_timeout`; 0 = no limit. Env: `YICHUANG_REQUEST_TIMEOUT_MS`.
+    pub request_timeout_ms: u64,
+    /// Longest a client may take to send a request's head (slow clients are dropped with 408).
+    /// Env: `YICHUANG_CLIENT_REQUEST_TIMEOUT_MS`.
+    pub client_request_timeout_ms: u64,
+    /// Longest a connection shutdown may take after the answer. Env:
+    /// `YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS`.
+    pub client_disconnect_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -89,6 +104,11 @@ impl Default for Config {
             jwt_public_key_file: None,
             jwt_jwks_file: None,
             jwt_leeway_secs: 60,
+            rate_limit_per_sec: 0.0,
+            rate_limit_burst: 20,
+            request_timeout_ms: 30_000,
+            client_request_timeout_ms: 10_000,
+            client_disconnect_timeout_ms: 2_000,
         }
     }
 }
@@ -158,6 +178,15 @@ impl Config {
         })?;
         env_parse::<PathBuf>("YICHUANG_JWT_JWKS_FILE", |v| c.jwt_jwks_file = Some(v))?;
         env_parse::<u64>("YICHUANG_JWT_LEEWAY_SECS", |v| c.jwt_leeway_secs = v)?;
+        env_parse::<f64>("YICHUANG_RATE_LIMIT_PER_SEC", |v| c.rate_limit_per_sec = v)?;
+        env_parse::<u32>("YICHUANG_RATE_LIMIT_BURST", |v| c.rate_limit_burst = v)?;
+        env_parse::<u64>("YICHUANG_REQUEST_TIMEOUT_MS", |v| c.request_timeout_ms = v)?;
+        env_parse::<u64>("YICHUANG_CLIENT_REQUEST_TIMEOUT_MS", |v| {
+            c.client_request_timeout_ms = v
+        })?;
+        env_parse::<u64>("YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS", |v| {
+            c.client_disconnect_timeout_ms = v
+        })?;
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

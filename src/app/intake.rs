@@ -79,6 +79,44 @@ fn validate_application(a: &Application) -> Result<(), ValidationError> {
     validate_parts(&a.fields, &a.materials)
 }
 
+/// Longest text, longest list and deepest nesting of one form value or material attribute.
+const MAX_VALUE_CHARS: usize = 2_000;
+const MAX_VALUE_ITEMS: usize = 200;
+const MAX_VALUE_DEPTH: usize = 8;
+
+/// Whether a form value or attribute stays within the sizes above (keys of nested objects count
+/// as text).
+fn value_fits(v: &serde_json::Value, depth: usize) -> bool {
+    use serde_json::Value as V;
+    match v {
+        V::String(s) => s.chars().count() <= MAX_VALUE_CHARS,
+        V::Array(items) => {
+            depth < MAX_VALUE_DEPTH
+                && items.len() <= MAX_VALUE_ITEMS
+                && items.iter().all(|i| value_fits(i, depth + 1))
+        }
+        V::Object(map) => {
+            depth < MAX_VALUE_DEPTH
+                && map.len() <= MAX_VALUE_ITEMS
+                && map
+                    .iter()
+                    .all(|(k, i)| k.chars().count() <= 64 && value_fits(i, depth + 1))
+        }
+        V::Null | V::Bool(_) | V::Number(_) => true,
+    }
+}
+
+fn oversized_value(what: &str, name: &str) -> ValidationError {
+    let mut e = ValidationError::new("value_too_large");
+    e.message = Some(
+        format!(
+            "{what} {name} 的值过大（文字最多{MAX_VALUE_CHARS}字，列表最多{MAX_VALUE_ITEMS}项，嵌套最多{MAX_VALUE_DEPTH}层），请核对"
+        )
+        .into(),
+    );
+    e
+}
+
 fn validate_parts(
     fields: &BTreeMap<String, serde_json::Value>,
     materials: &[PresentedMaterial],
@@ -89,6 +127,9 @@ fn validate_parts(
             "表单字段过多或字段名不合规（最多200项，字段名1到64个字符）",
         ));
     }
+    if let Some((name, _)) = fields.iter().find(|(_, v)| !value_fits(v, 0)) {
+        return Err(oversized_value("表单字段", name));
+    }
     if materials.len() > MAX_MATERIALS
         || materials.iter().any(|m| m.id.is_empty() || m.id.len() > 64)
     {
@@ -96,6 +137,14 @@ fn validate_parts(
             "materials",
             "材料过多或材料编号不合规（最多100项，编号1到64个字符）",
         ));
+    }
+    if let Some(m) = materials.iter().find(|m| {
+        m.attributes.len() > MAX_VALUE_ITEMS
+            || m.attributes
+                .iter()
+                .any(|(k, v)| k.chars().count() > 64 || !value_fits(v, 0))
+    }) {
+        return Err(oversized_value("材料", &m.id));
     }
     Ok(())
 }

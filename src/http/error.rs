@@ -30,6 +30,8 @@ pub struct ApiError {
     pub code: String,
     pub message: String,
     pub details: Value,
+    /// Seconds for the `Retry-After` header (503 answers default to 5).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -39,10 +41,15 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             details: Value::Null,
+            retry_after: None,
         }
     }
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
+        self
+    }
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -68,8 +75,14 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.insert_header(("Retry-After", "5"));
+        match self.retry_after {
+            Some(s) => {
+                resp.insert_header(("Retry-After", s.to_string()));
+            }
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                resp.insert_header(("Retry-After", "5"));
+            }
+            None => {}
         }
         resp.json(ErrorBody {
             error: self.code.clone(),

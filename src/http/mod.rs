@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod error;
 pub mod handling;
+pub mod limits;
 pub mod openapi;
 
 use std::future::{ready, Ready};
@@ -73,6 +74,11 @@ impl FromRequest for Auth {
             Ok(u) => u,
             Err(e) => return ready(Err(e.into())),
         };
+        if let Some(limiter) = req.app_data::<web::Data<limits::RateLimiter>>() {
+            if let Err(secs) = limiter.check(&user.id) {
+                return ready(Err(limits::rate_limited(secs)));
+            }
+        }
         req.extensions_mut().insert(user.id.clone());
         ready(Ok(Auth(user)))
     }
@@ -631,6 +637,9 @@ fn reject_nul_in<T: serde::Serialize>(body: &T) -> ApiResult<()> {
 
 static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// The id of the request being served (in the request's extensions).
+pub struct RequestId(pub String);
+
 /// A span per request with its id; the path is logged, never the query string or body (they may
 /// carry ID numbers and names).
 async fn request_log(
@@ -648,11 +657,17 @@ async fn request_log(
         );
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let start = Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
-    let status = res.status().as_u16();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let res = next.call(req).instrument(span.clone()).await;
+    let status = match &res {
+        Ok(r) => r.status(),
+        Err(e) => e.as_response_error().status_code(),
+    }
+    .as_u16();
     span.in_scope(|| {
         tracing::info!(status, ms = start.elapsed().as_millis() as u64, "done");
     });
+    let mut res = res?;
     if let Ok(v) = header::HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), v);
@@ -740,14 +755,23 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let data = web::Data::from(app);
     let max_body = data.config.max_body_bytes;
+    let limiter = web::Data::new(limits::RateLimiter::from_config(&data.config));
+    let ms = std::time::Duration::from_millis;
+    let (head_timeout, disconnect_timeout) = (
+        ms(data.config.client_request_timeout_ms),
+        ms(data.config.client_disconnect_timeout_ms),
+    );
     let mut server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
+            .app_data(limiter.clone())
             .wrap(from_fn(reject_nul_in_url))
+            .wrap(from_fn(limits::time_limit))
             .wrap(from_fn(request_log))
             .configure(|cfg| configure(cfg, max_body))
     })
-    .client_request_timeout(std::time::Duration::from_secs(10))
+    .client_request_timeout(head_timeout)
+    .client_disconnect_timeout(disconnect_timeout)
     .shutdown_timeout(10);
     if let Some(w) = workers {
         server = server.workers(w.max(1));

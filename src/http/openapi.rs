@@ -99,7 +99,9 @@ pub fn document() -> Value {
             op.ok_status.into(),
             json!({"description": "OK", "content": op.ok}),
         );
-        for e in op.errors {
+        // Any request may meet the time limit (503); an authenticated one, the rate limit (429).
+        let limits: &[&str] = if op.auth { &["429", "503"] } else { &["503"] };
+        for e in op.errors.iter().chain(limits) {
             responses.insert(
                 (*e).into(),
                 json!({"description": "Error (the project's error shape)", "content": json_of(error.clone())}),

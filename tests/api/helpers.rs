@@ -109,6 +109,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:<port>`
     pub address: String,
     pub backend: Backend,
+    /// The database the service runs on.
+    pub database_url: String,
     /// Move the day with `app.clock.set_day(...)`.
     pub clock: Arc<ManualClock>,
     pub client: awc::Client,
@@ -234,7 +236,7 @@ pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Con
     };
     let root = manifest_dir();
     let mut config = Config {
-        database_url,
+        database_url: database_url.clone(),
         rules_dir: root.join("rules"),
         tokens_file: root.join("config/tokens.yaml"),
         reload_poll_ms: 0,
@@ -256,6 +258,7 @@ pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Con
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         backend,
+        database_url,
         clock,
         client,
         handle,

@@ -1,6 +1,9 @@
-//! Hostile requests: signed tokens (JWT) from the county's identity system.
+//! Hostile requests: signed tokens (JWT) from the county's identity system, per-user rate limits,
+//! the per-request time limit, and no personal data in the logs of a full run.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -11,7 +14,7 @@ use yichuang::auth::{AuthConfigError, SignedTokens};
 use yichuang::config::Config;
 
 use crate::helpers::*;
-use crate::on_both_backends_configured;
+use crate::{on_both_backends, on_both_backends_configured};
 
 const ISSUER: &str = "qingshan-county-sso";
 const AUDIENCE: &str = "yichuang";
@@ -456,7 +459,233 @@ fn unusable_jwt_settings_are_refused() {
     assert!(e.to_string().contains("symmetric"), "{e}");
 }
 
+// ---------------------------------------------------------------- limits
+
+fn tight_rate_limit(c: &mut Config) {
+    // Three requests at once, then one every 1,000 s: the fourth is refused.
+    c.rate_limit_per_sec = 0.001;
+    c.rate_limit_burst = 3;
+}
+
+/// A user past their burst gets 429 with Retry-After; other users and public pages do not.
+async fn rate_limit_per_user(app: &TestApp) {
+    for _ in 0..3 {
+        let r = app.get("/api/v1/cases", Some(CLERK_BAISHUI)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app.get("/api/v1/cases", Some(CLERK_BAISHUI)).await;
+    r.assert_error(429, "rate_limited");
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After: {:?}", r.headers));
+    assert!((1..=1000).contains(&retry), "{retry}");
+    assert_eq!(r.body["details"]["retry_after_seconds"], retry);
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains(&retry.to_string()));
+
+    // Refused before anything is stored.
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    r.assert_error(429, "rate_limited");
+    assert_eq!(app.case_total(SUPERVISOR_BAISHUI).await, 0);
+
+    let r = app.intake(CLERK_QINGSHI, DIBAO, &dibao_complete()).await;
+    assert_ne!(r.status, 429, "{}", r.text);
+    for _ in 0..5 {
+        assert_eq!(app.get("/api/v1/matters", None).await.status, 200);
+    }
+}
+
+fn short_time_limit(c: &mut Config) {
+    c.request_timeout_ms = 500;
+}
+
+/// Send raw bytes and read what comes back until the server closes or a full answer is in.
+fn raw_exchange(address: &str, request: &[u8]) -> String {
+    let addr = address.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // A safety net against a hung test, not a measurement.
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&out);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(usize::MAX);
+            if body.len() >= len {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A client that announces a body and never sends it all gets 503 `request_timeout` in the
+/// error shape instead of holding the request open.
+async fn slow_body_is_cut_at_the_time_limit(app: &TestApp) {
+    let address = app.address.clone();
+    let response = actix_web::rt::task::spawn_blocking(move || {
+        raw_exchange(
+            &address,
+            format!(
+                "POST /api/v1/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CLERK_BAISHUI}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{{\"matter\": "
+            )
+            .as_bytes(),
+        )
+    })
+    .await
+    .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(head.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after"),
+        "{response}"
+    );
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{response}"));
+    assert_eq!(body["error"], "request_timeout", "{response}");
+    assert_eq!(body["details"]["limit_ms"], 500);
+    assert_eq!(app.case_total(CLERK_BAISHUI).await, 0);
+}
+
+/// A handler stuck behind a database lock answers 503 `request_timeout` at the limit; the
+/// service goes on serving once the lock is gone.
+async fn stuck_handler_answers_at_the_time_limit(app: &TestApp) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    enum Lock {
+        Sqlite(diesel::SqliteConnection),
+        Pg(diesel::PgConnection),
+    }
+    let mut lock = match app.backend {
+        Backend::Sqlite => {
+            let path = app.database_url.trim_start_matches("sqlite://");
+            let mut c = diesel::SqliteConnection::establish(path).unwrap();
+            c.batch_execute("BEGIN EXCLUSIVE").unwrap();
+            Lock::Sqlite(c)
+        }
+        Backend::Postgres => {
+            let mut c = diesel::PgConnection::establish(&app.database_url).unwrap();
+            c.batch_execute("BEGIN; LOCK TABLE cases IN ACCESS EXCLUSIVE MODE")
+                .unwrap();
+            Lock::Pg(c)
+        }
+    };
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &dibao_complete_named("孙立"))
+        .await;
+    r.assert_error(503, "request_timeout");
+    assert!(r.header("retry-after").is_some());
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("Idempotency-Key"));
+    match &mut lock {
+        Lock::Sqlite(c) => c.batch_execute("ROLLBACK").unwrap(),
+        Lock::Pg(c) => c.batch_execute("ROLLBACK").unwrap(),
+    }
+    drop(lock);
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &dibao_complete_named("钱芳"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 on_both_backends_configured! {
     signed_tokens_are_users(rsa_key_configured) => signed_tokens_are_users_sqlite, signed_tokens_are_users_postgres;
     signed_token_rejections(rsa_key_configured) => signed_token_rejections_sqlite, signed_token_rejections_postgres;
+    rate_limit_per_user(tight_rate_limit) => rate_limit_per_user_sqlite, rate_limit_per_user_postgres;
+    slow_body_is_cut_at_the_time_limit(short_time_limit) => slow_body_is_cut_at_the_time_limit_sqlite, slow_body_is_cut_at_the_time_limit_postgres;
+    stuck_handler_answers_at_the_time_limit(short_time_limit) => stuck_handler_answers_at_the_time_limit_sqlite, stuck_handler_answers_at_the_time_limit_postgres;
+}
+
+/// Form values and material attributes have sizes of their own under the body limit: text up to
+/// 2,000 characters, lists up to 200 items, 8 levels of nesting; beyond, 422 naming the part.
+async fn oversized_values_are_named(app: &TestApp) {
+    let nested = (0..9).fold(json!(1), |v, _| json!([v]));
+    let too_big: Vec<(&str, Value, &str)> = vec![
+        ("address", json!("青".repeat(2001)), "address"),
+        (
+            "members",
+            json!(vec![json!({ "name": "李秀英" }); 201]),
+            "members",
+        ),
+        ("household_size", nested, "household_size"),
+        ("notes", json!({ "x": "青".repeat(2001) }), "notes"),
+    ];
+    for (field, value, named) in too_big {
+        let mut a = dibao_complete();
+        a["fields"][field] = value;
+        let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+        r.assert_error(422, "invalid_request");
+        let msg = r.body["message"].as_str().unwrap();
+        assert!(msg.contains(named) && msg.contains("2000"), "{}", r.text);
+    }
+    let mut a = dibao_complete();
+    a["materials"][0]["attributes"] = json!({ "remark": "青".repeat(2001) });
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+    r.assert_error(422, "invalid_request");
+    assert!(r.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("application_form"));
+
+    // At the limits the application is taken (and the matter's own checks judge the values).
+    let mut a = dibao_complete();
+    a["fields"]["address"] = json!("青".repeat(2000));
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &a).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.case_id();
+
+    // The same sizes hold for supplements.
+    let r = app
+        .post_json(
+            &format!("/api/v1/cases/{id}/supplements"),
+            Some(CLERK_BAISHUI),
+            &json!({ "fields": { "address": "青".repeat(2001) } }),
+            &[],
+        )
+        .await;
+    r.assert_error(422, "invalid_request");
+
+    // Nesting deeper than the JSON parser goes is a body error, not a crash.
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let body = format!(r#"{{"matter": "{DIBAO}", "application": {deep}}}"#);
+    let r = app
+        .post_raw(
+            "/api/v1/cases",
+            Some(CLERK_BAISHUI),
+            "application/json",
+            body,
+        )
+        .await;
+    r.assert_error(422, "invalid_body");
+    assert_eq!(app.case_total(CLERK_BAISHUI).await, 1);
+}
+
+/// Defaults: no rate limit (the load scripts send thousands of requests a second on one token).
+async fn no_rate_limit_by_default(app: &TestApp) {
+    for _ in 0..50 {
+        let r = app.get("/api/v1/cases", Some(CLERK_BAISHUI)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}
+
+on_both_backends! {
+    no_rate_limit_by_default => no_rate_limit_by_default_sqlite, no_rate_limit_by_default_postgres;
+    oversized_values_are_named => oversized_values_are_named_sqlite, oversized_values_are_named_postgres;
 }
