@@ -640,8 +640,9 @@ static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
 /// The id of the request being served (in the request's extensions).
 pub struct RequestId(pub String);
 
-/// A span per request with its id; the path is logged, never the query string or body (they may
-/// carry ID numbers and names).
+/// A span per request with its id; the path is logged (segments that could be personal data
+/// masked), never the query string or body (they may carry ID numbers and names). A client's
+/// `X-Request-Id` is kept unless it could be personal data.
 async fn request_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -651,11 +652,12 @@ async fn request_log(
         .get("X-Request-Id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|v| !crate::telemetry::may_be_personal(v))
         .map_or_else(
             || format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)),
             str::to_string,
         );
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %crate::telemetry::loggable_path(req.path()));
     let start = Instant::now();
     req.extensions_mut().insert(RequestId(id.clone()));
     let res = next.call(req).instrument(span.clone()).await;

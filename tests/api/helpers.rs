@@ -266,7 +266,7 @@ pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Con
     }
 }
 
-async fn finish(
+pub async fn finish(
     mut res: awc::ClientResponse<
         impl futures_util::Stream<
                 Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>,

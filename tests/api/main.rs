@@ -16,6 +16,7 @@ mod concurrency;
 mod documents;
 mod idempotency;
 mod intake;
+mod logs;
 mod reload;
 mod routing;
 mod scheduler;
