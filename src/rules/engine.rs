@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
-use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 
 use crate::domain::calendar::Calendar;
 use crate::domain::id_number::IdNumber;
@@ -126,6 +126,29 @@ fn years_between(a: NaiveDate, b: NaiveDate) -> i64 {
     years
 }
 
+/// `s.replace(find, sub)` as rhai does it (an empty `s` stays empty; an empty `find` matches
+/// between every two characters), but failing like rhai's own size check if the result would
+/// exceed `max` bytes, without building it.
+fn checked_replace(s: &mut ImmutableString, find: &str, sub: &str, max: usize) -> HelperResult<()> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    let matches = if find.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(find).count()
+    };
+    let len = (s.len() - matches * find.len()).saturating_add(matches.saturating_mul(sub.len()));
+    if len > max {
+        return Err(Box::new(EvalAltResult::ErrorDataTooLarge(
+            "Length of string".into(),
+            Position::NONE,
+        )));
+    }
+    *s = s.replace(find, sub).into();
+    Ok(())
+}
+
 /// Build an engine with the limits and the helper functions of rule files.
 pub fn build_engine(limits: ScriptLimits) -> Engine {
     let mut engine = Engine::new();
@@ -142,6 +165,29 @@ pub fn build_engine(limits: ScriptLimits) -> Engine {
     engine.disable_symbol("eval");
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
+
+    // rhai's `replace` builds its result before the size limit is checked, so one call could
+    // allocate the product of two maximal strings (256 MiB and about a second for 16 KiB each).
+    // These versions refuse a result over the limit before building it.
+    let max = limits.max_string_size;
+    engine.register_fn(
+        "replace",
+        move |s: &mut ImmutableString, find: &str, sub: &str| -> HelperResult<()> {
+            checked_replace(s, find, sub, max)
+        },
+    );
+    engine.register_fn(
+        "replace",
+        move |s: &mut ImmutableString, find: &str, sub: char| -> HelperResult<()> {
+            checked_replace(s, find, sub.encode_utf8(&mut [0; 4]), max)
+        },
+    );
+    engine.register_fn(
+        "replace",
+        move |s: &mut ImmutableString, find: char, sub: &str| -> HelperResult<()> {
+            checked_replace(s, find.encode_utf8(&mut [0; 4]), sub, max)
+        },
+    );
 
     // ID numbers.
     engine.register_fn("is_valid_id", |s: &str| IdNumber::parse(s).is_ok());
@@ -163,7 +209,7 @@ pub fn build_engine(limits: ScriptLimits) -> Engine {
     // Calendar dates.
     engine.register_fn("is_date", |s: &str| parse_date(s).is_ok());
     engine.register_fn("add_days", |d: &str, n: i64| -> HelperResult<String> {
-        if n.abs() > 36_600 {
+        if n.unsigned_abs() > 36_600 {
             return Err(helper_error(format!("add_days: {n} days is out of range")));
         }
         let date = parse_date(d)?;
@@ -279,6 +325,149 @@ mod tests {
             matches!(*err, EvalAltResult::ErrorDataTooLarge(..)),
             "{err}"
         );
+    }
+
+    #[test]
+    fn replace_refuses_an_oversized_result_before_building_it() {
+        let mut s = ImmutableString::from("abc");
+        let err = checked_replace(&mut s, "", "0123456789", 30).unwrap_err();
+        assert!(
+            matches!(*err, EvalAltResult::ErrorDataTooLarge(..)),
+            "{err}"
+        );
+        assert_eq!(s, "abc", "left as it was");
+        // 4 insertions of 6 bytes into 3: exactly 27 bytes fits.
+        checked_replace(&mut s, "", "012345", 27).unwrap();
+        assert_eq!(s, "012345a012345b012345c012345");
+
+        let engine = build_engine(ScriptLimits::default());
+        let err = engine
+            .eval::<i64>(r#"let s = "x"; s.pad(16000, "y"); s.replace("", s); s.len()"#)
+            .unwrap_err();
+        assert!(
+            matches!(*err, EvalAltResult::ErrorDataTooLarge(..)),
+            "{err}"
+        );
+        // Ordinary replacing is unchanged, in all four forms.
+        let out = engine
+            .eval::<String>(
+                r#"let s = "hello"; s.replace("l", "L"); s.replace('o', "0"); s.replace("h", 'H'); s.replace('e', 'E'); s"#,
+            )
+            .unwrap();
+        assert_eq!(out, "HELL0");
+        let empty = engine
+            .eval::<String>(r#"let s = ""; s.replace("", "x"); s"#)
+            .unwrap();
+        assert_eq!(empty, "");
+    }
+
+    /// Every helper with absurd arguments: each call answers or fails with an error, and none
+    /// panics (a panic would take the whole decision, or `rules lint`, down).
+    #[test]
+    fn helpers_with_absurd_arguments_fail_cleanly() {
+        let calendar = Calendar::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/calendar"),
+        )
+        .unwrap();
+        let engine = build_engine(ScriptLimits::default());
+        let _ctx = ContextGuard::enter(EvalContext {
+            today: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            calendar: Arc::new(calendar),
+            region: Some("no-such-region".into()),
+        });
+        let texts = [
+            r#""""#,
+            r#"" ""#,
+            r#""𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏𝕏""#,
+            r#""33011219500312001７""#,
+            r#""000000000000000000""#,
+            r#""11010518991231002X""#,
+            r#""0000-01-01""#,
+            r#""1900-02-29""#,
+            r#""262143-12-31""#,
+            r#""+262143-12-31""#,
+            r#""-262144-01-01""#,
+            r#""9999-12-31""#,
+            r#""2026-13-01""#,
+            r#""2026-03-02T00:00:00""#,
+            r#""2026-03-02""#,
+        ];
+        let numbers = [
+            "0",
+            "-1",
+            "3661",
+            "36601",
+            "-36601",
+            "1000000000",
+            "9223372036854775807",
+            "(-9223372036854775807 - 1)",
+        ];
+        let one_text = [
+            "is_valid_id",
+            "age",
+            "sex",
+            "birth_date",
+            "is_date",
+            "is_working_day",
+        ];
+        let two_texts = [
+            "age_on",
+            "days_between",
+            "years_between",
+            "date_before",
+            "date_after",
+            "working_days_between",
+        ];
+        let text_number = ["add_days", "add_working_days"];
+        let mut calls = Vec::new();
+        for f in one_text {
+            calls.extend(texts.iter().map(|a| format!("{f}({a})")));
+        }
+        for f in two_texts {
+            for a in texts {
+                calls.extend(texts.iter().map(|b| format!("{f}({a}, {b})")));
+            }
+        }
+        for f in text_number {
+            for a in texts {
+                calls.extend(numbers.iter().map(|n| format!("{f}({a}, {n})")));
+            }
+        }
+        let mut failed = 0;
+        for call in &calls {
+            if engine.eval::<Dynamic>(call).is_err() {
+                failed += 1;
+            }
+        }
+        assert!(calls.len() > 500, "{}", calls.len());
+        // Most of these arguments are wrong; a few are merely odd and answer.
+        assert!(failed > calls.len() / 2 && failed < calls.len(), "{failed}");
+        for (call, wanted) in [
+            (
+                r#"add_days("2026-03-02", (-9223372036854775807 - 1))"#,
+                "out of range",
+            ),
+            (
+                r#"add_working_days("2026-03-02", 1000000000)"#,
+                "between 0 and 3660",
+            ),
+            (
+                r#"add_working_days("2026-03-02", -1)"#,
+                "between 0 and 3660",
+            ),
+            (
+                r#"working_days_between("1900-01-01", "9999-12-31")"#,
+                "span too long",
+            ),
+            (
+                r#"is_working_day("9999-12-31")"#,
+                "beyond calendar coverage",
+            ),
+            (r#"birth_date("")"#, "18位"),
+        ] {
+            let err = engine.eval::<Dynamic>(call).unwrap_err();
+            assert!(err.to_string().contains(wanted), "{call}: {err}");
+        }
     }
 
     #[test]
