@@ -337,8 +337,9 @@ pub enum StartError {
     Users(#[from] crate::auth::AuthConfigError),
 }
 
-/// Load the catalog, open the store (running migrations), record the catalog version and load
-/// the users: everything `serve` and the tests need before binding a port.
+/// Load the catalog (through the gate: no error, every example passes), open the store (running
+/// migrations), record the catalog version and load the users: everything `serve` and the tests
+/// need before binding a port.
 pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
     let catalog = Catalog::load_dir(&config.rules_dir).map_err(|f| {
         StartError::Catalog(
@@ -349,6 +350,9 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
                 .join("\n"),
         )
     })?;
+    // The same gate as a reload: a catalog whose golden examples fail does not go live at start
+    // either (a script that runs away on its own example, say).
+    examples_pass(&catalog).map_err(|failures| StartError::Catalog(failures.join("\n")))?;
     let (_, covered_until) = catalog.calendar.coverage();
     let today = clock.today();
     if (covered_until - today).num_days() < 90 {
