@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
+use common::hostile::{hostile_cases, write_hostile_rules, Stage, TRIGGER};
 use common::{copy_dir, edit};
 
 fn yichuang(args: &[&str]) -> Output {
@@ -98,6 +99,42 @@ fn a_broken_catalog_fails_with_a_location_for_every_fault() {
             .iter()
             .all(|l| l.contains("matters/mz-tekun.yaml:") && l.contains("QS-MZ-002")),
         "{runaway:?}"
+    );
+}
+
+/// `rules lint` on the hostile-script catalog (tests/fixtures/hostile/): it fails, with one error
+/// per hostile matter — a compile error at the script's line, or the example's failure naming the
+/// file, line and rule — and still prints its summary.
+#[test]
+fn lint_reports_every_hostile_script_with_its_matter_and_rule() {
+    let cases = hostile_cases();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write_hostile_rules(&rules, &cases, TRIGGER);
+    let o = yichuang(&["rules", "lint", rules.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    for c in &cases {
+        let tag = format!("error [{}]", c.code);
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains(&tag)).collect();
+        assert_eq!(lines.len(), 1, "{}: {out}", c.id);
+        let line = lines[0];
+        assert!(line.starts_with(&format!("{}:", c.file())), "{line}");
+        assert!(
+            line.contains(c.at.path()) && line.contains(&c.error),
+            "{line}"
+        );
+        if c.stage == Stage::Run {
+            assert!(
+                line.contains("example") && line.contains(&format!("at {}:", c.file())),
+                "{line}"
+            );
+        }
+    }
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.contains(&format!("{} error(s)", cases.len())),
+        "{summary}"
     );
 }
 

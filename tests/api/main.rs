@@ -14,6 +14,7 @@ mod access_matrix;
 mod bundle;
 mod concurrency;
 mod documents;
+mod hostile;
 mod idempotency;
 mod intake;
 mod logs;

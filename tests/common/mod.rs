@@ -2,6 +2,8 @@
 //! sample catalog to edit. (Each binary uses a part of it.)
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
