@@ -687,6 +687,35 @@ fn promised_limit_not_30_percent_below_statutory_is_a_warning_only() {
     assert!(catalog.warnings.iter().any(|w| w.message.contains("30%")));
 }
 
+/// Steps of u32::MAX working days (found by tests/fuzz.rs): their sum does not fit a u32; the
+/// catalog loads with the warning, and decisions mark the due dates beyond the calendar.
+#[test]
+fn route_days_beyond_u32_add_up_without_overflow() {
+    let text = std::fs::read_to_string(rules_dir().join("matters/mz-dibao.yaml"))
+        .unwrap()
+        .replace("days: 8 }", "days: 4294967295 }")
+        .replace("days: 5 }", "days: 4294967295 }");
+    let catalog = load(&[("matters/mz-dibao.yaml", &text)]);
+    assert!(
+        catalog
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("8589934597 个工作日")),
+        "{:#?}",
+        catalog.warnings
+    );
+    let a = assess(
+        &catalog,
+        "QS-MZ-001",
+        &dibao_complete(),
+        &at("2026-03-02", Some("baishui")),
+    )
+    .unwrap();
+    assert!(a.due.as_ref().is_some_and(|d| d.date.is_some()), "{a:?}");
+    let route = a.route.expect("a route");
+    assert!(route.steps[0].due.beyond_coverage && route.steps[0].due.date.is_none());
+}
+
 #[test]
 fn a_bundle_whose_matters_disagree_on_a_shared_material_does_not_load() {
     let second = TINY

@@ -498,8 +498,9 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
         let mut ids = HashSet::new();
         let mut closed_groups: HashSet<&str> = HashSet::new();
         let mut current: Option<&str> = None;
-        let mut total = 0u32;
-        let mut group_max = 0u32;
+        // u64: the days of a route's steps are each a u32 and their sum may not fit one.
+        let mut total = 0u64;
+        let mut group_max = 0u64;
         for (k, s) in r.steps.iter().enumerate() {
             let path = format!("routes[{i}].steps[{k}]");
             step_ids.insert(s.id.as_str());
@@ -529,9 +530,9 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
                 current = label;
             }
             if label.is_some() {
-                group_max = group_max.max(s.days);
+                group_max = group_max.max(u64::from(s.days));
             } else {
-                total += s.days;
+                total += u64::from(s.days);
             }
         }
         total += group_max;
@@ -543,7 +544,7 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
                 "路线没有步骤 / a route needs steps".into(),
             );
         }
-        if h.kind == HandlingKind::Promised && total > h.promised_days {
+        if h.kind == HandlingKind::Promised && total > u64::from(h.promised_days) {
             ctx.warning(
                 file,
                 &format!("routes[{i}]"),
