@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL.
+# The whole test suite: unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL, then
+# the short form of the schemathesis run against the service's OpenAPI document.
 # Starts the local PostgreSQL server when it is down (each test makes its own database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,4 @@ fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432; the tests need it" >&2; exit 1; }
 
 cargo test --locked "$@"
+bash scripts/schemathesis.sh short

@@ -45,6 +45,56 @@ fn json_of(schema: Value) -> Value {
     json!({"application/json": {"schema": schema}})
 }
 
+/// `get_api_v1_cases_id_notices` for `GET /api/v1/cases/{id}/notices`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_string();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(part.chars().filter(|c| !matches!(c, '{' | '}')).map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        }));
+    }
+    id
+}
+
+/// Links from an answer to the operations its ids lead to (a client, or a test generator,
+/// follows them: a new case to its detail, notices, history and supplements, and to a notice).
+fn links_from(method: &str, path: &str) -> Option<Value> {
+    let case_ops = [
+        ("get", "/api/v1/cases/{id}"),
+        ("get", "/api/v1/cases/{id}/notices"),
+        ("get", "/api/v1/cases/{id}/history"),
+        ("post", "/api/v1/cases/{id}/supplements"),
+    ];
+    let notice_ops = [
+        ("get", "/api/v1/notices/{id}"),
+        ("get", "/api/v1/notices/{id}/print"),
+    ];
+    if method != "post" || !(path == "/api/v1/cases" || path == "/api/v1/cases/{id}/supplements") {
+        return None;
+    }
+    let mut links = Map::new();
+    for (m, p) in case_ops {
+        let id = operation_id(m, p);
+        links.insert(
+            id.clone(),
+            json!({"operationId": id, "parameters": {"id": "$response.body#/case/id"}}),
+        );
+    }
+    for (m, p) in notice_ops {
+        let id = operation_id(m, p);
+        links.insert(
+            id.clone(),
+            json!({"operationId": id, "parameters": {"id": "$response.body#/notices/0/id"}}),
+        );
+    }
+    Some(Value::Object(links))
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut gen = SchemaSettings::openapi3().into_generator();
@@ -65,8 +115,8 @@ pub fn document() -> Value {
         Op { method: "get", path: "/api/v1/bundles", summary: "List bundles (一件事)", tag: "matters", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<BundleView>(&mut gen)})), errors: &[] },
         Op { method: "get", path: "/api/v1/catalog", summary: "The active catalog version", tag: "catalog", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<CatalogStatus>(&mut gen)), errors: &["401"] },
         Op { method: "post", path: "/api/v1/catalog/reload", summary: "Reload the rules directory now (admin): activated only if it loads and every golden example passes", tag: "catalog", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<crate::app::ReloadAttempt>(&mut gen)), errors: &["401", "403", "422"] },
-        Op { method: "post", path: "/api/v1/catalog/impact", summary: "Impact preview (admin): re-assess the stored intakes of the last `days` under the rules directory as it is now", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ImpactReport>(&mut gen)), errors: &["400", "401", "403", "422", "503"] },
-        Op { method: "post", path: "/api/v1/catalog/replay-check", summary: "Replay the stored intakes of the last `days` under their own catalog versions (admin): each must reproduce its stored assessment exactly", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ReplayCheck>(&mut gen)), errors: &["400", "401", "403", "422", "503"] },
+        Op { method: "post", path: "/api/v1/catalog/impact", summary: "Impact preview (admin): re-assess the stored intakes of the last `days` under the rules directory as it is now", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ImpactReport>(&mut gen)), errors: &["400", "401", "403", "413", "415", "422", "503"] },
+        Op { method: "post", path: "/api/v1/catalog/replay-check", summary: "Replay the stored intakes of the last `days` under their own catalog versions (admin): each must reproduce its stored assessment exactly", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ReplayCheck>(&mut gen)), errors: &["400", "401", "403", "413", "415", "422", "503"] },
         Op { method: "post", path: "/api/v1/assessments", summary: "Pre-check: assess an application without storing anything", tag: "intake", auth: true, params: vec![], body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "200", ok: json_of(json!({"type": "object"})), errors: &["400", "401", "403", "404", "413", "415", "422"] },
         Op { method: "post", path: "/api/v1/cases", summary: "Intake: assess, store the case and its notices, answer with what to print", tag: "intake", auth: true,
             params: vec![json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "A retry with the same key returns the same case", "schema": {"type": "string", "minLength": 1, "maxLength": 128}})],
@@ -95,10 +145,17 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for op in ops {
         let mut responses = Map::new();
-        responses.insert(
-            op.ok_status.into(),
-            json!({"description": "OK", "content": op.ok}),
-        );
+        let mut ok = json!({"description": "OK", "content": op.ok});
+        if let Some(links) = links_from(op.method, op.path) {
+            ok["links"] = links;
+        }
+        if op.method == "post" && op.path == "/api/v1/cases" {
+            // A retry with the same Idempotency-Key answers 200 with the case taken the first time.
+            let mut replay = ok.clone();
+            replay["description"] = json!("A retry with the same Idempotency-Key: the case taken the first time (header Idempotent-Replayed: true)");
+            responses.insert("200".into(), replay);
+        }
+        responses.insert(op.ok_status.into(), ok);
         // Any request may meet the time limit (503); an authenticated one, the rate limit (429).
         let limits: &[&str] = if op.auth { &["429", "503"] } else { &["503"] };
         for e in op.errors.iter().chain(limits) {
@@ -108,6 +165,7 @@ pub fn document() -> Value {
             );
         }
         let mut o = json!({
+            "operationId": operation_id(op.method, op.path),
             "summary": op.summary,
             "tags": [op.tag],
             "parameters": op.params,
