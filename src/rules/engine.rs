@@ -13,8 +13,12 @@ use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 use crate::domain::calendar::Calendar;
 use crate::domain::id_number::IdNumber;
 
-/// Limits applied to every evaluation. The defaults allow any sensible rule a thousand times over
-/// and stop an endless loop within a few milliseconds.
+/// Limits applied to every evaluation. The sample catalog's scripts need fewer than 100
+/// operations and tiny values; the defaults leave a hundred times that. The time one evaluation
+/// can take grows with operations × the size of the values it copies (a loop copying a maximal
+/// array or map each turn), so the sizes are kept small too: the slowest hostile script of
+/// `tests/fixtures/hostile/` takes tens of milliseconds (RELIABILITY.md), where the earlier
+/// 50,000 operations with arrays of 4,096 and maps of 1,024 allowed about three seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScriptLimits {
     pub max_operations: u64,
@@ -28,12 +32,12 @@ pub struct ScriptLimits {
 impl Default for ScriptLimits {
     fn default() -> Self {
         Self {
-            max_operations: 50_000,
+            max_operations: 10_000,
             max_call_levels: 16,
             max_expr_depth: 64,
             max_string_size: 16 * 1024,
-            max_array_size: 4_096,
-            max_map_size: 1_024,
+            max_array_size: 512,
+            max_map_size: 512,
         }
     }
 }
