@@ -178,8 +178,16 @@ pub fn build_engine(limits: ScriptLimits) -> Engine {
         }
         None
     });
-    // Scripts decide; they do not print, evaluate code or load modules.
+    // Scripts decide; they do not print, evaluate code, load modules (rhai's default resolver
+    // would read `<name>.rhai` files from disk) or read the clock (the decision is pure: today
+    // comes from the intake).
     engine.disable_symbol("eval");
+    engine.disable_symbol("import");
+    engine.register_fn("timestamp", || -> HelperResult<rhai::INT> {
+        Err(helper_error(
+            "脚本不能读取时钟，请用 today / scripts may not read the clock: use today",
+        ))
+    });
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
 
@@ -484,6 +492,18 @@ mod tests {
         ] {
             let err = engine.eval::<Dynamic>(call).unwrap_err();
             assert!(err.to_string().contains(wanted), "{call}: {err}");
+        }
+    }
+
+    #[test]
+    fn scripts_cannot_load_modules_or_read_the_clock() {
+        let engine = build_engine(ScriptLimits::default());
+        for script in [r#"import "rules/x" as x; true"#, r#"eval("true")"#] {
+            assert!(engine.compile(script).is_err(), "{script} compiles");
+        }
+        for script in ["timestamp()", "let t = timestamp(); t.elapsed > 0.0"] {
+            let err = engine.eval::<Dynamic>(script).unwrap_err();
+            assert!(err.to_string().contains("may not read the clock"), "{err}");
         }
     }
 
