@@ -56,6 +56,22 @@ pub enum Command {
     /// Working-day calendar queries (工作日历).
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// The tamper-evident case history (电子监察).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every case's hash chain; name the first broken entry. Exit 0 when intact, 1 when
+    /// broken, 2 when the database cannot be checked.
+    Verify {
+        /// The database (default: `database_url` of the configuration).
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -334,6 +350,49 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+fn audit_verify(database: Option<String>, config: Option<&std::path::Path>) -> ExitCode {
+    let url = match database {
+        Some(u) => u,
+        None => match Config::load(config) {
+            Ok(c) => c.database_url,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let report = match crate::store::verify_audit(&url) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("audit verify: {}: {e}", redact_url(&url));
+            return ExitCode::from(2);
+        }
+    };
+    let checked = format!(
+        "{} cases, {} entries checked ({} from before the chain, not covered)",
+        report.cases, report.entries, report.pre_chain_entries
+    );
+    let Some(first) = report.first_break() else {
+        out!("audit verify: intact: {checked}");
+        return ExitCode::SUCCESS;
+    };
+    out!("audit verify: BROKEN: first broken entry: {first}");
+    out!("  case:     {}", first.case_id);
+    if let Some(id) = first.event_id {
+        out!("  entry:    {id}");
+    }
+    out!("  expected: {}", first.expected);
+    out!("  stored:   {}", first.stored);
+    for b in report.breaks.iter().skip(1) {
+        out!("  also: {b}");
+    }
+    out!(
+        "audit verify: {checked}; {} broken case(s) or entries",
+        report.broken
+    );
+    ExitCode::FAILURE
+}
+
 /// Run the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -562,6 +621,9 @@ pub fn run() -> ExitCode {
         Command::Rules(RulesCommand::Schema { kind }) => {
             out!("{}", schema_json(kind));
             ExitCode::SUCCESS
+        }
+        Command::Audit(AuditCommand::Verify { database, config }) => {
+            audit_verify(database, config.as_deref())
         }
         Command::Calendar(CalendarCommand::Add {
             date,

@@ -11,14 +11,14 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use yichuang::store::{
-    migrate, Backend, CaseFilter, CaseRow, CaseUpdate, CatalogVersionRow, NewEvent, NewIntake,
-    NewNotice, Store, StoreError, StoreOptions,
+    migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, Store, StoreError,
+    StoreOptions,
 };
 
 // ---------------------------------------------------------------- fixtures
 
 mod common;
-use common::{pg_base, PgDb};
+use common::{case_row, event, intake, notice, pg_base, PgDb, CENTER, PREFIX};
 
 /// Keeps the temp dir / database alive as long as the store.
 enum Place {
@@ -84,68 +84,6 @@ on_all_backends!(
     list_cases_filters_and_paginates,
     catalog_versions_are_content_addressed,
 );
-
-const CENTER: &str = "baishui";
-const PREFIX: &str = "白水镇政务〔2026〕受字第";
-
-fn case_row(id: &str, center: &str) -> CaseRow {
-    CaseRow {
-        id: id.into(),
-        matter_code: "MZ-001".into(),
-        bundle_code: None,
-        status: "accepted".into(),
-        outcome: "accept".into(),
-        center_id: center.into(),
-        township: Some(center.into()),
-        village: None,
-        window_id: Some("w1".into()),
-        channel: "window".into(),
-        clerk_id: "clerk-1".into(),
-        agent_id: None,
-        applicant_kind: "person".into(),
-        applicant_name: "张三".into(),
-        applicant_id_number: Some("110101199003074514".into()),
-        catalog_hash: "h1".into(),
-        application: r#"{"fields":{}}"#.into(),
-        assessment: r#"{"outcome":"accept"}"#.into(),
-        due_date: Some("2026-12-10".into()),
-        received_on: "2026-11-22".into(),
-        created_at: 1_763_800_000_000,
-        updated_at: 1_763_800_000_000,
-        row_version: 7, // ignored: stored as 1
-    }
-}
-
-fn notice(id: &str, kind: &str, prefix: &str) -> NewNotice {
-    NewNotice {
-        id: id.into(),
-        kind: kind.into(),
-        center_id: CENTER.into(),
-        year: 2026,
-        number_prefix: prefix.into(),
-        issued_on: "2026-11-22".into(),
-        content: r#"{"text":"受理"}"#.into(),
-    }
-}
-
-fn event(action: &str) -> NewEvent {
-    NewEvent {
-        actor: "clerk-1".into(),
-        action: action.into(),
-        catalog_hash: "h1".into(),
-        detail: r#"{"k":1}"#.into(),
-    }
-}
-
-fn intake(id: &str) -> NewIntake {
-    NewIntake {
-        case: case_row(id, CENTER),
-        notices: vec![notice(&format!("{id}-n1"), "accept", PREFIX)],
-        event: event("intake"),
-        idempotency: None,
-        handling: None,
-    }
-}
 
 fn seqs_of_series(store: &Store, case_ids: &[String], kind: &str) -> Vec<i64> {
     let mut seqs = Vec::new();

@@ -10,6 +10,7 @@
 //!
 //! No diesel type appears in the public signatures; the row structs are plain structs.
 
+pub mod audit;
 mod conn;
 mod error;
 mod figures;
@@ -153,6 +154,10 @@ pub struct EventRow {
     pub catalog_hash: String,
     /// JSON.
     pub detail: String,
+    /// The hash of the case's previous entry, or `audit::GENESIS` (None: from before the chain).
+    pub prev_hash: Option<String>,
+    /// SHA-256 chaining this entry, see `audit::entry_hash`.
+    pub hash: Option<String>,
 }
 
 /// A notice to number and store with a case.
@@ -282,6 +287,24 @@ pub fn migrate(url: &str) -> Result<(), StoreError> {
     let mut c = target.connect()?;
     conn::apply_pragmas(&mut c)?;
     conn::run_migrations(&mut c)
+}
+
+/// Checks the audit trail of the database at `url` (every case's hash chain and chain head, see
+/// [`audit`]) in one read snapshot. Never creates or migrates the database: a missing SQLite
+/// file is an error.
+pub fn verify_audit(url: &str) -> Result<audit::AuditReport, StoreError> {
+    let target = Target::parse(url)?;
+    if let Target::Sqlite(path) = &target {
+        if !path.is_file() {
+            return Err(StoreError::Connect(format!(
+                "no SQLite database at {}",
+                path.display()
+            )));
+        }
+    }
+    let mut c = target.connect()?;
+    conn::apply_pragmas(&mut c)?;
+    audit::verify(&mut c)
 }
 
 /// How often the checkpoint thread runs: small, frequent checkpoints keep each one short (measured

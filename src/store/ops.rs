@@ -4,6 +4,7 @@
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 
+use super::audit;
 use super::conn::{DbConnection, MultiBackend};
 use super::handling::{insert_handling, HandlingChange};
 use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
@@ -99,6 +100,8 @@ struct EventInsert<'a> {
     action: &'a str,
     catalog_hash: &'a str,
     detail: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
 }
 
 #[derive(Insertable)]
@@ -208,12 +211,36 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
     })
 }
 
+/// Writes one audit entry, chained to the case's previous one: the single place `case_events`
+/// rows are written, so every kind of event is chained the same way (see `audit.rs`). Reads the
+/// case's chain head (locking the case row on PostgreSQL, so two transactions never extend the
+/// same chain from the same head), stores the entry with its `prev_hash` and `hash`, and moves
+/// the head to it. Runs inside the caller's transaction.
 pub(crate) fn insert_event(
     conn: &mut DbConnection,
     case_id: &str,
     at: i64,
     e: &NewEvent,
 ) -> Result<(), StoreError> {
+    let head = cases::table.find(case_id).select(cases::audit_head);
+    let head: Option<Option<String>> = match conn {
+        DbConnection::Pg(c) => head.for_update().get_result(c).optional()?,
+        // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+        DbConnection::Sqlite(c) => head.get_result(c).optional()?,
+    };
+    let Some(head) = head else {
+        return Err(StoreError::NotFound(format!("case {case_id}")));
+    };
+    let prev = head.as_deref().unwrap_or(audit::GENESIS);
+    let hash = audit::entry_hash(
+        prev,
+        case_id,
+        at,
+        &e.actor,
+        &e.action,
+        &e.catalog_hash,
+        &e.detail,
+    );
     diesel::insert_into(case_events::table)
         .values(EventInsert {
             case_id,
@@ -222,7 +249,12 @@ pub(crate) fn insert_event(
             action: &e.action,
             catalog_hash: &e.catalog_hash,
             detail: &e.detail,
+            prev_hash: prev,
+            hash: &hash,
         })
+        .execute(conn)?;
+    diesel::update(cases::table.find(case_id))
+        .set(cases::audit_head.eq(&hash))
         .execute(conn)?;
     Ok(())
 }

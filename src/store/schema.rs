@@ -41,6 +41,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         row_version -> BigInt,
+        /// Hash of the case's latest audit entry (NULL only for cases from before the chain).
+        audit_head -> Nullable<Text>,
     }
 }
 
@@ -77,6 +79,17 @@ diesel::table! {
         action -> Text,
         catalog_hash -> Text,
         detail -> Text,
+        /// NULL only for entries from before the chain (see `audit_chain`).
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// One row: entries with ids up to `legacy_through_id` may predate the hash chain.
+    audit_chain (id) {
+        id -> Integer,
+        legacy_through_id -> BigInt,
     }
 }
 
@@ -191,6 +204,7 @@ diesel::joinable!(case_steps -> cases (case_id));
 diesel::joinable!(due_items -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_chain,
     catalog_activations,
     catalog_versions,
     cases,

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use yichuang::store::{CaseRow, NewEvent, NewIntake, NewNotice};
 
 /// The PostgreSQL server of the tests: `YICHUANG_TEST_PG`, by default the local one.
 pub fn pg_base() -> String {
@@ -81,4 +82,68 @@ pub fn edit(file: &Path, from: &str, to: &str) {
     let t = std::fs::read_to_string(file).unwrap();
     assert!(t.contains(from), "{} has no {from:?}", file.display());
     std::fs::write(file, t.replacen(from, to, 1)).unwrap();
+}
+
+// ---------------------------------------------------------------- store rows
+
+pub const CENTER: &str = "baishui";
+pub const PREFIX: &str = "白水镇政务〔2026〕受字第";
+
+pub fn case_row(id: &str, center: &str) -> CaseRow {
+    CaseRow {
+        id: id.into(),
+        matter_code: "MZ-001".into(),
+        bundle_code: None,
+        status: "accepted".into(),
+        outcome: "accept".into(),
+        center_id: center.into(),
+        township: Some(center.into()),
+        village: None,
+        window_id: Some("w1".into()),
+        channel: "window".into(),
+        clerk_id: "clerk-1".into(),
+        agent_id: None,
+        applicant_kind: "person".into(),
+        applicant_name: "张三".into(),
+        applicant_id_number: Some("110101199003074514".into()),
+        catalog_hash: "h1".into(),
+        application: r#"{"fields":{}}"#.into(),
+        assessment: r#"{"outcome":"accept"}"#.into(),
+        due_date: Some("2026-12-10".into()),
+        received_on: "2026-11-22".into(),
+        created_at: 1_763_800_000_000,
+        updated_at: 1_763_800_000_000,
+        row_version: 7, // ignored: stored as 1
+    }
+}
+
+pub fn notice(id: &str, kind: &str, prefix: &str) -> NewNotice {
+    NewNotice {
+        id: id.into(),
+        kind: kind.into(),
+        center_id: CENTER.into(),
+        year: 2026,
+        number_prefix: prefix.into(),
+        issued_on: "2026-11-22".into(),
+        content: r#"{"text":"受理"}"#.into(),
+    }
+}
+
+pub fn event(action: &str) -> NewEvent {
+    NewEvent {
+        actor: "clerk-1".into(),
+        action: action.into(),
+        catalog_hash: "h1".into(),
+        detail: r#"{"k":1}"#.into(),
+    }
+}
+
+pub fn intake(id: &str) -> NewIntake {
+    NewIntake {
+        case: case_row(id, CENTER),
+        notices: vec![notice(&format!("{id}-n1"), "accept", PREFIX)],
+        event: event("intake"),
+        idempotency: None,
+        handling: None,
+    }
 }
