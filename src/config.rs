@@ -36,9 +36,17 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Database connections in the pool. Env: `YICHUANG_DB_POOL_SIZE`.
     pub db_pool_size: u32,
-    /// How long a request waits for a database connection before failing with 503.
+    /// How long a request waits for the database (a pooled connection, or the writer's COMMIT)
+    /// before failing with 503; also bounds making a PostgreSQL connection.
     /// Env: `YICHUANG_DB_TIMEOUT_MS`.
     pub db_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout` of the service's sessions (0 = the server's setting); below
+    /// `db_timeout_ms`, so a statement stuck behind a lock is rolled back before the request gives
+    /// up. Env: `YICHUANG_DB_STATEMENT_TIMEOUT_MS`.
+    pub db_statement_timeout_ms: u64,
+    /// SQLite: refuse writes (503) once the database file reaches this many MiB (0 = no limit).
+    /// Env: `YICHUANG_SQLITE_MAX_MB`.
+    pub sqlite_max_mb: u64,
     /// How often the rules directory is checked for changes (0 = never; reload by the admin
     /// endpoint or SIGHUP). Env: `YICHUANG_RELOAD_POLL_MS`.
     pub reload_poll_ms: u64,
@@ -94,6 +102,8 @@ impl Default for Config {
             workers: None,
             db_pool_size: 8,
             db_timeout_ms: 3_000,
+            db_statement_timeout_ms: 2_000,
+            sqlite_max_mb: 0,
             reload_poll_ms: 2_000,
             fleet_poll_ms: 0,
             scheduler_poll_ms: 1_000,
@@ -166,6 +176,10 @@ impl Config {
         env_parse::<usize>("YICHUANG_WORKERS", |v| c.workers = Some(v))?;
         env_parse::<u32>("YICHUANG_DB_POOL_SIZE", |v| c.db_pool_size = v)?;
         env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
+        env_parse::<u64>("YICHUANG_DB_STATEMENT_TIMEOUT_MS", |v| {
+            c.db_statement_timeout_ms = v
+        })?;
+        env_parse::<u64>("YICHUANG_SQLITE_MAX_MB", |v| c.sqlite_max_mb = v)?;
         env_parse::<u64>("YICHUANG_RELOAD_POLL_MS", |v| c.reload_poll_ms = v)?;
         env_parse::<u64>("YICHUANG_FLEET_POLL_MS", |v| c.fleet_poll_ms = v)?;
         env_parse::<u64>("YICHUANG_SCHEDULER_POLL_MS", |v| c.scheduler_poll_ms = v)?;

@@ -676,3 +676,186 @@ fn postgres_reconnects_after_connections_are_killed_group_commit() {
 fn postgres_reconnects_after_connections_are_killed_direct() {
     pg_connections_killed(false);
 }
+
+// ---------------------------------------------------------------- hanging and full databases
+
+/// Holds a lock that every intake needs, from a connection of its own, until dropped.
+enum Blocker {
+    Sqlite(diesel::SqliteConnection),
+    Pg(PgConnection),
+}
+
+impl Blocker {
+    fn take(url: &str) -> Blocker {
+        match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let mut c = diesel::SqliteConnection::establish(path).unwrap();
+                c.batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE")
+                    .unwrap();
+                Blocker::Sqlite(c)
+            }
+            None => {
+                let mut c = PgConnection::establish(url).unwrap();
+                c.batch_execute("BEGIN; LOCK TABLE document_counters IN ACCESS EXCLUSIVE MODE")
+                    .unwrap();
+                Blocker::Pg(c)
+            }
+        }
+    }
+
+    fn release(self) {
+        match self {
+            Blocker::Sqlite(mut c) => c.batch_execute("ROLLBACK").unwrap(),
+            Blocker::Pg(mut c) => c.batch_execute("ROLLBACK").unwrap(),
+        }
+    }
+}
+
+/// The database hangs (a lock held elsewhere): every write answers `Unavailable` after the write
+/// timeout instead of waiting. A write whose caller was told "not saved" is never committed
+/// later; the writer carries on when the lock goes.
+fn writes_time_out_while_the_database_hangs(url: &str) {
+    let s = Store::open(
+        url,
+        StoreOptions {
+            write_timeout: Duration::from_millis(300),
+            statement_timeout: None,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    s.commit_intake(intake("h0")).unwrap();
+    let blocker = Blocker::take(url);
+    // The first write is taken by the writer and hangs in the database; the others wait in the
+    // queue behind it.
+    let first = {
+        let s = s.clone();
+        std::thread::spawn(move || s.commit_intake(intake("h1")))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let queued: Vec<_> = (2..5)
+        .map(|n| {
+            let s = s.clone();
+            std::thread::spawn(move || s.commit_intake(intake(&format!("h{n}"))))
+        })
+        .collect();
+    let mut not_saved = Vec::new();
+    for (n, h) in std::iter::once(first).chain(queued).enumerate() {
+        let e = h.join().unwrap().unwrap_err();
+        eprintln!("h{}: {e}", n + 1);
+        assert!(e.is_unavailable(), "{e:?}");
+        if e.to_string().contains("it was not saved") {
+            not_saved.push(format!("h{}", n + 1));
+        }
+    }
+    assert!(
+        !not_saved.is_empty(),
+        "the queued writes were not abandoned"
+    );
+    blocker.release();
+    s.commit_intake(intake("h5")).unwrap();
+    for id in &not_saved {
+        assert!(
+            s.case(id).unwrap().is_none(),
+            "{id} was committed after 'not saved'"
+        );
+    }
+    let present: Vec<String> = (0..6)
+        .map(|n| format!("h{n}"))
+        .filter(|id| s.case(id).unwrap().is_some())
+        .collect();
+    let n = present.len() as i64;
+    assert_eq!(
+        seqs_of_series(&s, &present, "accept"),
+        (1..=n).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sqlite_writes_time_out_while_the_database_is_locked() {
+    let c = sqlite_ctx(true);
+    writes_time_out_while_the_database_hangs(&c.url);
+}
+
+#[test]
+fn postgres_writes_time_out_while_the_database_hangs() {
+    let db = PgDb::new("yc_test");
+    writes_time_out_while_the_database_hangs(&db.url);
+}
+
+/// With `statement_timeout` the server cancels the stuck statement: the batch is rolled back
+/// and the caller gets a definite `Unavailable` before its own timeout.
+#[test]
+fn postgres_statement_timeout_rolls_the_write_back() {
+    let db = PgDb::new("yc_test");
+    let s = Store::open(
+        &db.url,
+        StoreOptions {
+            write_timeout: Duration::from_secs(60),
+            statement_timeout: Some(Duration::from_millis(300)),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let blocker = Blocker::take(&db.url);
+    let e = s.commit_intake(intake("st1")).unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    assert!(e.to_string().contains("statement timeout"), "{e}");
+    blocker.release();
+    assert!(s.case("st1").unwrap().is_none());
+    let r = s.commit_intake(intake("st2")).unwrap();
+    assert_eq!(r.notices[0].seq, 1);
+}
+
+/// A full database (here: SQLite's `max_page_count`, which fails exactly as a full disk does,
+/// with SQLITE_FULL): writes are `Unavailable`, everything committed before stays readable
+/// and numbered without gaps, and the writer keeps answering.
+fn sqlite_full(group_commit: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/yc.db", dir.path().display());
+    let s = Store::open(
+        &url,
+        StoreOptions {
+            sqlite_max_bytes: Some(1 << 20),
+            group_commit,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let big = format!(r#"{{"fields":{{"note":"{}"}}}}"#, "材".repeat(3000));
+    let mut committed = Vec::new();
+    let error = loop {
+        let id = format!("f{}", committed.len());
+        let mut i = intake(&id);
+        i.case.application = big.clone();
+        match s.commit_intake(i) {
+            Ok(_) => committed.push(id),
+            Err(e) => break e,
+        }
+        assert!(committed.len() < 1000, "1 MiB never filled up");
+    };
+    eprintln!("after {} intakes: {error}", committed.len());
+    assert!(error.is_unavailable(), "{error:?}");
+    assert!(error.to_string().contains("full"), "{error}");
+    assert!(committed.len() > 10, "{}", committed.len());
+    // Still answering, with the same clean error; reads work.
+    let mut i = intake("again");
+    i.case.application = big;
+    let e = s.commit_intake(i).unwrap_err();
+    assert!(e.is_unavailable(), "{e:?}");
+    let n = committed.len() as i64;
+    assert_eq!(
+        seqs_of_series(&s, &committed, "accept"),
+        (1..=n).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn sqlite_full_database_is_unavailable_group_commit() {
+    sqlite_full(true);
+}
+
+#[test]
+fn sqlite_full_database_is_unavailable_direct() {
+    sqlite_full(false);
+}

@@ -369,6 +369,11 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         StoreOptions {
             pool_size: config.db_pool_size,
             connect_timeout: std::time::Duration::from_millis(config.db_timeout_ms),
+            write_timeout: std::time::Duration::from_millis(config.db_timeout_ms),
+            statement_timeout: (config.db_statement_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(config.db_statement_timeout_ms)),
+            sqlite_max_bytes: (config.sqlite_max_mb > 0)
+                .then(|| config.sqlite_max_mb.saturating_mul(1 << 20)),
             group_commit: true,
         },
     )?;

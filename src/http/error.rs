@@ -140,7 +140,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
-                "数据库暂时不可用，申请未保存，请稍后重试",
+                "数据库暂时不可用，请稍后重试；重新提交时请使用同一 Idempotency-Key，以免重复受理",
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
             StoreError::Conflict(_) => Self::new(

@@ -53,6 +53,38 @@ impl Target {
         Ok(Target::Sqlite(PathBuf::from(path)))
     }
 
+    /// PostgreSQL: bound how long making a connection, and waiting on a dead server, can take
+    /// — libpq `connect_timeout` (whole seconds; libpq treats less than 2 as 2), TCP keepalives
+    /// (a silent server is noticed within about 25 s) and `tcp_user_timeout` (unacknowledged data
+    /// after the server went away) — unless the URL sets them itself.
+    pub fn with_timeouts(self, connect: std::time::Duration) -> Target {
+        match self {
+            Target::Postgres(url) => {
+                let secs = connect.as_millis().div_ceil(1000).max(2);
+                let params = [
+                    ("connect_timeout", secs.to_string()),
+                    ("keepalives_idle", "10".to_string()),
+                    ("keepalives_interval", "5".to_string()),
+                    ("keepalives_count", "3".to_string()),
+                    ("tcp_user_timeout", (secs * 1000).to_string()),
+                ];
+                let mut url = url;
+                for (k, v) in params {
+                    let present = url
+                        .split(['?', '&'])
+                        .skip(1)
+                        .any(|p| p.split('=').next() == Some(k));
+                    if !present {
+                        url.push(if url.contains('?') { '&' } else { '?' });
+                        url.push_str(&format!("{k}={v}"));
+                    }
+                }
+                Target::Postgres(url)
+            }
+            other => other,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Target::Postgres(_) => Backend::Postgres,
@@ -61,7 +93,7 @@ impl Target {
     }
 
     /// Opens one connection of the right variant (PRAGMAs are applied separately, see
-    /// [`SqlitePragmas`]). For SQLite the parent directory is created first; SQLite creates
+    /// [`Session`]). For SQLite the parent directory is created first; SQLite creates
     /// the file itself.
     pub fn connect(&self) -> Result<DbConnection, StoreError> {
         match self {
@@ -99,6 +131,40 @@ impl DbManager {
     }
 }
 
+/// Settings of the service's sessions, applied after migrations (which must not be cut short)
+/// to every pooled connection and to the writer's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Session {
+    /// PostgreSQL `statement_timeout` in milliseconds (0: the server's setting). A statement
+    /// stuck behind a lock is cancelled and its transaction rolled back.
+    pub statement_timeout_ms: u64,
+    /// SQLite `max_page_count` (0: no limit): past it writes fail as on a full disk.
+    pub sqlite_max_pages: u64,
+}
+
+impl Session {
+    /// The SQLite PRAGMAs ([`apply_pragmas`]) and these settings.
+    pub(crate) fn apply(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        apply_pragmas(conn)?;
+        match conn {
+            DbConnection::Pg(c) if self.statement_timeout_ms > 0 => {
+                c.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    self.statement_timeout_ms
+                ))?;
+            }
+            DbConnection::Sqlite(c) if self.sqlite_max_pages > 0 => {
+                c.batch_execute(&format!(
+                    "PRAGMA max_page_count = {}",
+                    self.sqlite_max_pages
+                ))?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 impl r2d2::ManageConnection for DbManager {
     type Connection = DbConnection;
     type Error = StoreError;
@@ -116,7 +182,7 @@ impl r2d2::ManageConnection for DbManager {
     }
 }
 
-/// Per-connection SQLite settings, applied to every pooled connection and to the writer's.
+/// Per-connection SQLite settings, applied to every connection (see also [`Session`]).
 ///
 /// * `busy_timeout=5000` first, so the following statements wait for locks instead of failing.
 /// * `journal_mode=WAL`: readers never block the writer and the writer never blocks readers.
@@ -129,9 +195,6 @@ impl r2d2::ManageConnection for DbManager {
 /// * `temp_store=MEMORY`: savepoint sub-journals (one savepoint per request in a group commit)
 ///   stay in memory instead of being written to a temp file; durability is unaffected, the WAL
 ///   is what gets synced.
-#[derive(Debug, Clone, Copy)]
-pub struct SqlitePragmas;
-
 pub(crate) fn apply_pragmas(conn: &mut DbConnection) -> Result<(), StoreError> {
     if let DbConnection::Sqlite(c) = conn {
         c.batch_execute(
@@ -148,9 +211,9 @@ pub(crate) fn apply_pragmas(conn: &mut DbConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl r2d2::CustomizeConnection<DbConnection, StoreError> for SqlitePragmas {
+impl r2d2::CustomizeConnection<DbConnection, StoreError> for Session {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
-        apply_pragmas(conn)
+        self.apply(conn)
     }
 }
 

@@ -70,6 +70,13 @@ const UNAVAILABLE_MARKERS: &[&str] = &[
     "the database system is",
     "could not extend file",
     "No space left on device",
+    // statement_timeout, lock_timeout, an administrator's pg_cancel_backend: rolled back.
+    "canceling statement due to",
+    "could not receive data from server",
+    "could not send data to server",
+    "timeout expired",
+    "Connection timed out",
+    "Broken pipe",
 ];
 
 pub(crate) fn looks_unavailable(msg: &str) -> bool {

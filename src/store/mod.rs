@@ -32,7 +32,7 @@ pub use handling::{DueItemRow, HandlingChange, HandlingRow, NewDueItem, NewHandl
 pub use ops::MAX_PAGE;
 pub use writer::MAX_BATCH;
 
-use conn::{DbManager, SqlitePragmas, Target};
+use conn::{DbManager, Session, Target};
 use ops::Job;
 use writer::Writer;
 
@@ -48,8 +48,17 @@ pub enum Backend {
 pub struct StoreOptions {
     /// Pooled connections for reads (and for writes when `group_commit` is off).
     pub pool_size: u32,
-    /// How long to wait for a pooled connection (and for the first connections at open).
+    /// How long to wait for a pooled connection (and for the first connections at open); also
+    /// bounds making a PostgreSQL connection (libpq `connect_timeout`, at least 2 s).
     pub connect_timeout: Duration,
+    /// With group commit: how long a write waits for the writer's answer before failing with
+    /// `Unavailable` (the database is down, hanging or locked).
+    pub write_timeout: Duration,
+    /// PostgreSQL `statement_timeout` of the store's sessions (`None`: the server's setting).
+    pub statement_timeout: Option<Duration>,
+    /// SQLite: the largest database in bytes (`PRAGMA max_page_count`); writes past it fail as
+    /// on a full disk (`Unavailable`). `None`: no limit.
+    pub sqlite_max_bytes: Option<u64>,
     /// Send writes through one writer thread that commits pending requests together.
     pub group_commit: bool,
 }
@@ -59,10 +68,19 @@ impl Default for StoreOptions {
         StoreOptions {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            sqlite_max_bytes: None,
             group_commit: true,
         }
     }
 }
+
+/// SQLite's page size in this store (the default; never changed).
+const SQLITE_PAGE_BYTES: u64 = 4096;
+
+/// The longest `/readyz` (through [`Store::ping`]) waits for a connection.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One activation of a catalog version (the latest is the active one).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -344,20 +362,29 @@ impl Store {
     /// Opens (and for SQLite creates) the database, applies pending migrations, fills the pool
     /// and, with `group_commit`, starts the writer thread.
     pub fn open(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
-        let target = Target::parse(url)?;
+        let target = Target::parse(url)?.with_timeouts(opts.connect_timeout);
         let backend = target.backend();
+        let session = Session {
+            statement_timeout_ms: opts.statement_timeout.map_or(0, |t| {
+                u64::try_from(t.as_millis().max(1)).unwrap_or(u64::MAX)
+            }),
+            sqlite_max_pages: opts
+                .sqlite_max_bytes
+                .map_or(0, |b| b.div_ceil(SQLITE_PAGE_BYTES).max(1)),
+        };
 
         // Migrate on a single connection first, so a fresh SQLite file gets WAL mode and the
         // schema before the pool opens more connections.
         let mut first = target.connect()?;
         conn::apply_pragmas(&mut first)?;
         conn::run_migrations(&mut first)?;
+        session.apply(&mut first)?;
 
         let pool = r2d2::Pool::builder()
             .max_size(opts.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(opts.connect_timeout)
-            .connection_customizer(Box::new(SqlitePragmas))
+            .connection_customizer(Box::new(session))
             .build(DbManager::new(target.clone()))
             .map_err(StoreError::from)?;
 
@@ -366,7 +393,7 @@ impl Store {
             start_checkpointer(target.connect()?, stop.clone());
         }
         let writer = if opts.group_commit {
-            Some(Writer::start(target, first)?)
+            Some(Writer::start(target, session, first, opts.write_timeout)?)
         } else {
             None
         };
@@ -389,9 +416,11 @@ impl Store {
         Ok(self.inner.pool.get()?)
     }
 
-    /// Checks that a pooled connection answers a trivial query.
+    /// Checks that a pooled connection answers a trivial query, waiting at most a second (or the
+    /// connect timeout, if shorter) for one.
     pub fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn()?;
+        let wait = PING_TIMEOUT.min(self.inner.pool.connection_timeout());
+        let mut c = self.inner.pool.get_timeout(wait)?;
         c.ping().map_err(StoreError::from)?;
         Ok(())
     }

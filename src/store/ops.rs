@@ -19,6 +19,9 @@ pub(crate) enum Job {
     Intake(Box<NewIntake>),
     Update(Box<CaseUpdate>),
     Handling(Box<HandlingChange>),
+    /// Fault injection for the writer's own tests: panics inside the transaction.
+    #[cfg(test)]
+    Panic,
 }
 
 impl Job {
@@ -27,6 +30,8 @@ impl Job {
             Job::Intake(i) => apply_intake(conn, i),
             Job::Update(u) => apply_update(conn, u),
             Job::Handling(c) => super::handling::apply_change(conn, c),
+            #[cfg(test)]
+            Job::Panic => panic!("injected panic in a store job"),
         }
     }
 
@@ -35,6 +40,8 @@ impl Job {
     }
 }
 
+type Tm = <DbConnection as Connection>::TransactionManager;
+
 /// Runs `f` in a top-level write transaction. On SQLite the transaction starts with
 /// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred `BEGIN` that reads first and
 /// writes later can fail with SQLITE_BUSY on the upgrade, which busy_timeout cannot resolve.
@@ -42,27 +49,43 @@ pub(crate) fn write_tx<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    type Tm = <DbConnection as Connection>::TransactionManager;
     match conn {
-        DbConnection::Pg(_) => conn.transaction(f),
+        DbConnection::Pg(_) => Tm::begin_transaction(conn)?,
+        // The MultiConnection transaction manager delegates its state to the inner
+        // connection, so nested transactions on `conn` below become SAVEPOINTs.
         DbConnection::Sqlite(inner) => {
-            // The MultiConnection transaction manager delegates its state to the inner
-            // connection, so nested `transaction` calls on `conn` below become SAVEPOINTs.
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-            match f(conn) {
-                Ok(v) => {
-                    Tm::commit_transaction(conn)?;
-                    Ok(v)
-                }
-                Err(e) => match Tm::rollback_transaction(conn) {
-                    Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
-                    // The original error says more (e.g. disk I/O error); keep it if it is
-                    // an outage, otherwise report the failed rollback.
-                    Err(_) if e.is_unavailable() => Err(e),
-                    Err(re) => Err(re.into()),
-                },
-            }
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
         }
+    }
+    let r = f(conn);
+    finish_tx(conn, r)
+}
+
+/// Runs `f` in a savepoint of the caller's transaction.
+fn savepoint<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    Tm::begin_transaction(conn)?;
+    let r = f(conn);
+    finish_tx(conn, r)
+}
+
+/// Commits on success, rolls back on failure. When the rollback fails too, the original error
+/// is kept if it is an outage: SQLite rolls the whole transaction back by itself on a full disk
+/// or an I/O error, so the ROLLBACK (TO SAVEPOINT) that follows fails with "not in a
+/// transaction", which says nothing and would turn a clean 503 into a 500.
+fn finish_tx<T>(conn: &mut DbConnection, r: Result<T, StoreError>) -> Result<T, StoreError> {
+    match r {
+        Ok(v) => {
+            Tm::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => match Tm::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(_) if e.is_unavailable() => Err(e),
+            Err(re) => Err(re.into()),
+        },
     }
 }
 
@@ -79,7 +102,7 @@ pub(crate) fn run_job(
         let r = if top_level {
             write_tx(conn, |c| job.apply(c))
         } else {
-            conn.transaction(|c| job.apply(c))
+            savepoint(conn, |c| job.apply(c))
         };
         match r {
             Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,

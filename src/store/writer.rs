@@ -3,13 +3,16 @@
 //! after COMMIT returned. With `synchronous=FULL` the fsync per commit is the bottleneck; sharing
 //! it between up to `MAX_BATCH` requests is what turns ~4,000 commits/s into many more intakes/s.
 
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::r2d2::R2D2Connection;
 
-use super::conn::{apply_pragmas, DbConnection, Target};
+use super::conn::{DbConnection, Session, Target};
 use super::ops::{run_job, write_tx, Job};
 use super::{IntakeReceipt, StoreError};
 
@@ -18,42 +21,84 @@ pub const MAX_BATCH: usize = 256;
 
 type Reply = Result<IntakeReceipt, StoreError>;
 
+/// Where a request stands between its caller and the writer. The caller gives up after the write
+/// timeout; the writer runs only requests it could move from `PENDING` to `TAKEN`, so a request
+/// whose caller has already been told "not saved" is never committed afterwards.
+const PENDING: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
 struct Request {
     job: Job,
     reply: Sender<Reply>,
+    state: Arc<AtomicU8>,
 }
 
 pub(crate) struct Writer {
     tx: Option<Sender<Request>>,
     handle: Option<JoinHandle<()>>,
+    timeout: Duration,
 }
 
 impl Writer {
-    /// Starts the writer thread on an already opened (and PRAGMA-configured) connection.
-    pub(crate) fn start(target: Target, conn: DbConnection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on an already opened and configured connection. Callers wait at
+    /// most `timeout` for an answer.
+    pub(crate) fn start(
+        target: Target,
+        session: Session,
+        conn: DbConnection,
+        timeout: Duration,
+    ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let handle = std::thread::Builder::new()
             .name("yichuang-store-writer".into())
-            .spawn(move || writer_loop(rx, target, Some(conn)))
+            .spawn(move || writer_loop(rx, target, session, Some(conn)))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
             handle: Some(handle),
+            timeout,
         })
     }
 
-    /// Hands the job to the writer and blocks until its transaction committed (or failed).
+    /// Hands the job to the writer and blocks until its transaction committed or failed, or the
+    /// write timeout passed (`Unavailable`; the database is down, hanging or locked).
     pub(crate) fn submit(&self, job: Job) -> Reply {
         let (reply, answer) = mpsc::channel();
         let tx = self
             .tx
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store is shutting down".into()))?;
-        tx.send(Request { job, reply })
-            .map_err(|_| StoreError::Unavailable("the store writer thread has stopped".into()))?;
-        answer.recv().map_err(|_| {
-            StoreError::Unavailable("the store writer thread stopped before answering".into())
-        })?
+        let state = Arc::new(AtomicU8::new(PENDING));
+        tx.send(Request {
+            job,
+            reply,
+            state: state.clone(),
+        })
+        .map_err(|_| StoreError::Unavailable("the store writer thread has stopped".into()))?;
+        match answer.recv_timeout(self.timeout) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Disconnected) => Err(StoreError::Unavailable(
+                "the store writer thread stopped before answering".into(),
+            )),
+            Err(RecvTimeoutError::Timeout) => {
+                let ms = self.timeout.as_millis();
+                if state
+                    .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    Err(StoreError::Unavailable(format!(
+                        "the database did not take the write within {ms} ms; it was not saved"
+                    )))
+                } else {
+                    // Its transaction is running: it may still commit. A retry with the same
+                    // idempotency key returns the case if it did.
+                    Err(StoreError::Unavailable(format!(
+                        "the database did not confirm the write within {ms} ms; it may still be committed"
+                    )))
+                }
+            }
+        }
     }
 }
 
@@ -70,7 +115,12 @@ impl Drop for Writer {
 /// Idle time after which the writer pings its connection before using it.
 const IDLE_PING: Duration = Duration::from_secs(1);
 
-fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnection>) {
+fn writer_loop(
+    rx: Receiver<Request>,
+    target: Target,
+    session: Session,
+    mut conn: Option<DbConnection>,
+) {
     let mut idle_since = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(16);
@@ -81,55 +131,81 @@ fn writer_loop(rx: Receiver<Request>, target: Target, mut conn: Option<DbConnect
                 Err(_) => break,
             }
         }
+        // Requests whose callers gave up are dropped unrun.
+        batch.retain(|r| {
+            r.state
+                .compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+        if batch.is_empty() {
+            continue;
+        }
+        // The thread must outlive anything a batch does: a panic fails that batch (the
+        // connection, in an unknown state, is dropped) and the writer goes on.
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            run_batch(&mut conn, &target, &session, &mut idle_since, &batch)
+        }));
+        let replies = match ran {
+            Ok(replies) => replies,
+            Err(_) => {
+                conn = None;
+                tracing::error!("the store writer caught a panic; the batch was not committed");
+                let e = StoreError::Unavailable("internal error in the store writer".into());
+                batch.iter().map(|_| Err(e.clone())).collect()
+            }
+        };
+        for (r, res) in batch.into_iter().zip(replies) {
+            let _ = r.reply.send(res);
+        }
+    }
+}
 
-        // A PostgreSQL connection that sat idle may have been closed by a server restart or
-        // failover: check it before the batch rather than failing the batch.
-        if idle_since.elapsed() >= IDLE_PING {
-            if let Some(DbConnection::Pg(_)) = &conn {
-                if conn.as_mut().is_some_and(|c| c.ping().is_err()) {
-                    conn = None;
-                }
+/// Commits one batch on the writer's connection (reconnecting first if it has none) and returns
+/// one reply per request.
+fn run_batch(
+    conn: &mut Option<DbConnection>,
+    target: &Target,
+    session: &Session,
+    idle_since: &mut Instant,
+    batch: &[Request],
+) -> Vec<Reply> {
+    let fail_all = |e: &StoreError| batch.iter().map(|_| Err(e.clone())).collect();
+    // A PostgreSQL connection that sat idle may have been closed by a server restart or
+    // failover: check it before the batch rather than failing the batch.
+    if idle_since.elapsed() >= IDLE_PING {
+        if let Some(DbConnection::Pg(_)) = conn {
+            if conn.as_mut().is_some_and(|c| c.ping().is_err()) {
+                *conn = None;
             }
         }
-        let c = match conn.take() {
-            Some(c) => Ok(c),
-            None => target.connect().and_then(|mut c| {
-                apply_pragmas(&mut c)?;
-                Ok(c)
-            }),
-        };
-        let mut c = match c {
-            Ok(c) => c,
-            Err(e) => {
-                let e = as_unavailable(e);
-                for r in batch {
-                    let _ = r.reply.send(Err(e.clone()));
-                }
-                continue;
+    }
+    let c = match conn.take() {
+        Some(c) => Ok(c),
+        None => target.connect().and_then(|mut c| {
+            session.apply(&mut c)?;
+            Ok(c)
+        }),
+    };
+    let mut c = match c {
+        Ok(c) => c,
+        Err(e) => return fail_all(&as_unavailable(e)),
+    };
+    let outcome = commit_batch(&mut c, batch);
+    *idle_since = Instant::now();
+    match outcome {
+        Ok(results) => {
+            *conn = Some(c);
+            results
+        }
+        Err(e) => {
+            // The batch is rolled back. (One exception no database avoids: a PostgreSQL
+            // connection lost during COMMIT leaves the outcome unknown; the caller sees
+            // `Unavailable` and a retry with the same idempotency key returns the case if
+            // it did commit.) After an outage start over with a fresh connection.
+            if !e.is_unavailable() && !c.is_broken() {
+                *conn = Some(c);
             }
-        };
-
-        let outcome = commit_batch(&mut c, &batch);
-        idle_since = Instant::now();
-        match outcome {
-            Ok(results) => {
-                conn = Some(c);
-                for (r, res) in batch.into_iter().zip(results) {
-                    let _ = r.reply.send(res);
-                }
-            }
-            Err(e) => {
-                // The batch is rolled back. (One exception no database avoids: a PostgreSQL
-                // connection lost during COMMIT leaves the outcome unknown; the caller sees
-                // `Unavailable` and a retry with the same idempotency key returns the case if
-                // it did commit.) After an outage start over with a fresh connection.
-                if !e.is_unavailable() && !c.is_broken() {
-                    conn = Some(c);
-                }
-                for r in batch {
-                    let _ = r.reply.send(Err(e.clone()));
-                }
-            }
+            fail_all(&e)
         }
     }
 }
@@ -174,4 +250,51 @@ fn commit_batch(conn: &mut DbConnection, batch: &[Request]) -> Result<Vec<Reply>
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conn::{apply_pragmas, run_migrations};
+    use crate::store::CaseUpdate;
+
+    fn update_of_a_missing_case() -> Job {
+        Job::Update(Box::new(CaseUpdate {
+            case_id: "no-such-case".into(),
+            expected_row_version: 1,
+            status: "accepted".into(),
+            outcome: "accept".into(),
+            application: "{}".into(),
+            assessment: "{}".into(),
+            due_date: None,
+            notices: vec![],
+            event: crate::store::NewEvent {
+                actor: "t".into(),
+                action: "supplement".into(),
+                catalog_hash: "h".into(),
+                detail: "{}".into(),
+            },
+            now_ms: 0,
+            move_to_catalog: None,
+            handling: None,
+        }))
+    }
+
+    #[test]
+    fn a_panicking_job_fails_its_batch_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::parse(&format!("sqlite://{}/w.db", dir.path().display())).unwrap();
+        let mut c = target.connect().unwrap();
+        apply_pragmas(&mut c).unwrap();
+        run_migrations(&mut c).unwrap();
+        let w = Writer::start(target, Session::default(), c, Duration::from_secs(60)).unwrap();
+        let e = w.submit(Job::Panic).unwrap_err();
+        assert!(e.is_unavailable(), "{e:?}");
+        assert!(e.to_string().contains("internal error"), "{e}");
+        // Still running, on a fresh connection: the next job gets the database's answer.
+        for _ in 0..2 {
+            let e = w.submit(update_of_a_missing_case()).unwrap_err();
+            assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+        }
+    }
 }

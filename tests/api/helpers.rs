@@ -287,6 +287,14 @@ pub async fn finish(
 }
 
 impl TestApp {
+    /// The PostgreSQL database the service runs on (None on SQLite).
+    pub fn pg_db(&self) -> Option<&PgDb> {
+        match &self._place {
+            Place::Pg(db) => Some(db),
+            Place::Sqlite(_) => None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
