@@ -295,6 +295,14 @@ impl TestApp {
         }
     }
 
+    /// `audit verify` on the service's database: every hash chain must be intact.
+    #[track_caller]
+    pub fn assert_audit_intact(&self) -> yichuang::store::audit::AuditReport {
+        let r = yichuang::store::verify_audit(&self.database_url).expect("audit verify runs");
+        assert!(r.intact(), "{r:?}");
+        r
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

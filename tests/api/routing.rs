@@ -528,6 +528,9 @@ async fn return_transfer_and_countersign(app: &TestApp) {
     ] {
         assert!(h.contains(&a.to_string()), "{a} in {h:?}");
     }
+    // Every routing action is in the case's hash chain.
+    let audit = app.assert_audit_intact();
+    assert!(audit.entries as usize >= h.len(), "{audit:?}");
 }
 
 // ---------------------------------------------------------------- the clock
