@@ -54,11 +54,15 @@ start_server() {
 stop_server() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=""; }
 
 now() { date +%s.%N; }
+# One line per answer: time, what, status, seconds, error code (- for none).
 probe() {
+  local r
   while true; do
-    echo "$(now) intake $(curl -s -o /dev/null -m 30 -w '%{http_code} %{time_total}' -X POST "$BASE/api/v1/cases" \
-      -H 'Content-Type: application/json' -H 'Authorization: Bearer dev-clerk-baishui' -d "$BODY")"
-    echo "$(now) readyz $(curl -s -o /dev/null -m 30 -w '%{http_code} %{time_total}' "$BASE/readyz")"
+    r=$(curl -s -o "$WORK/probe.body" -m 30 -w '%{http_code} %{time_total}' -X POST "$BASE/api/v1/cases" \
+      -H 'Content-Type: application/json' -H 'Authorization: Bearer dev-clerk-baishui' -d "$BODY")
+    echo "$(now) intake $r $(grep -o '"error":"[a-z_]*"' "$WORK/probe.body" | cut -d'"' -f4 || true)"
+    r=$(curl -s -o "$WORK/probe.body" -m 30 -w '%{http_code} %{time_total}' "$BASE/readyz")
+    echo "$(now) readyz $r $(grep -o '"error":"[a-z_]*"' "$WORK/probe.body" | cut -d'"' -f4 || true)"
     sleep 0.1
   done
 }
@@ -67,7 +71,7 @@ probe() {
 summarize() {
   awk -v d="$2" -v u="$3" '
     { phase = ($1 < d) ? "1 before" : (($1 < u) ? "2 down" : "3 after");
-      k = phase " " $2; n[k]++; c[k " " $3]++; if ($4 > mx[k]) mx[k] = $4;
+      k = phase " " $2; n[k]++; c[k " " $3 ($5 == "" ? "" : "/" $5)]++; if ($4 > mx[k]) mx[k] = $4;
       if (phase == "3 after" && $2 == "intake" && $3 == "201" && !r) r = $1 - u;
       if (phase == "3 after" && $2 == "readyz" && $3 == "200" && !ry) ry = $1 - u }
     END {
@@ -93,10 +97,9 @@ run_outage() {
   wait "$WRK" || true
   kill "$PROBE" 2>/dev/null || true; wait "$PROBE" 2>/dev/null || true; PROBE=""
   summarize "$WORK/probe.log" "$t_down" "$t_up"
-  awk '/requests in/ {print "wrk: " $0} /Non-2xx/ {print "wrk: " $0} /Socket errors/ {print "wrk: " $0} $1=="Latency" {print "wrk: latency avg " $2 ", stdev " $3 ", max " $4}' "$WORK/wrk.txt"
-  if grep -q '"level":"ERROR"\|panicked' "$WORK/server.log"; then
-    echo "server log errors/panics: $(grep -c '"level":"ERROR"\|panicked' "$WORK/server.log")"
-  fi
+  awk '/requests in/ {print "wrk: " $0} /Non-2xx/ {print "wrk: " $0} /Socket errors/ {print "wrk: " $0} $1=="Latency" && $2 ~ /[0-9]/ {print "wrk: latency avg " $2 ", stdev " $3 ", max " $4}' "$WORK/wrk.txt"
+  echo "server log: $(grep -c '"level":"ERROR"' "$WORK/server.log" || true) errors, $(grep -c panicked "$WORK/server.log" || true) panics"
+  grep '"level":"ERROR"\|panicked' "$WORK/server.log" | sed 's/"timestamp":"[^"]*",//' | sort | uniq -c | sort -rn | head -n 5 || true
   curl -s "$BASE/readyz"; echo
   stop_server
 }
