@@ -36,8 +36,8 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Database connections in the pool. Env: `YICHUANG_DB_POOL_SIZE`.
     pub db_pool_size: u32,
-    /// How long a request waits for the database (a pooled connection, or the writer's COMMIT)
-    /// before failing with 503; also bounds making a PostgreSQL connection.
+    /// How long a request waits for a pooled connection, or for the writer stuck on the database
+    /// (no progress), before failing with 503; also bounds making a PostgreSQL connection.
     /// Env: `YICHUANG_DB_TIMEOUT_MS`.
     pub db_timeout_ms: u64,
     /// PostgreSQL `statement_timeout` of the service's sessions (0 = the server's setting); below

@@ -744,7 +744,7 @@ fn writes_time_out_while_the_database_hangs(url: &str) {
         let e = h.join().unwrap().unwrap_err();
         eprintln!("h{}: {e}", n + 1);
         assert!(e.is_unavailable(), "{e:?}");
-        if e.to_string().contains("it was not saved") {
+        if e.to_string().contains("was not saved") {
             not_saved.push(format!("h{}", n + 1));
         }
     }

@@ -295,7 +295,7 @@ fn load(
                     n += 1;
                     let i = Intake {
                         key: format!("kill-{cycle}-{w}-{n}"),
-                        body: intake_body(n % 3 != 0, &today, n),
+                        body: intake_body(!n.is_multiple_of(3), &today, n),
                     };
                     match post_intake(&mut http, &i) {
                         Ok(a) if a.status == 201 => match ack_of(&a) {

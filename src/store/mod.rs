@@ -51,8 +51,9 @@ pub struct StoreOptions {
     /// How long to wait for a pooled connection (and for the first connections at open); also
     /// bounds making a PostgreSQL connection (libpq `connect_timeout`, at least 2 s).
     pub connect_timeout: Duration,
-    /// With group commit: how long a write waits for the writer's answer before failing with
-    /// `Unavailable` (the database is down, hanging or locked).
+    /// With group commit: a write fails with `Unavailable` once the writer has been stuck on the
+    /// database (no request of its batch finished) for this long — the database hangs or is
+    /// locked. A writer that keeps committing is waited for, however long its queue.
     pub write_timeout: Duration,
     /// PostgreSQL `statement_timeout` of the store's sessions (`None`: the server's setting).
     pub statement_timeout: Option<Duration>,

@@ -4,7 +4,7 @@
 //! it between up to `MAX_BATCH` requests is what turns ~4,000 commits/s into many more intakes/s.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,9 +21,10 @@ pub const MAX_BATCH: usize = 256;
 
 type Reply = Result<IntakeReceipt, StoreError>;
 
-/// Where a request stands between its caller and the writer. The caller gives up after the write
-/// timeout; the writer runs only requests it could move from `PENDING` to `TAKEN`, so a request
-/// whose caller has already been told "not saved" is never committed afterwards.
+/// Where a request stands between its caller and the writer. A caller gives up when the writer
+/// has been stuck on the database for the write timeout; the writer runs only requests it could
+/// move from `PENDING` to `TAKEN`, so a request whose caller has already been told "not saved" is
+/// never committed afterwards.
 const PENDING: u8 = 0;
 const TAKEN: u8 = 1;
 const ABANDONED: u8 = 2;
@@ -34,15 +35,46 @@ struct Request {
     state: Arc<AtomicU8>,
 }
 
+/// The writer's last sign of life while it works: when it started a batch or finished a request
+/// in it, in milliseconds after `epoch` plus one; 0 while it waits for work. A batch that keeps
+/// finishing requests is slow, not stuck.
+struct Progress {
+    epoch: Instant,
+    last: AtomicU64,
+}
+
+impl Progress {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn tick(&self) {
+        self.last.store(self.now(), Ordering::Release);
+    }
+
+    fn idle(&self) {
+        self.last.store(0, Ordering::Release);
+    }
+
+    /// How long the writer has been working without finishing anything (zero when idle).
+    fn stuck_for(&self) -> Duration {
+        match self.last.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            since => Duration::from_millis(self.now().saturating_sub(since)),
+        }
+    }
+}
+
 pub(crate) struct Writer {
     tx: Option<Sender<Request>>,
     handle: Option<JoinHandle<()>>,
     timeout: Duration,
+    progress: Arc<Progress>,
 }
 
 impl Writer {
-    /// Starts the writer thread on an already opened and configured connection. Callers wait at
-    /// most `timeout` for an answer.
+    /// Starts the writer thread on an already opened and configured connection. Callers give up
+    /// once the writer has been stuck on one batch for `timeout`.
     pub(crate) fn start(
         target: Target,
         session: Session,
@@ -50,19 +82,27 @@ impl Writer {
         timeout: Duration,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
+        let progress = Arc::new(Progress {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+        });
+        let p = progress.clone();
         let handle = std::thread::Builder::new()
             .name("yichuang-store-writer".into())
-            .spawn(move || writer_loop(rx, target, session, Some(conn)))
+            .spawn(move || writer_loop(rx, target, session, Some(conn), &p))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
             handle: Some(handle),
             timeout,
+            progress,
         })
     }
 
-    /// Hands the job to the writer and blocks until its transaction committed or failed, or the
-    /// write timeout passed (`Unavailable`; the database is down, hanging or locked).
+    /// Hands the job to the writer and blocks until its transaction committed or failed — or
+    /// until it has waited the write timeout and the writer has been stuck on the database all
+    /// that time (`Unavailable`: the database hangs or is locked). A writer that keeps committing is waited for, however long
+    /// the queue: a busy database is not a broken one (the HTTP request limit still applies).
     pub(crate) fn submit(&self, job: Job) -> Reply {
         let (reply, answer) = mpsc::channel();
         let tx = self
@@ -76,28 +116,43 @@ impl Writer {
             state: state.clone(),
         })
         .map_err(|_| StoreError::Unavailable("the store writer thread has stopped".into()))?;
-        match answer.recv_timeout(self.timeout) {
-            Ok(r) => r,
-            Err(RecvTimeoutError::Disconnected) => Err(StoreError::Unavailable(
-                "the store writer thread stopped before answering".into(),
-            )),
-            Err(RecvTimeoutError::Timeout) => {
-                let ms = self.timeout.as_millis();
-                if state
-                    .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    Err(StoreError::Unavailable(format!(
-                        "the database did not take the write within {ms} ms; it was not saved"
-                    )))
-                } else {
-                    // Its transaction is running: it may still commit. A retry with the same
-                    // idempotency key returns the case if it did.
-                    Err(StoreError::Unavailable(format!(
-                        "the database did not confirm the write within {ms} ms; it may still be committed"
-                    )))
+        let tick = (self.timeout / 4).max(Duration::from_millis(5));
+        let started = Instant::now();
+        loop {
+            match answer.recv_timeout(tick) {
+                Ok(r) => return r,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(StoreError::Unavailable(
+                        "the store writer thread stopped before answering".into(),
+                    ))
                 }
+                // Waited the whole timeout, and all that time the writer finished nothing.
+                Err(RecvTimeoutError::Timeout)
+                    if started.elapsed() >= self.timeout
+                        && self.progress.stuck_for() >= self.timeout =>
+                {
+                    return Err(self.give_up(&state))
+                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
+        }
+    }
+
+    fn give_up(&self, state: &AtomicU8) -> StoreError {
+        let ms = self.timeout.as_millis();
+        if state
+            .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            StoreError::Unavailable(format!(
+                "the database has not answered the writer for {ms} ms; the write was not saved"
+            ))
+        } else {
+            // Its transaction is running: it may still commit. A retry with the same
+            // idempotency key returns the case if it did.
+            StoreError::Unavailable(format!(
+                "the database has not answered the writer for {ms} ms; the write may still be committed"
+            ))
         }
     }
 }
@@ -120,6 +175,7 @@ fn writer_loop(
     target: Target,
     session: Session,
     mut conn: Option<DbConnection>,
+    progress: &Progress,
 ) {
     let mut idle_since = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -142,9 +198,18 @@ fn writer_loop(
         }
         // The thread must outlive anything a batch does: a panic fails that batch (the
         // connection, in an unknown state, is dropped) and the writer goes on.
+        progress.tick();
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            run_batch(&mut conn, &target, &session, &mut idle_since, &batch)
+            run_batch(
+                &mut conn,
+                &target,
+                &session,
+                &mut idle_since,
+                &batch,
+                progress,
+            )
         }));
+        progress.idle();
         let replies = match ran {
             Ok(replies) => replies,
             Err(_) => {
@@ -168,6 +233,7 @@ fn run_batch(
     session: &Session,
     idle_since: &mut Instant,
     batch: &[Request],
+    progress: &Progress,
 ) -> Vec<Reply> {
     let fail_all = |e: &StoreError| batch.iter().map(|_| Err(e.clone())).collect();
     // A PostgreSQL connection that sat idle may have been closed by a server restart or
@@ -190,7 +256,7 @@ fn run_batch(
         Ok(c) => c,
         Err(e) => return fail_all(&as_unavailable(e)),
     };
-    let outcome = commit_batch(&mut c, batch);
+    let outcome = commit_batch(&mut c, batch, progress);
     *idle_since = Instant::now();
     match outcome {
         Ok(results) => {
@@ -223,12 +289,20 @@ fn as_unavailable(e: StoreError) -> StoreError {
 /// one savepoint per request, so a request that fails rolls back alone and gets its own error. An
 /// outage (disk full, I/O error, lost connection) fails the whole batch, because nothing of it can
 /// be committed.
-fn commit_batch(conn: &mut DbConnection, batch: &[Request]) -> Result<Vec<Reply>, StoreError> {
+fn commit_batch(
+    conn: &mut DbConnection,
+    batch: &[Request],
+    progress: &Progress,
+) -> Result<Vec<Reply>, StoreError> {
     if batch.len() > 1 {
         let optimistic = write_tx(conn, |c| {
             batch
                 .iter()
-                .map(|r| r.job.apply(c).map(Ok))
+                .map(|r| {
+                    let res = r.job.apply(c).map(Ok);
+                    progress.tick();
+                    res
+                })
                 .collect::<Result<Vec<Reply>, StoreError>>()
         });
         match optimistic {
@@ -241,6 +315,7 @@ fn commit_batch(conn: &mut DbConnection, batch: &[Request]) -> Result<Vec<Reply>
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
             let res = run_job(c, &r.job, false);
+            progress.tick();
             if let Err(e) = &res {
                 if e.is_unavailable() {
                     return Err(e.clone());
