@@ -150,9 +150,14 @@ async fn the_watcher_picks_up_a_change(backend: Backend) {
             "name: 最低生活保障审核确认（试点）",
         );
     std::fs::write(rules.join("matters/mz-dibao-pilot.yaml"), text).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // A generous bound: the gate runs every golden example in a debug build, on a machine that
+    // may be busy with other builds.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while catalog_hash(&app).await == before {
-        assert!(Instant::now() < deadline, "the change was not picked up");
+        if Instant::now() >= deadline {
+            let status = app.get(CATALOG, Some(ADMIN)).await;
+            panic!("the change was not picked up: {}", status.text);
+        }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     let r = app.get("/api/v1/matters/QS-MZ-901", None).await;
