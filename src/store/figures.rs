@@ -73,6 +73,10 @@ pub(crate) fn figures(
     township: Option<&str>,
     today: &str,
 ) -> Result<Vec<FigureCounts>, StoreError> {
+    // `GROUP BY 1` (the key column) rather than the key expression: for `All` the key is the
+    // constant 'all', and PostgreSQL refuses a constant in GROUP BY ("non-integer constant in
+    // GROUP BY"); by position it groups all rows into one, as SQLite does, and an empty period
+    // still gives no row on both backends.
     let sql = format!(
         "SELECT {k} AS key,
             CAST(COUNT(*) AS BIGINT) AS received,
