@@ -1,13 +1,14 @@
 //! Supervision queries (电子监察) over `case_handling` and `case_steps`: one aggregate statement
-//! per request, the same SQL on both backends.
+//! per request. The figures are summed in two levels whose inner level differs by backend (see
+//! [`figures`]); everything else is the same SQL on both backends.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Text};
 
 use super::conn::DbConnection;
 use super::handling::{HandlingRow, StepRow};
 use super::schema::{case_handling, case_steps};
-use super::StoreError;
+use super::{Backend, StoreError};
 
 /// How the figures are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,59 @@ impl FigureKey {
             Self::Level => "decider_level",
         }
     }
+
+    /// The `case_handling` columns the key is computed from.
+    fn raw_columns(self) -> &'static [&'static str] {
+        match self {
+            Self::All => &[],
+            Self::Township => &["township", "center_id"],
+            Self::Matter => &["matter_code"],
+            Self::Department => &["decider_unit"],
+            Self::Window => &["window_id"],
+            Self::Level => &["decider_level"],
+        }
+    }
+
+    /// SQLite's inner grouping: the shortest prefix of [`FIGURES_INDEX`] that holds every raw
+    /// column of the key (rows of a finer group all share the key, so summing the groups by the
+    /// key gives the same counts).
+    fn index_prefix(self) -> String {
+        let last = self
+            .raw_columns()
+            .iter()
+            .filter_map(|c| FIGURES_INDEX.iter().position(|i| i == c))
+            .max()
+            .unwrap_or(0);
+        FIGURES_INDEX[..=last].join(", ")
+    }
 }
+
+/// The leading columns of SQLite's covering index `case_handling_figures` (migration
+/// `2026-11-23-000005_handling_indexes`), in its order. The index also holds every column the
+/// counts read, so the figures are computed from the index alone.
+const FIGURES_INDEX: [&str; 7] = [
+    "accepted_on",
+    "matter_code",
+    "decider_unit",
+    "township",
+    "center_id",
+    "window_id",
+    "decider_level",
+];
+
+/// The counts of one group, over `case_handling` rows (`$1` is today). `COUNT(x)` and
+/// `COUNT(*) FILTER (WHERE …)` count what `SUM(CASE WHEN … THEN 1 ELSE 0 END)` counted; on SQLite
+/// they took about a fifth less time over a year of cases.
+const COUNTS: &str = "COUNT(*) AS received,
+    COUNT(decision) AS finished,
+    COUNT(*) FILTER (WHERE on_time = 1) AS on_time,
+    COUNT(*) FILTER (WHERE decided_on = accepted_on) AS on_the_spot,
+    SUM(immediate) AS immediate,
+    COUNT(*) FILTER (WHERE state = 'in_progress' AND due_date < $1) AS overdue_now,
+    SUM(days_used) AS days_used,
+    COUNT(rating) AS rated,
+    COUNT(*) FILTER (WHERE rating >= 3) AS satisfied,
+    COUNT(*) FILTER (WHERE rating <= 2) AS bad";
 
 /// Counts for one group of cases accepted in the period.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -73,39 +126,89 @@ pub(crate) fn figures(
     township: Option<&str>,
     today: &str,
 ) -> Result<Vec<FigureCounts>, StoreError> {
-    let sql = format!(
-        "SELECT {k} AS key,
-            CAST(COUNT(*) AS BIGINT) AS received,
-            CAST(SUM(CASE WHEN decision IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS finished,
-            CAST(SUM(CASE WHEN on_time = 1 THEN 1 ELSE 0 END) AS BIGINT) AS on_time,
-            CAST(SUM(CASE WHEN decided_on = accepted_on THEN 1 ELSE 0 END) AS BIGINT) AS on_the_spot,
-            CAST(SUM(immediate) AS BIGINT) AS immediate,
-            CAST(SUM(CASE WHEN state = 'in_progress' AND due_date < $1 THEN 1 ELSE 0 END) AS BIGINT) AS overdue_now,
-            CAST(COALESCE(SUM(days_used), 0) AS BIGINT) AS days_used,
-            CAST(SUM(CASE WHEN rating IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS rated,
-            CAST(SUM(CASE WHEN rating >= 3 THEN 1 ELSE 0 END) AS BIGINT) AS satisfied,
-            CAST(SUM(CASE WHEN rating <= 2 THEN 1 ELSE 0 END) AS BIGINT) AS bad
-         FROM case_handling
-         WHERE accepted_on >= $2 AND accepted_on <= $3 AND ($4 IS NULL OR center_id = $4)
-         GROUP BY 1
-         ORDER BY 1",
-        k = key.column()
-    );
+    let backend = match conn {
+        DbConnection::Pg(_) => Backend::Postgres,
+        DbConnection::Sqlite(_) => Backend::Sqlite,
+    };
+    let sql = figures_sql(key, backend, township.is_some());
     macro_rules! run {
-        ($c:expr, $sql:expr) => {
-            diesel::sql_query($sql)
+        ($c:expr, $sql:expr) => {{
+            let q = diesel::sql_query($sql)
                 .bind::<Text, _>(today)
                 .bind::<Text, _>(from)
-                .bind::<Text, _>(to)
-                .bind::<Nullable<Text>, _>(township)
-                .load::<FigureCounts>($c)?
-        };
+                .bind::<Text, _>(to);
+            match township {
+                Some(t) => q.bind::<Text, _>(t).load::<FigureCounts>($c)?,
+                None => q.load::<FigureCounts>($c)?,
+            }
+        }};
     }
     Ok(match conn {
-        DbConnection::Pg(c) => run!(c, sql.replace("$4 IS NULL", "CAST($4 AS TEXT) IS NULL")),
+        DbConnection::Pg(c) => run!(c, sql),
         // SQLite numbers its parameters the same way (`$1` … `$4` are `?1` … `?4`).
         DbConnection::Sqlite(c) => run!(c, sql.replace('$', "?")),
     })
+}
+
+/// The statement behind [`figures`]: `$1` today, `$2`/`$3` the period, `$4` the center (only
+/// with `center`).
+fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
+    // Two levels: an inner aggregate over the rows, then the inner groups summed by the key.
+    //
+    // SQLite has no hash aggregation: a GROUP BY not served by an index sorts every row. Over
+    // a year of 1,000,000 cases, one statement grouped by matter took 2.3 s, ungrouped 1.0 s
+    // (BENCHMARKS.md). Its inner level therefore groups by a prefix of the covering index
+    // `case_handling_figures` (the accepted day first, then the key's columns), which the index
+    // delivers in order: no sort, and no table row is read. The outer level then sums these
+    // groups (tens of thousands, not a million) by the key.
+    //
+    // PostgreSQL aggregates with a hash, in parallel; grouping it by the index prefix made it
+    // about four times slower, so its inner level groups by the key's own columns.
+    //
+    // `All` has no grouping at all (PostgreSQL refuses a constant in GROUP BY); `HAVING
+    // SUM(received) > 0` keeps the answer of no row for a period without cases.
+    let inner = match (key, backend) {
+        (FigureKey::All, _) => String::new(),
+        (_, Backend::Postgres) => key.raw_columns().join(", "),
+        (_, Backend::Sqlite) => key.index_prefix(),
+    };
+    let (inner_select, inner_group) = if inner.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!("{inner}, "), format!("GROUP BY {inner}"))
+    };
+    // One center's figures. On SQLite `+center_id`: with a plain `center_id = ?` SQLite took
+    // the column for a constant of the grouping and sorted the rows of a window or level
+    // grouping after all; the unary plus (no effect on the value) keeps the term out of that
+    // reasoning.
+    let center = match (center, backend) {
+        (false, _) => "",
+        (true, Backend::Sqlite) => "AND +center_id = $4",
+        (true, Backend::Postgres) => "AND center_id = $4",
+    };
+    let outer_group = match key {
+        FigureKey::All => "HAVING SUM(received) > 0",
+        _ => "GROUP BY 1 ORDER BY 1",
+    };
+    format!(
+        "SELECT {k} AS key,
+            CAST(SUM(received) AS BIGINT) AS received,
+            CAST(SUM(finished) AS BIGINT) AS finished,
+            CAST(SUM(on_time) AS BIGINT) AS on_time,
+            CAST(SUM(on_the_spot) AS BIGINT) AS on_the_spot,
+            CAST(SUM(immediate) AS BIGINT) AS immediate,
+            CAST(SUM(overdue_now) AS BIGINT) AS overdue_now,
+            CAST(COALESCE(SUM(days_used), 0) AS BIGINT) AS days_used,
+            CAST(SUM(rated) AS BIGINT) AS rated,
+            CAST(SUM(satisfied) AS BIGINT) AS satisfied,
+            CAST(SUM(bad) AS BIGINT) AS bad
+         FROM (SELECT {inner_select}{COUNTS}
+               FROM case_handling
+               WHERE accepted_on >= $2 AND accepted_on <= $3 {center}
+               {inner_group}) AS g
+         {outer_group}",
+        k = key.column()
+    )
 }
 
 /// Cases in progress whose deadline is yellow (`warn_on <= today`) or red, earliest due first.
@@ -197,4 +300,53 @@ pub(crate) fn undelivered(
         .limit(limit)
         .select(HandlingRow::as_select())
         .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+    use super::{figures_sql, Backend, FigureKey};
+
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    /// On SQLite every grouping reads the covering index alone and sorts no case rows: its
+    /// inner grouping must stay a prefix of `case_handling_figures` (`FIGURES_INDEX` and the
+    /// migration must agree). The one sort left is the outer one, over the inner groups.
+    #[test]
+    fn sqlite_figures_read_only_the_covering_index_and_sort_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db").display().to_string();
+        crate::store::migrate(&path).unwrap();
+        let mut c = SqliteConnection::establish(&path).unwrap();
+        for key in [
+            FigureKey::All,
+            FigureKey::Township,
+            FigureKey::Matter,
+            FigureKey::Department,
+            FigureKey::Window,
+            FigureKey::Level,
+        ] {
+            for center in [false, true] {
+                let sql = figures_sql(key, Backend::Sqlite, center).replace('$', "?");
+                let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                    .load(&mut c)
+                    .unwrap();
+                let plan: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
+                assert!(
+                    plan.iter()
+                        .any(|d| d.contains("COVERING INDEX case_handling_figures")),
+                    "{key:?}: {plan:?}"
+                );
+                let sorts = plan.iter().filter(|d| d.contains("TEMP B-TREE")).count();
+                let outer = usize::from(key != FigureKey::All);
+                assert_eq!(sorts, outer, "{key:?}: {plan:?}");
+            }
+        }
+    }
 }

@@ -872,6 +872,20 @@ async fn timeouts_remind_escalate_and_colours(app: &TestApp) {
     assert_eq!(sweep(app).await["claimed"], 0);
 }
 
+/// A period without cases has no figures row, for every grouping and for a township's own
+/// supervisor too (the hand-counted figures below cover periods with cases).
+async fn figures_of_a_period_without_cases(app: &TestApp) {
+    take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    for by in ["all", "township", "matter", "department", "window", "level"] {
+        for token in [SUPERVISOR_COUNTY, SUPERVISOR_BAISHUI] {
+            let path = format!("/api/v1/supervision/figures?by={by}&from=2025-03-01&to=2025-03-31");
+            let r = app.get(&path, Some(token)).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            assert_eq!(r.body, json!([]), "{path}");
+        }
+    }
+}
+
 /// No such token: a township supervisor of 青石 is not configured.
 const SUPERVISOR_QINGSHI_ABSENT: &str = "dev-supervisor-qingshi";
 
@@ -959,6 +973,7 @@ on_both_backends! {
     single_step_paused_and_extended_across_spring_festival => spring_festival_pause_sqlite, spring_festival_pause_postgres;
     timeouts_remind_escalate_and_colours => timeouts_colours_sqlite, timeouts_colours_postgres;
     deferred_materials_lapse_or_arrive => deferred_lapse_sqlite, deferred_lapse_postgres;
+    figures_of_a_period_without_cases => figures_empty_sqlite, figures_empty_postgres;
 }
 
 // ---------------------------------------------------------------- supervision
