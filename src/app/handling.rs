@@ -512,6 +512,16 @@ impl Working {
         id
     }
 
+    /// Add a step that starts at once (a transfer or a countersign) with its timeout scheduled.
+    fn push_active_step(&mut self, s: StepRow) -> String {
+        // The due item names the step by the id `push_step` gives it.
+        let id = self.push_step(s);
+        if let Some(s) = self.steps.last() {
+            self.due.extend(step_due_item(s));
+        }
+        id
+    }
+
     fn ensure_open(&self) -> Result<(), AppError> {
         match self.handling.state.as_str() {
             IN_PROGRESS => Ok(()),
@@ -987,7 +997,7 @@ pub fn act_on_step(
             s.updated_at = now;
             w.finish_step(step_id);
             // The deadline runs on: the new unit inherits the step's due date.
-            let new_id = w.push_step(StepRow {
+            let new_id = w.push_active_step(StepRow {
                 unit_id: unit_id.clone(),
                 unit_name,
                 level,
@@ -998,9 +1008,6 @@ pub fn act_on_step(
                 basis: None,
                 ..step.clone()
             });
-            if let Some(s) = w.steps.iter().find(|s| s.id == new_id) {
-                w.due.extend(step_due_item(s));
-            }
             w.event(
                 actor,
                 "step_transferred",
@@ -1029,7 +1036,7 @@ pub fn act_on_step(
                     "{unit_name} 已在本环节办理，无需重复加签"
                 )));
             }
-            let new_id = w.push_step(StepRow {
+            let new_id = w.push_active_step(StepRow {
                 step_key: format!("{}+countersign", step.step_key),
                 name: format!("{}（加签会签）", step.name),
                 role: "countersign".into(),
@@ -1045,9 +1052,6 @@ pub fn act_on_step(
                 basis: None,
                 ..step.clone()
             });
-            if let Some(s) = w.steps.iter().find(|s| s.id == new_id) {
-                w.due.extend(step_due_item(s));
-            }
             w.event(
                 actor,
                 "step_countersign_added",
