@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL, then
+# The whole test suite: formatting and clippy, then unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL, then
 # the short form of the schemathesis run against the service's OpenAPI document.
 # Starts the local PostgreSQL server when it is down (each test makes its own database).
 set -euo pipefail
@@ -15,5 +15,7 @@ if ! pg_up; then
 fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432; the tests need it" >&2; exit 1; }
 
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
 bash scripts/schemathesis.sh short

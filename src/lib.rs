@@ -12,6 +12,7 @@ pub mod config;
 pub mod decide;
 pub mod digest;
 pub mod domain;
+pub mod error_code;
 pub mod http;
 pub mod rules;
 pub mod store;

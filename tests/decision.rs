@@ -131,7 +131,7 @@ fn accepted_promised_case_gets_due_date_and_report_up_route() {
     // 20 working days after Monday 2026-03-02, no holidays in March.
     assert_eq!(a.due.unwrap().date, Some(date("2026-03-30")));
     assert_eq!(a.statutory_due.unwrap().date, Some(date("2026-04-14")));
-    assert_eq!(a.decider.unit_id, "qingshan/civil-affairs");
+    assert_eq!(a.decider.unit_id.to_string(), "qingshan/civil-affairs");
     let route = a.route.unwrap();
     assert!(
         route.report_up,
@@ -140,7 +140,7 @@ fn accepted_promised_case_gets_due_date_and_report_up_route() {
     assert!(!route.joint);
     let ids: Vec<_> = route.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["village_review", "township_review", "county_decide"]);
-    assert_eq!(route.steps[0].unit.unit_id, "baishui/center");
+    assert_eq!(route.steps[0].unit.unit_id.to_string(), "baishui/center");
     // Steps run one after another: 8, 5 and 7 working days.
     assert_eq!(route.steps[0].due.date, Some(date("2026-03-12")));
     assert_eq!(route.steps[1].due.date, Some(date("2026-03-19")));
@@ -163,7 +163,7 @@ fn devolved_township_decides_itself() {
     )
     .unwrap();
     assert_eq!(a.outcome, Outcome::AcceptedPromised);
-    assert_eq!(a.decider.unit_id, "dongguan/social-affairs");
+    assert_eq!(a.decider.unit_id.to_string(), "dongguan/social-affairs");
     assert_eq!(a.decider.level, Level::Township);
     let route = a.route.unwrap();
     assert!(!route.report_up);
@@ -177,7 +177,7 @@ fn devolved_township_decides_itself() {
         &at("2026-03-02", Some("qingshi")),
     )
     .unwrap();
-    assert_eq!(b.decider.unit_id, "qingshan/civil-affairs");
+    assert_eq!(b.decider.unit_id.to_string(), "qingshan/civil-affairs");
 }
 
 #[test]
@@ -340,7 +340,10 @@ fn village_agent_submission_is_accepted_through_the_township() {
     let a = assess(&catalog, "QS-MZ-001", &dibao_complete(), &ctx).unwrap();
     assert_eq!(a.outcome, Outcome::AcceptedPromised);
     assert_eq!(a.accepting_level, Level::Village);
-    assert_eq!(a.route.unwrap().steps[0].unit.unit_id, "baishui/center");
+    assert_eq!(
+        a.route.unwrap().steps[0].unit.unit_id.to_string(),
+        "baishui/center"
+    );
 }
 
 #[test]
@@ -459,7 +462,7 @@ fn immediate_matter_is_decided_at_the_window() {
     assert_eq!(a.outcome, Outcome::AcceptedImmediate);
     assert_eq!(a.due.unwrap().date, Some(date("2026-03-02")));
     assert!(a.route.is_none());
-    assert_eq!(a.decider.unit_id, "baishui/social-affairs");
+    assert_eq!(a.decider.unit_id.to_string(), "baishui/social-affairs");
     // The conditional material is required only when its condition holds.
     assert!(!a.materials.iter().any(|m| m.id == "extra"));
     let mut big = tiny_app();

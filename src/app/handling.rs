@@ -6,6 +6,7 @@
 //! Every change is computed here from the stored handling row and steps and committed as one
 //! [`HandlingChange`] (optimistic version check, notices, audit events and due items together).
 
+use crate::error_code::ErrorCode;
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, NaiveDate};
@@ -177,7 +178,7 @@ pub(crate) fn new_handling(
         township: case.township.clone(),
         window_id: case.window_id.clone(),
         matter_code: case.matter_code.clone(),
-        decider_unit: first.decider.unit_id.clone(),
+        decider_unit: first.decider.unit_id.to_string(),
         decider_level: first.decider.level.as_str().to_string(),
         immediate: i64::from(immediate),
         accepted_on: today.to_string(),
@@ -228,7 +229,7 @@ pub(crate) fn new_handling(
                 step_key: p.id.clone(),
                 name: p.name.clone(),
                 role: snake(&p.role),
-                unit_id: p.unit.unit_id.clone(),
+                unit_id: p.unit.unit_id.to_string(),
                 unit_name: p.unit.name.clone(),
                 level: p.unit.level.as_str().to_string(),
                 state: STEP_PENDING.into(),
@@ -842,7 +843,7 @@ impl StepAction {
     pub fn check(&self) -> Result<(), AppError> {
         if self.texts().iter().any(|t| t.chars().count() > 2000) {
             return Err(AppError::invalid(
-                "text_too_long",
+                ErrorCode::TextTooLong,
                 "意见、理由或依据最多2000字",
             ));
         }
@@ -856,7 +857,7 @@ impl StepAction {
         };
         if required.iter().any(|t| t.trim().is_empty()) {
             return Err(AppError::invalid(
-                "reason_required",
+                ErrorCode::ReasonRequired,
                 "不同意、退回、转办和加签须写明理由（不同意还须写明法律依据）",
             ));
         }
@@ -890,7 +891,7 @@ fn unit_in_jurisdiction(
     match found {
         Some((name, level)) => Ok((unit.to_string(), name, level.to_string())),
         None => Err(AppError::invalid(
-            "unknown_unit",
+            ErrorCode::UnknownUnit,
             format!("单位 {unit} 不是本县或本办件所在乡镇的部门，不能转办或加签"),
         )),
     }
@@ -985,7 +986,7 @@ pub fn act_on_step(
                 unit_in_jurisdiction(&w.catalog, w.case.township.as_deref(), unit)?;
             if unit_id == step.unit_id {
                 return Err(AppError::invalid(
-                    "same_unit",
+                    ErrorCode::SameUnit,
                     "转办的目标单位与当前单位相同",
                 ));
             }
@@ -1099,7 +1100,7 @@ fn return_to(
         .cloned()
         .ok_or_else(|| {
             AppError::invalid(
-                "unknown_step",
+                ErrorCode::UnknownStep,
                 format!("只能退回到本办件此前的环节；“{to_key}”不是此前的环节"),
             )
         })?;
@@ -1181,7 +1182,7 @@ fn check_text(label: &str, t: &str) -> Result<(), AppError> {
     let n = t.trim().chars().count();
     if n == 0 || t.chars().count() > 2000 {
         return Err(AppError::invalid(
-            "text_required",
+            ErrorCode::TextRequired,
             format!("{label}不能为空，最多2000字"),
         ));
     }
@@ -1203,7 +1204,7 @@ pub fn pause(
         .unwrap_or_default();
     if !spec.is_empty() && !spec.contains(&req.kind) {
         return Err(AppError::invalid(
-            "special_procedure_not_allowed",
+            ErrorCode::SpecialProcedureNotAllowed,
             format!(
                 "本事项的特别程序为：{}；不包括“{}”",
                 spec.iter()
@@ -1216,7 +1217,7 @@ pub fn pause(
     }
     if req.expected_end < w.today {
         return Err(AppError::invalid(
-            "expected_end_past",
+            ErrorCode::ExpectedEndPast,
             "特别程序的预计结束日期不能早于今天",
         ));
     }
@@ -1483,14 +1484,14 @@ pub fn supply_deferred(
         .collect();
     if req.materials.is_empty() || req.materials.len() > 100 {
         return Err(AppError::invalid(
-            "materials",
+            ErrorCode::Materials,
             "请提交容缺后补的材料（1到100项）",
         ));
     }
     for m in &req.materials {
         if !owed.contains(&m.id) {
             return Err(AppError::invalid(
-                "not_deferred",
+                ErrorCode::NotDeferred,
                 format!("材料 {} 不是本办件容缺后补的材料", m.id),
             ));
         }
@@ -1507,7 +1508,7 @@ pub fn supply_deferred(
     let defects = super::intake::deferred_defects(&w.catalog, &w.case, &application, &supplied)?;
     if !defects.is_empty() {
         return Err(AppError::Invalid {
-            code: "material_defective",
+            code: ErrorCode::MaterialDefective,
             message: "补交的容缺材料不符合要求，请按告知内容更正".into(),
             details: serde_json::to_value(&defects).unwrap_or_default(),
         });
@@ -1704,7 +1705,7 @@ pub fn deliver(
         } => {
             if !originals_checked {
                 return Err(AppError::invalid(
-                    "originals_not_checked",
+                    ErrorCode::OriginalsNotChecked,
                     "窗口领取前须核验原件（originals_checked 应为 true）",
                 ));
             }
@@ -1719,7 +1720,7 @@ pub fn deliver(
         DeliveryRequest::ViaAgent { .. } => {
             if w.case.agent_id.is_none() {
                 return Err(AppError::invalid(
-                    "not_agent_case",
+                    ErrorCode::NotAgentCase,
                     "本办件不是代办件，不能由代办员带回",
                 ));
             }
@@ -1773,7 +1774,7 @@ pub fn rate(
 ) -> Result<ActionResult, AppError> {
     if !(1..=5).contains(&req.level) {
         return Err(AppError::invalid(
-            "rating_level",
+            ErrorCode::RatingLevel,
             "评价等级应为1（非常不满意）到5（非常满意）",
         ));
     }
@@ -1782,7 +1783,10 @@ pub fn rate(
         .as_ref()
         .is_some_and(|c| c.chars().count() > 500)
     {
-        return Err(AppError::invalid("text_too_long", "评价内容最多500字"));
+        return Err(AppError::invalid(
+            ErrorCode::TextTooLong,
+            "评价内容最多500字",
+        ));
     }
     let mut w = Working::load(app, case_id)?;
     if !may_serve(user, &w.case) {

@@ -1,5 +1,6 @@
 //! Intake (受理), pre-check, supplements (补正) and case reads.
 
+use crate::error_code::ErrorCode;
 use std::collections::BTreeMap;
 
 use chrono::Datelike;
@@ -201,9 +202,9 @@ impl CaseAssessment {
     pub fn units(&self) -> Vec<String> {
         let mut out = Vec::new();
         for a in self.parts() {
-            out.push(a.decider.unit_id.clone());
+            out.push(a.decider.unit_id.to_string());
             if let Some(r) = &a.route {
-                out.extend(r.steps.iter().map(|s| s.unit.unit_id.clone()));
+                out.extend(r.steps.iter().map(|s| s.unit.unit_id.to_string()));
             }
         }
         out
@@ -247,7 +248,7 @@ fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place
             })?;
             if req.window.is_some() {
                 return Err(AppError::invalid(
-                    "invalid_window",
+                    ErrorCode::InvalidWindow,
                     "村级代办员提交的申请不指定窗口",
                 ));
             }
@@ -273,7 +274,7 @@ fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place
             if let Some(w) = &window {
                 if !windows.iter().any(|x| &x.id == w) {
                     return Err(AppError::invalid(
-                        "invalid_window",
+                        ErrorCode::InvalidWindow,
                         format!("窗口 {w} 不属于本中心，请选择本中心的窗口"),
                     ));
                 }
@@ -281,7 +282,7 @@ fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place
             let channel = req.channel.unwrap_or(Channel::Window);
             if channel == Channel::Agent {
                 return Err(AppError::invalid(
-                    "invalid_channel",
+                    ErrorCode::InvalidChannel,
                     "窗口人员不能以“村级代办”渠道提交，请选择窗口受理或网上申请",
                 ));
             }
@@ -318,7 +319,7 @@ fn assess_request(
             ctx,
         )?)),
         _ => Err(AppError::invalid(
-            "matter_or_bundle",
+            ErrorCode::MatterOrBundle,
             "请指定办理的事项编码（matter）或“一件事”编码（bundle），二者选其一",
         )),
     }

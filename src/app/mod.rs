@@ -18,6 +18,7 @@ use crate::auth::Users;
 use crate::catalog::{Catalog, CatalogSources, LoadFailure};
 use crate::config::Config;
 use crate::decide::DecideError;
+use crate::error_code::ErrorCode;
 use crate::store::{CatalogVersionRow, Store, StoreError, StoreOptions};
 
 /// The time source. Deadlines are computed on China Standard Time dates.
@@ -79,7 +80,7 @@ impl Clock for ManualClock {
 pub enum AppError {
     #[error("{message}")]
     Invalid {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: serde_json::Value,
     },
@@ -100,7 +101,7 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Invalid {
             code,
             message: message.into(),

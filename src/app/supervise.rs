@@ -1,5 +1,6 @@
 //! 电子监察: the center's figures, yellow/red lists and open 差评 follow-ups.
 
+use crate::error_code::ErrorCode;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -94,7 +95,7 @@ pub fn figure_key(by: Option<&str>) -> Result<FigureKey, AppError> {
         "level" => FigureKey::Level,
         other => {
             return Err(AppError::invalid(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!(
                     "by 应为 all、township、matter、department、window 或 level，而不是“{other}”"
                 ),
@@ -114,7 +115,7 @@ pub fn figures(
     let scope = supervision_scope(app, user)?;
     if to < from || (to - from).num_days() > 3660 {
         return Err(AppError::invalid(
-            "invalid_period",
+            ErrorCode::InvalidPeriod,
             "统计期间有误：结束日期不能早于开始日期，且不超过十年",
         ));
     }

@@ -151,7 +151,7 @@ pub fn compare(expect: &Expectation, a: &Assessment) -> Vec<String> {
         }
     }
     if let Some(decider) = &expect.decider {
-        if &a.decider.unit_id != decider {
+        if a.decider.unit_id.to_string() != *decider {
             out.push(format!(
                 "decider: expected {decider}, got {}",
                 a.decider.unit_id

@@ -166,7 +166,7 @@ pub struct DeferredMaterial {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct UnitAssignment {
     /// `<county or township id>/<department id>`, e.g. `baishui/social-affairs`.
-    pub unit_id: String,
+    pub unit_id: super::unit::UnitId,
     pub name: String,
     pub level: Level,
 }

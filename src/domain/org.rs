@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::assessment::UnitAssignment;
 use super::matter::Level;
+use super::unit::UnitId;
 
 /// `rules/org.yaml`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -100,7 +101,7 @@ impl Organisation {
                 .iter()
                 .find(|d| d.id == department)
                 .map(|d| UnitAssignment {
-                    unit_id: format!("{}/{}", self.county.id, d.id),
+                    unit_id: UnitId::department(&self.county.id, &d.id),
                     name: d.name.clone(),
                     level,
                 }),
@@ -110,7 +111,7 @@ impl Organisation {
                     .iter()
                     .find(|d| d.id == department)
                     .map(|d| UnitAssignment {
-                        unit_id: format!("{}/{}", t.id, d.id),
+                        unit_id: UnitId::department(&t.id, &d.id),
                         name: d.name.clone(),
                         level: Level::Township,
                     })
@@ -122,12 +123,12 @@ impl Organisation {
     pub fn center_unit(&self, township: Option<&str>) -> UnitAssignment {
         match township.and_then(|id| self.township(id)) {
             Some(t) => UnitAssignment {
-                unit_id: format!("{}/center", t.id),
+                unit_id: UnitId::center(&t.id),
                 name: t.center.clone(),
                 level: Level::Township,
             },
             None => UnitAssignment {
-                unit_id: format!("{}/center", self.county.id),
+                unit_id: UnitId::center(&self.county.id),
                 name: self.county.center.clone(),
                 level: Level::County,
             },

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::app::AppError;
 use crate::auth::AuthError;
 use crate::decide::DecideError;
+use crate::error_code::ErrorCode;
 use crate::store::StoreError;
 
 /// The body of every error response.
@@ -27,7 +28,7 @@ pub struct ErrorBody {
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Value,
     /// Seconds for the `Retry-After` header (503 answers default to 5).
@@ -35,10 +36,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// An error with its code; the status is the code's.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: code.to_string(),
+            status: StatusCode::from_u16(code.status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code,
             message: message.into(),
             details: Value::Null,
             retry_after: None,
@@ -53,16 +56,10 @@ impl ApiError {
         self
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 }
 
@@ -85,7 +82,7 @@ impl ResponseError for ApiError {
             None => {}
         }
         resp.json(ErrorBody {
-            error: self.code.clone(),
+            error: self.code.as_str().to_string(),
             message: self.message.clone(),
             details: self.details.clone(),
         })
@@ -102,31 +99,25 @@ impl From<DecideError> for ApiError {
     fn from(e: DecideError) -> Self {
         let msg = e.to_string();
         match e {
-            DecideError::UnknownMatter(code) => Self::new(StatusCode::NOT_FOUND, "unknown_matter", format!("没有编码为 {code} 的事项，请核对事项编码"))
+            DecideError::UnknownMatter(code) => Self::new(ErrorCode::UnknownMatter, format!("没有编码为 {code} 的事项，请核对事项编码"))
                 .with_details(json!({ "matter": code })),
-            DecideError::UnknownBundle(code) => Self::new(StatusCode::NOT_FOUND, "unknown_bundle", format!("没有编码为 {code} 的“一件事”，请核对编码"))
+            DecideError::UnknownBundle(code) => Self::new(ErrorCode::UnknownBundle, format!("没有编码为 {code} 的“一件事”，请核对编码"))
                 .with_details(json!({ "bundle": code })),
-            DecideError::UnknownTownship(t) => Self::unprocessable("unknown_township", msg).with_details(json!({ "township": t })),
-            DecideError::UnknownVillage(v) => Self::unprocessable("unknown_village", msg).with_details(json!({ "village": v })),
-            DecideError::VillageNotInTownship { .. } => Self::unprocessable("village_not_in_township", msg),
-            DecideError::UnknownFields { fields, matter } => Self::unprocessable(
-                "unknown_fields",
+            DecideError::UnknownTownship(t) => Self::new(ErrorCode::UnknownTownship, msg).with_details(json!({ "township": t })),
+            DecideError::UnknownVillage(v) => Self::new(ErrorCode::UnknownVillage, msg).with_details(json!({ "village": v })),
+            DecideError::VillageNotInTownship { .. } => Self::new(ErrorCode::VillageNotInTownship, msg),
+            DecideError::UnknownFields { fields, matter } => Self::new(ErrorCode::UnknownFields,
                 format!("事项 {matter} 的申请表没有以下字段：{}，请删除或改正字段名", fields.join("、")),
             )
             .with_details(json!({ "fields": fields })),
-            DecideError::UnknownMaterials { materials, matter } => Self::unprocessable(
-                "unknown_materials",
+            DecideError::UnknownMaterials { materials, matter } => Self::new(ErrorCode::UnknownMaterials,
                 format!("事项 {matter} 的材料清单中没有：{}，请核对材料编号", materials.join("、")),
             )
             .with_details(json!({ "materials": materials })),
-            DecideError::Unresolvable { .. } | DecideError::NoRoute { .. } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "catalog_cannot_decide",
+            DecideError::Unresolvable { .. } | DecideError::NoRoute { .. } => Self::new(ErrorCode::CatalogCannotDecide,
                 format!("{msg}。请联系县信息中心检查事项配置"),
             ),
-            DecideError::Script(f) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rule_script_failed",
+            DecideError::Script(f) => Self::new(ErrorCode::RuleScriptFailed,
                 format!("事项规则执行出错，本次申请未能判定。请联系县信息中心。{f}"),
             )
             .with_details(json!({ "matter": f.origin.matter, "file": f.origin.file, "line": f.line, "column": f.col, "script": f.origin.path })),
@@ -138,27 +129,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
+                ErrorCode::DatabaseUnavailable,
                 "数据库暂时不可用，请稍后重试；重新提交时请使用同一 Idempotency-Key，以免重复受理",
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
-            StoreError::Conflict(_) => Self::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "该办件刚被其他人修改，请刷新后重试",
-            ),
-            StoreError::IdempotencyMismatch => Self::unprocessable(
-                "idempotency_key_reused",
+            StoreError::Conflict(_) => {
+                Self::new(ErrorCode::Conflict, "该办件刚被其他人修改，请刷新后重试")
+            }
+            StoreError::IdempotencyMismatch => Self::new(
+                ErrorCode::IdempotencyKeyReused,
                 "该 Idempotency-Key 已用于另一份不同的申请，请为新申请使用新的键",
             ),
             StoreError::Query(m) | StoreError::Migration(m) => {
                 tracing::error!(error = %m, "store failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "服务内部错误，请联系县信息中心",
-                )
+                Self::new(ErrorCode::Internal, "服务内部错误，请联系县信息中心")
             }
         }
     }
@@ -171,27 +155,22 @@ impl From<AppError> for ApiError {
                 code,
                 message,
                 details,
-            } => Self::unprocessable(code, message).with_details(details),
+            } => Self::new(code, message).with_details(details),
             AppError::NotFound(m) => Self::not_found(m),
-            AppError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
-            AppError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            AppError::Forbidden(m) => Self::new(ErrorCode::Forbidden, m),
+            AppError::Conflict(m) => Self::new(ErrorCode::Conflict, m),
             AppError::Decide(d) => d.into(),
             AppError::Store(s) => s.into(),
             AppError::CatalogVersion { hash, message } => {
                 tracing::error!(%hash, %message, "pinned catalog version unavailable");
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "catalog_version_unavailable",
+                    ErrorCode::CatalogVersionUnavailable,
                     "本办件受理时适用的事项目录版本暂时无法加载，请联系县信息中心",
                 )
             }
             AppError::Corrupt(m) => {
                 tracing::error!(error = %m, "stored data unreadable");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "服务内部错误，请联系县信息中心",
-                )
+                Self::new(ErrorCode::Internal, "服务内部错误，请联系县信息中心")
             }
         }
     }
@@ -199,10 +178,6 @@ impl From<AppError> for ApiError {
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "服务繁忙，请稍后重试",
-        )
+        Self::new(ErrorCode::Overloaded, "服务繁忙，请稍后重试")
     }
 }

@@ -1,7 +1,7 @@
 //! Routes of the handling after acceptance: approver inbox and step actions, 特别程序 and
 //! extensions, 容缺 materials, delivery, rating, supervision figures and the scheduler.
 
-use actix_web::http::StatusCode;
+use crate::error_code::ErrorCode;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -72,8 +72,8 @@ pub struct LimitQuery {
 fn limit_of(q: &LimitQuery) -> ApiResult<i64> {
     let l = i64::from(q.limit.unwrap_or(200));
     if !(1..=1000).contains(&l) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "limit 应在1到1000之间",
         ));
     }
@@ -206,8 +206,8 @@ async fn figures(app: Data, auth: Auth, q: web::Query<FiguresQuery>) -> ApiResul
         "json" => false,
         "csv" => true,
         other => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
                 format!("format 应为 json 或 csv，而不是“{other}”"),
             ))
         }
@@ -241,8 +241,7 @@ async fn followups(app: Data, auth: Auth, q: web::Query<LimitQuery>) -> ApiResul
 async fn sweep(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     if auth.0.role != Role::Admin {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "只有县信息中心管理员可以手动运行时限调度",
         ));
     }

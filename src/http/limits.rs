@@ -1,13 +1,13 @@
 //! What one client may cost: a token bucket per user (429 `rate_limited` with `Retry-After`) and
 //! a time limit per request (503 `request_timeout`).
 
+use crate::error_code::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
@@ -101,8 +101,7 @@ impl RateLimiter {
 /// The answer when a user's bucket is empty.
 pub fn rate_limited(retry_after: u64) -> ApiError {
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ErrorCode::RateLimited,
         format!("请求过于频繁，请 {retry_after} 秒后重试"),
     )
     .with_details(serde_json::json!({ "retry_after_seconds": retry_after }))
@@ -129,9 +128,7 @@ pub async fn time_limit(
         Ok(res) => res,
         Err(_) => {
             tracing::warn!(limit_ms = ms, "request timed out");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "request_timeout",
+            Err(ApiError::new(ErrorCode::RequestTimeout,
                 format!(
                     "请求未能在 {ms} 毫秒内处理完毕。若是受理或补正，请先在办件列表中确认是否已保存，再使用同一 Idempotency-Key 重试"
                 ),

@@ -7,6 +7,7 @@ pub mod handling;
 pub mod limits;
 pub mod openapi;
 
+use crate::error_code::ErrorCode;
 use std::future::{ready, Ready};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -46,11 +47,7 @@ impl FromRequest for Auth {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let Some(app) = req.app_data::<Data>() else {
-            return ready(Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "服务未就绪",
-            )));
+            return ready(Err(ApiError::new(ErrorCode::Internal, "服务未就绪")));
         };
         let token = req
             .headers()
@@ -111,12 +108,10 @@ async fn readyz(app: Data) -> ApiResult<HttpResponse> {
             catalog: Some(catalog.hash.clone()),
             database: Some("ok".into()),
         })),
-        Err(e) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "数据库不可用，服务暂不能受理",
-        )
-        .with_details(serde_json::json!({ "database": e.to_string() }))),
+        Err(e) => Err(
+            ApiError::new(ErrorCode::NotReady, "数据库不可用，服务暂不能受理")
+                .with_details(serde_json::json!({ "database": e.to_string() })),
+        ),
     }
 }
 
@@ -173,8 +168,7 @@ async fn list_matters(app: Data, q: web::Query<MatterQuery>) -> HttpResponse {
 
 fn unknown_matter(code: &str) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_matter",
+        ErrorCode::UnknownMatter,
         format!("没有编码为 {code} 的事项，请核对事项编码"),
     )
 }
@@ -251,8 +245,7 @@ fn require_admin(auth: &Auth, what: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("只有县信息中心管理员可以{what}"),
         ))
     }
@@ -261,10 +254,7 @@ fn require_admin(auth: &Auth, what: &str) -> ApiResult<()> {
 fn period_start(app: &App, body: &PeriodRequest) -> ApiResult<chrono::NaiveDate> {
     let days = body.days.unwrap_or(90);
     if days > 3660 {
-        return Err(ApiError::unprocessable(
-            "invalid_request",
-            "days 最多为3660",
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "days 最多为3660"));
     }
     Ok(app.clock.today() - chrono::Duration::days(i64::from(days)))
 }
@@ -281,10 +271,10 @@ async fn catalog_impact(
     let a = app.clone().into_inner();
     let report = blocking(move || {
         let sources = crate::catalog::CatalogSources::read_dir(&a.config.rules_dir).map_err(|e| {
-            crate::app::AppError::invalid("catalog_rejected", e.to_string())
+            crate::app::AppError::invalid(ErrorCode::CatalogRejected, e.to_string())
         })?;
         let candidate = crate::catalog::Catalog::load(sources).map_err(|f| crate::app::AppError::Invalid {
-            code: "catalog_rejected",
+            code: ErrorCode::CatalogRejected,
             message: format!("候选目录无法加载：{}", f.errors().next().map(ToString::to_string).unwrap_or_default()),
             details: serde_json::json!({ "errors": f.errors().map(ToString::to_string).collect::<Vec<_>>() }),
         })?;
@@ -321,16 +311,15 @@ async fn replay_check(
 async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     if auth.0.role != crate::auth::Role::Admin {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "只有县信息中心管理员可以重新加载事项目录",
         ));
     }
     let a = app.clone().into_inner();
     let attempt = web::block(move || a.reload("admin")).await?;
     if attempt.outcome == "rejected" {
-        return Err(ApiError::unprocessable(
-            "catalog_rejected",
+        return Err(ApiError::new(
+            ErrorCode::CatalogRejected,
             format!(
                 "新的事项目录未通过检查，仍使用原版本。第一个问题：{}",
                 attempt.errors.first().map_or("", String::as_str)
@@ -361,15 +350,15 @@ fn idempotency_key(req: &HttpRequest) -> ApiResult<Option<String>> {
         None => Ok(None),
         Some(v) => {
             let s = v.to_str().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_idempotency_key",
+                ApiError::new(
+                    ErrorCode::InvalidIdempotencyKey,
                     "Idempotency-Key 只能包含可见ASCII字符",
                 )
             })?;
             let s = s.trim();
             if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(ApiError::bad_request(
-                    "invalid_idempotency_key",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidIdempotencyKey,
                     format!("Idempotency-Key 长度应为1到{MAX_IDEMPOTENCY_KEY}个字符"),
                 ));
             }
@@ -458,15 +447,15 @@ async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResul
     let q = q.into_inner();
     let per_page = i64::from(q.per_page.unwrap_or(50));
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             format!("per_page 应在1到{MAX_PER_PAGE}之间"),
         ));
     }
     let page = i64::from(q.page.unwrap_or(1));
     if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
             "page 应为从1开始的页码",
         ));
     }
@@ -538,13 +527,8 @@ async fn print_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let a = app.clone().into_inner();
     let id = id.into_inner();
     let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
-    let content: NoticeContent = serde_json::from_str(&n.content).map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "文书内容无法读取",
-        )
-    })?;
+    let content: NoticeContent = serde_json::from_str(&n.content)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "文书内容无法读取"))?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(render_html(&content, &n.number)))
@@ -585,8 +569,8 @@ async fn reject_nul_in_url(
 }
 
 fn nul_error() -> ApiError {
-    ApiError::bad_request(
-        "invalid_characters",
+    ApiError::new(
+        ErrorCode::InvalidCharacters,
         "请求中含有不可见的空字符（NUL），请删除后重新提交",
     )
 }
@@ -596,8 +580,8 @@ fn validated<T: validator::Validate>(body: &T) -> ApiResult<()> {
     body.validate().map_err(|errors| {
         let mut messages: Vec<String> = Vec::new();
         collect_messages(&errors, "", &mut messages);
-        ApiError::unprocessable(
-            "invalid_request",
+        ApiError::new(
+            ErrorCode::InvalidRequest,
             format!("请求内容有误：{}", messages.join("；")),
         )
         .with_details(serde_json::to_value(&errors).unwrap_or(serde_json::Value::Null))
@@ -681,33 +665,30 @@ fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix
     use actix_web::error::JsonPayloadError as E;
     let e = match &err {
         E::OverflowKnownLength { length, limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("请求体过大（{length} 字节），上限为 {limit} 字节"),
         ),
         E::Overflow { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorCode::BodyTooLarge,
             format!("请求体过大，上限为 {limit} 字节"),
         ),
         E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "请求体须为 JSON（Content-Type: application/json）",
         ),
-        E::Deserialize(d) => ApiError::unprocessable("invalid_body", format!("请求内容有误：{d}"))
+        E::Deserialize(d) => ApiError::new(ErrorCode::InvalidBody, format!("请求内容有误：{d}"))
             .with_details(serde_json::json!({ "line": d.line(), "column": d.column() })),
-        other => ApiError::bad_request("invalid_body", format!("请求体无法读取：{other}")),
+        other => ApiError::new(ErrorCode::InvalidBody, format!("请求体无法读取：{other}")),
     };
     e.into()
 }
 
 fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("查询参数有误：{err}")).into()
+    ApiError::new(ErrorCode::InvalidQuery, format!("查询参数有误：{err}")).into()
 }
 
 fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_path", format!("路径参数有误：{err}")).into()
+    ApiError::new(ErrorCode::InvalidPath, format!("路径参数有误：{err}")).into()
 }
 
 /// Register every route on a service config (shared by the server and the tests).
