@@ -39,8 +39,11 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use yichuang::app::intake::{take, IntakeRequest};
 use yichuang::app::scheduler::sweep;
-use yichuang::app::{handling::fire_at_ms, App, ManualClock};
+use yichuang::app::{App, ManualClock};
 use yichuang::config::Config;
+use yichuang::domain::handling::DueKind;
+use yichuang::domain::route::StepState;
+use yichuang::store::fire_at_ms;
 use yichuang::store::FigureKey;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -214,7 +217,7 @@ fn run(db: &Db, url: &str, n: i64) -> Res<()> {
         ("cases", "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cases"),
         (
             "open (in progress or paused)",
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM case_handling WHERE state IN ('in_progress', 'paused')",
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM case_parts WHERE status IN ('in_progress', 'paused')",
         ),
         ("case_steps", "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM case_steps"),
         ("due_items", "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM due_items"),
@@ -224,19 +227,19 @@ fn run(db: &Db, url: &str, n: i64) -> Res<()> {
         ),
         (
             "matter codes",
-            "SELECT CAST(COUNT(DISTINCT matter_code) AS BIGINT) AS n FROM case_handling",
+            "SELECT CAST(COUNT(DISTINCT track) AS BIGINT) AS n FROM case_parts",
         ),
         (
             "deciding units",
-            "SELECT CAST(COUNT(DISTINCT decider_unit) AS BIGINT) AS n FROM case_handling",
+            "SELECT CAST(COUNT(DISTINCT decider_unit) AS BIGINT) AS n FROM case_parts",
         ),
         (
             "deciding levels",
-            "SELECT CAST(COUNT(DISTINCT decider_level) AS BIGINT) AS n FROM case_handling",
+            "SELECT CAST(COUNT(DISTINCT decider_level) AS BIGINT) AS n FROM case_parts",
         ),
         (
             "places (center, window)",
-            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT DISTINCT center_id, window_id FROM case_handling) AS p",
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM (SELECT DISTINCT center_id, window_id FROM case_parts) AS p",
         ),
     ] {
         println!("  {what}: {}", raw.count(sql)?);
@@ -383,21 +386,22 @@ fn make_templates(app: &App) -> Res<Vec<Template>> {
                 if r.case.outcome != "accepted_promised" {
                     continue;
                 }
-                let steps = app.store.steps_of_case(&id)?;
+                let h = app.store.handling(&id)?;
                 let due = app.store.due_items_of_case(&id)?;
-                let active = steps.iter().any(|s| s.state == "active");
-                let step_due = due
-                    .iter()
-                    .any(|d| d.kind == "step_timeout" && d.state == "pending");
-                if let (true, true, Some(h)) = (active, step_due, app.store.handling(&id)?) {
+                let active = h.steps.iter().any(|s| s.state == StepState::Active);
+                let step_due = due.iter().any(|d| d.item.kind == DueKind::StepTimeout);
+                if let (true, true, Some(p)) = (active, step_due, h.parts.first()) {
                     out.push(Template {
                         case_id: id,
-                        matter: h.matter_code,
-                        center: h.center_id,
-                        township: h.township,
-                        window: h.window_id,
-                        decider: h.decider_unit,
-                        level: h.decider_level,
+                        matter: p.track.clone(),
+                        center: r.case.center_id.clone(),
+                        township: r.case.township.clone(),
+                        window: r.case.window_id.clone(),
+                        decider: p.decider.to_string(),
+                        level: serde_json::to_value(p.decider_level)?
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                     });
                     break;
                 }
@@ -583,12 +587,12 @@ fn seed(raw: &mut Raw, app: &App, templates: &[Template], n: i64) -> Res<()> {
              COALESCE(th.center_id, f.center_id) AS center_id,
              CASE WHEN s.o = 1 THEN th.township ELSE f.township END AS township,
              CASE WHEN s.o = 1 THEN th.window_id ELSE f.window_id END AS window_id,
-             COALESCE(th.matter_code, f.matter_code) AS matter_code,
+             COALESCE(th.track, f.matter_code) AS matter_code,
              COALESCE(th.decider_unit, f.decider_unit) AS decider_unit,
              COALESCE(th.decider_level, f.decider_level) AS decider_level
            FROM bench_p3 s
            JOIN bench_tpl t ON t.k = s.h7 % {nt}
-           LEFT JOIN case_handling th ON s.o = 1 AND th.case_id = t.case_id
+           LEFT JOIN case_parts th ON s.o = 1 AND th.case_id = t.case_id
            JOIN bench_profile f ON f.k = s.h8 % {np};
          CREATE UNIQUE INDEX bench_plan_i ON bench_plan (i);"
     ))?;
@@ -617,46 +621,57 @@ fn seed(raw: &mut Raw, app: &App, templates: &[Template], n: i64) -> Res<()> {
              LEFT JOIN bench_tpl_case c ON c.id = p.tpl
              ORDER BY p.i"
         ),
-        format!(
-            "INSERT INTO case_handling (case_id, center_id, township, window_id, matter_code,
-               decider_unit, decider_level, immediate, accepted_on, due_date, statutory_due,
-               warn_on, state, pause, paused_days, extensions, escalated, decision, decided_on,
-               on_time, days_used, delivery_due, delivered_on, delivery, rating, rating_comment,
-               rated_on, followup_due, followup_closed_on, followup_note, version, updated_at)
-             SELECT p.id, p.center_id, p.township, p.window_id, p.matter_code, p.decider_unit,
-               p.decider_level, p.imm, ac.day, du.day, st.day, wa.day,
+        "INSERT INTO case_parts (case_id, track, center_id, township, window_id, status,
+               supplement_notices, decider_unit, decider_level, immediate, accepted_on,
+               due_days, due_date, statutory_days, statutory_due, warn_days, warn_on, pause,
+               paused_days, extensions, escalated, decision, decided_on, on_time, days_used,
+               delivery_due, delivered_on, delivery, rating, updated_at)
+             SELECT p.id, p.matter_code, p.center_id, p.township, p.window_id,
                CASE WHEN p.o = 1 AND p.paused = 1 THEN 'paused' WHEN p.o = 1 THEN 'in_progress'
                     WHEN p.decision = 'terminated' THEN 'terminated' ELSE 'decided' END,
+               0, p.decider_unit, p.decider_level, p.imm, ac.day,
+               CASE WHEN du.day IS NOT NULL THEN 20 END, du.day,
+               CASE WHEN st.day IS NOT NULL THEN 30 END, st.day,
+               CASE WHEN wa.day IS NOT NULL THEN 16 END, wa.day,
                CASE WHEN p.paused = 1 THEN
-                 '{{\"kind\":\"inspection\",\"reason\":\"现场核查\",\"started_on\":\"' || ac.day ||
-                 '\",\"expected_end\":\"' || du.day || '\",\"by\":\"bench\"}}' END,
+                 '{\"kind\":\"inspection\",\"reason\":\"现场核查\",\"started_on\":\"' || ac.day ||
+                 '\",\"expected_end\":\"' || du.day || '\",\"by\":\"bench\"}' END,
                0, p.extended, 0,
                p.decision, CASE WHEN p.o = 0 THEN dc.day END,
                CASE WHEN p.o = 0 THEN p.on_time END, CASE WHEN p.o = 0 THEN p.days_used END,
                CASE WHEN p.o = 0 AND p.decision <> 'terminated' THEN dld.day END,
                dl.day,
                CASE WHEN dl.day IS NOT NULL THEN
-                 '{{\"method\":\"pickup\",\"originals_checked\":true,\"by\":\"bench\"}}' END,
+                 '{\"method\":\"window_pickup\",\"originals_checked\":true,\"by\":\"bench\",\"on\":\"' || dl.day || '\",\"within_limit\":true}' END,
                CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 THEN p.rating END,
-               CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 AND p.rating <= 2
-                    THEN '办理时间太长' END,
-               CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 THEN dc.day END,
-               CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 AND p.rating <= 2
-                    THEN fu.day END,
-               CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 AND p.rating <= 2
-                    AND p.doff + 7 < {TODAY} THEN fu.day END,
-               CASE WHEN p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2 AND p.rating <= 2
-                    AND p.doff + 7 < {TODAY} THEN '已回访并整改' END,
-               1, ac.at_ms
+               ac.at_ms
              FROM bench_plan p
              JOIN bench_days ac ON ac.d = p.a
              JOIN bench_days dc ON dc.d = p.doff
              JOIN bench_days dld ON dld.d = p.doff + 14
-             JOIN bench_days fu ON fu.d = p.doff + 7
              LEFT JOIN bench_days du ON du.d = p.due
              LEFT JOIN bench_days st ON st.d = p.due + 10
              LEFT JOIN bench_days wa ON wa.d = p.due - 3
              LEFT JOIN bench_days dl ON dl.d = p.deliv
+             ORDER BY p.i"
+            .to_string(),
+        // The case's own rating (一事一评), with the follow-up of a 差评.
+        format!(
+            "INSERT INTO ratings (case_id, subject, level, comment, rated_on, rated_by,
+               followup_due, followup_closed_on, followup_closed_by, followup_note,
+               followup_callback, created_at)
+             SELECT p.id, 'case', p.rating,
+               CASE WHEN p.rating <= 2 THEN '办理时间太长' END, dc.day, 'bench',
+               CASE WHEN p.rating <= 2 THEN fu.day END,
+               CASE WHEN p.rating <= 2 AND p.doff + 7 < {TODAY} THEN fu.day END,
+               CASE WHEN p.rating <= 2 AND p.doff + 7 < {TODAY} THEN 'bench' END,
+               CASE WHEN p.rating <= 2 AND p.doff + 7 < {TODAY} THEN '已回访并整改' END,
+               NULL, ac.at_ms
+             FROM bench_plan p
+             JOIN bench_days ac ON ac.d = p.a
+             JOIN bench_days dc ON dc.d = p.doff
+             JOIN bench_days fu ON fu.d = p.doff + 7
+             WHERE p.o = 0 AND p.decision <> 'terminated' AND p.h6 % 3 < 2
              ORDER BY p.i"
         ),
         // Every step of the template's route; the active ones started on acceptance.
@@ -680,8 +695,8 @@ fn seed(raw: &mut Raw, app: &App, templates: &[Template], n: i64) -> Res<()> {
              ORDER BY p.i, s.seq"
             .to_string(),
         // Step timeouts of the active steps (cancelled while paused).
-        "INSERT INTO due_items (case_id, step_id, kind, due_on, fire_at, state)
-             SELECT p.id, p.id || substr(s.id, length(s.case_id) + 1), 'step_timeout', sd.day,
+        "INSERT INTO due_items (case_id, step_id, track, kind, due_on, fire_at, state)
+             SELECT p.id, p.id || substr(s.id, length(s.case_id) + 1), s.track, 'step_timeout', sd.day,
                sd.fire, CASE WHEN p.paused = 1 THEN 'cancelled' ELSE 'pending' END
              FROM bench_plan p
              JOIN bench_tpl_steps s ON s.case_id = p.tpl AND s.state = 'active'
@@ -692,8 +707,9 @@ fn seed(raw: &mut Raw, app: &App, templates: &[Template], n: i64) -> Res<()> {
         // Case timeouts: pending ahead, done when the promised date has passed, cancelled for
         // paused and finished cases.
         format!(
-            "INSERT INTO due_items (case_id, step_id, kind, due_on, fire_at, state, done_at, done_by)
-             SELECT p.id, NULL, 'case_timeout', du.day, du.fire,
+            "INSERT INTO due_items (case_id, step_id, track, kind, due_on, fire_at, state, done_at,
+               done_by)
+             SELECT p.id, NULL, p.matter_code, 'part_timeout', du.day, du.fire,
                CASE WHEN p.o = 0 OR p.paused = 1 THEN 'cancelled'
                     WHEN p.due >= {TODAY} THEN 'pending' ELSE 'done' END,
                CASE WHEN p.o = 1 AND p.paused = 0 AND p.due < {TODAY} THEN du.fire END,

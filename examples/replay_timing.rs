@@ -88,14 +88,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let _ = store.commit_intake(NewIntake {
                         case,
                         notices: Vec::new(),
-                        event: NewEvent {
+                        events: vec![NewEvent {
                             actor: "bench".into(),
-                            action: "intake".into(),
+                            action: yichuang::domain::handling::EventKind::Intake,
                             catalog_hash: catalog.hash.clone(),
                             detail: "{}".into(),
-                        },
+                        }],
                         idempotency: None,
-                        handling: None,
+                        lifecycle: None,
                     });
                 }
             });

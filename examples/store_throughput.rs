@@ -43,21 +43,22 @@ fn intake(run: &str, n: usize) -> NewIntake {
         },
         notices: vec![NewNotice {
             id: format!("{id}-n"),
-            kind: format!("accept-{run}"),
-            center_id: "baishui".into(),
+            kind: yichuang::domain::notice::NoticeKind::Acceptance,
+            // A series of its own per run: (center, kind, year).
+            center_id: format!("baishui-{run}"),
             year: 2026,
             number_prefix: format!("白水镇政务〔2026〕受字第{run}-"),
             issued_on: "2026-11-22".into(),
             content: r#"{"text":"受理通知书"}"#.into(),
         }],
-        event: NewEvent {
+        events: vec![NewEvent {
             actor: "clerk-1".into(),
-            action: "intake".into(),
+            action: yichuang::domain::handling::EventKind::Intake,
             catalog_hash: "h1".into(),
             detail: "{}".into(),
-        },
+        }],
         idempotency: Some(("clerk-1".into(), id, "hash".into())),
-        handling: None,
+        lifecycle: None,
     }
 }
 

@@ -37,7 +37,7 @@ macro_rules! error_codes {
 
 error_codes! {
     // 400: the request cannot be read.
-    InvalidBody => "invalid_body", 400, "The body is not readable JSON.";
+    UnreadableBody => "unreadable_body", 400, "The body cannot be read (broken stream, bad encoding).";
     InvalidQuery => "invalid_query", 400, "A query parameter is malformed or out of range.";
     InvalidPath => "invalid_path", 400, "A path parameter is malformed (or not UTF-8).";
     InvalidCharacters => "invalid_characters", 400, "The request contains a NUL character.";
@@ -53,6 +53,7 @@ error_codes! {
     BodyTooLarge => "body_too_large", 413, "The body is larger than the service accepts.";
     UnsupportedMediaType => "unsupported_media_type", 415, "The body is not JSON.";
     // 422: readable but not acceptable.
+    InvalidBody => "invalid_body", 422, "The body is not JSON of the expected shape (line and column in details).";
     InvalidRequest => "invalid_request", 422, "A value breaks a rule of the request (details per field).";
     MatterOrBundle => "matter_or_bundle", 422, "Exactly one of matter and bundle must be given.";
     UnknownTownship => "unknown_township", 422, "The township is not in the organisation.";

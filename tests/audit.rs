@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
+use yichuang::domain::handling::EventKind;
 use yichuang::store::audit::{entry_hash, AuditReport, BreakKind, GENESIS};
 use yichuang::store::{verify_audit, CaseUpdate, EventRow, Store, StoreOptions};
 
@@ -68,7 +69,7 @@ impl Db {
 }
 
 fn supplement(case_id: &str, expected: i64, n: i64) -> CaseUpdate {
-    let mut e = event("supplement");
+    let mut e = event(EventKind::Supplement);
     e.detail = format!(r#"{{"round":{n}}}"#);
     CaseUpdate {
         case_id: case_id.into(),
@@ -79,10 +80,10 @@ fn supplement(case_id: &str, expected: i64, n: i64) -> CaseUpdate {
         assessment: r#"{"outcome":"accept"}"#.into(),
         due_date: None,
         notices: vec![],
-        event: e,
+        events: vec![e],
         now_ms: 1_763_900_000_000 + n,
         move_to_catalog: None,
-        handling: None,
+        lifecycle: None,
     }
 }
 

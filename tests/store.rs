@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use yichuang::domain::handling::EventKind;
+use yichuang::domain::notice::NoticeKind;
 use yichuang::store::{
     migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, Store, StoreError,
     StoreOptions,
@@ -102,8 +104,11 @@ fn seqs_of_series(store: &Store, case_ids: &[String], kind: &str) -> Vec<i64> {
 
 fn intake_is_atomic(store: &Store) {
     let mut i = intake("c1");
-    i.notices
-        .push(notice("c1-n2", "notify", "白水镇政务〔2026〕告字第"));
+    i.notices.push(notice(
+        "c1-n2",
+        NoticeKind::Supplement,
+        "白水镇政务〔2026〕告字第",
+    ));
     let r = store.commit_intake(i).unwrap();
     assert!(!r.replayed);
     assert_eq!(r.case.row_version, 1);
@@ -173,7 +178,7 @@ fn failing_item_does_not_affect_others(store: &Store) {
     ok.push("dup".into());
     // The rolled-back duplicates gave their numbers back.
     assert_eq!(
-        seqs_of_series(store, &ok, "accept"),
+        seqs_of_series(store, &ok, "acceptance"),
         (1..=25).collect::<Vec<_>>()
     );
 }
@@ -263,17 +268,21 @@ fn update(case_id: &str, expected: i64, notices: Vec<NewNotice>) -> CaseUpdate {
         assessment: r#"{"outcome":"accept","v":2}"#.into(),
         due_date: Some("2026-12-20".into()),
         notices,
-        event: event("supplement"),
+        events: vec![event(EventKind::Supplement)],
         now_ms: 1_763_900_000_000,
         move_to_catalog: None,
-        handling: None,
+        lifecycle: None,
     }
 }
 
 fn stale_update_conflicts(store: &Store) {
     store.commit_intake(intake("u1")).unwrap();
     let r = store
-        .update_case(update("u1", 1, vec![notice("u1-n2", "accept", PREFIX)]))
+        .update_case(update(
+            "u1",
+            1,
+            vec![notice("u1-n2", NoticeKind::Acceptance, PREFIX)],
+        ))
         .unwrap();
     assert_eq!(r.case.row_version, 2);
     assert_eq!(r.case.status, "supplemented");
@@ -283,7 +292,11 @@ fn stale_update_conflicts(store: &Store) {
 
     // A second clerk still holding version 1.
     let e = store
-        .update_case(update("u1", 1, vec![notice("u1-n3", "accept", PREFIX)]))
+        .update_case(update(
+            "u1",
+            1,
+            vec![notice("u1-n3", NoticeKind::Acceptance, PREFIX)],
+        ))
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
     assert!(store.notice("u1-n3").unwrap().is_none());
@@ -494,7 +507,7 @@ fn two_instances(group_commit: bool) {
                     let mut i = intake(&format!("ti{n}"));
                     // Two series per intake, in an order that differs between threads, to
                     // exercise lock ordering across instances.
-                    let other = notice(&format!("ti{n}-b"), "notify", "告字第");
+                    let other = notice(&format!("ti{n}-b"), NoticeKind::Supplement, "告字第");
                     if t % 3 == 0 {
                         i.notices.insert(0, other);
                     } else {
@@ -512,7 +525,7 @@ fn two_instances(group_commit: bool) {
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    for kind in ["accept", "notify"] {
+    for kind in ["acceptance", "supplement"] {
         let mut seqs: Vec<i64> = notices
             .iter()
             .filter(|n| n.kind == kind)
@@ -661,7 +674,7 @@ fn pg_connections_killed(group_commit: bool) {
     ok.push("k4".into());
     let n = ok.len() as i64;
     assert_eq!(
-        seqs_of_series(&s, &ok, "accept"),
+        seqs_of_series(&s, &ok, "acceptance"),
         (1..=n).collect::<Vec<_>>()
     );
     drop(s);
@@ -766,7 +779,7 @@ fn writes_time_out_while_the_database_hangs(url: &str) {
         .collect();
     let n = present.len() as i64;
     assert_eq!(
-        seqs_of_series(&s, &present, "accept"),
+        seqs_of_series(&s, &present, "acceptance"),
         (1..=n).collect::<Vec<_>>()
     );
 }
@@ -845,7 +858,7 @@ fn sqlite_full(group_commit: bool) {
     assert!(e.is_unavailable(), "{e:?}");
     let n = committed.len() as i64;
     assert_eq!(
-        seqs_of_series(&s, &committed, "accept"),
+        seqs_of_series(&s, &committed, "acceptance"),
         (1..=n).collect::<Vec<_>>()
     );
 }

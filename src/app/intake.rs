@@ -7,13 +7,16 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use super::notice::{self, NoticeContext, NoticeKind};
 use super::{App, AppError};
 use crate::auth::{CaseScope, Role, User};
 use crate::catalog::Catalog;
 use crate::decide::{assess, assess_bundle};
 use crate::domain::application::{Application, Channel, IntakeContext, PresentedMaterial};
-use crate::domain::assessment::{Assessment, BundleAssessment, Outcome};
+use crate::domain::assessment::Outcome;
+use crate::domain::case::CaseStatus;
+use crate::domain::handling::{EventKind, Handling};
+use crate::domain::notice::{intake_notice, NoticeHeader, NoticeKind};
+use crate::store::mapping::AsText;
 use crate::store::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice,
     NoticeRow,
@@ -170,46 +173,7 @@ pub struct SupplementRequest {
     pub commitment_signed: Option<bool>,
 }
 
-/// A case's stored assessment: one matter, or a bundle.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum CaseAssessment {
-    Bundle(BundleAssessment),
-    Matter(Assessment),
-}
-
-impl CaseAssessment {
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Self::Bundle(b) => b.outcome,
-            Self::Matter(a) => a.outcome,
-        }
-    }
-    fn parts(&self) -> Vec<&Assessment> {
-        match self {
-            Self::Bundle(b) => b.matters.iter().collect(),
-            Self::Matter(a) => vec![a],
-        }
-    }
-    fn due_date(&self) -> Option<String> {
-        let due = match self {
-            Self::Bundle(b) => b.due,
-            Self::Matter(a) => a.due,
-        };
-        due.and_then(|d| d.date).map(|d| d.to_string())
-    }
-    /// Units that decide or handle a step of this case.
-    pub fn units(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for a in self.parts() {
-            out.push(a.decider.unit_id.to_string());
-            if let Some(r) = &a.route {
-                out.extend(r.steps.iter().map(|s| s.unit.unit_id.to_string()));
-            }
-        }
-        out
-    }
-}
+pub use crate::domain::case::CaseAssessment;
 
 /// The answer to an intake or a supplement.
 #[derive(Debug, Clone)]
@@ -220,13 +184,13 @@ pub struct IntakeResult {
     pub replayed: bool,
 }
 
-/// Case status after an outcome.
-pub fn status_of(outcome: Outcome) -> &'static str {
+/// Case status after an outcome (a bundle's parts may refine it, see `open_lifecycle`).
+pub fn status_of(outcome: Outcome) -> CaseStatus {
     match outcome {
-        Outcome::Refused => "refused",
-        Outcome::SupplementNeeded => "awaiting_supplement",
-        Outcome::AcceptedImmediate => "completed",
-        Outcome::AcceptedPromised | Outcome::AcceptedDeferred => "accepted",
+        Outcome::Refused => CaseStatus::Refused,
+        Outcome::SupplementNeeded => CaseStatus::AwaitingSupplement,
+        Outcome::AcceptedImmediate => CaseStatus::Completed,
+        Outcome::AcceptedPromised | Outcome::AcceptedDeferred => CaseStatus::Accepted,
     }
 }
 
@@ -344,12 +308,8 @@ pub(crate) fn moves_to(active: &Catalog, case: &CaseRow) -> bool {
 }
 
 /// The channel a stored case came by.
-fn channel_of(case: &CaseRow) -> Channel {
-    match case.channel.as_str() {
-        "agent" => Channel::Agent,
-        "online" => Channel::Online,
-        _ => Channel::Window,
-    }
+fn channel_of(case: &CaseRow) -> Result<Channel, AppError> {
+    Ok(Channel::parse(&case.channel)?)
 }
 
 /// The defects of the materials `supplied` for a case accepted under 容缺, assessed under the
@@ -364,7 +324,7 @@ pub(crate) fn deferred_defects(
         .received_on
         .parse()
         .map_err(|_| AppError::Corrupt(format!("case {} received_on", case.id)))?;
-    let channel = channel_of(case);
+    let channel = channel_of(case)?;
     let ctx = IntakeContext {
         today,
         township: case.township.clone(),
@@ -445,7 +405,7 @@ fn notices_for(
         CaseAssessment::Bundle(b) => (b.bundle_name.clone(), Some(b.defects.as_slice())),
         CaseAssessment::Matter(a) => (a.matter_name.clone(), None),
     };
-    let ctx = NoticeContext {
+    let header = NoticeHeader {
         case_id: plan.case_id,
         center: &center,
         seal: &seal,
@@ -456,11 +416,18 @@ fn notices_for(
     let parts = assessment.parts();
     let mut out = Vec::new();
     for kind in NoticeKind::for_outcome(assessment.outcome()) {
-        let content = notice::build(*kind, &ctx, &parts, bundle_defects);
+        let content = header.content(intake_notice(
+            *kind,
+            plan.applicant,
+            &matter,
+            plan.today,
+            &parts,
+            bundle_defects,
+        ));
         let year = plan.today.year();
         out.push(NewNotice {
             id: app.new_id("N"),
-            kind: kind.as_str().to_string(),
+            kind: *kind,
             center_id: plan.center_id.to_string(),
             year,
             number_prefix: format!("{short}政务〔{year}〕{}字第", kind.series_char()),
@@ -533,22 +500,22 @@ pub fn take(
         id: case_id,
         matter_code,
         bundle_code,
-        status: status_of(outcome).to_string(),
-        outcome: outcome.as_str().to_string(),
+        status: status_of(outcome).as_text().to_string(),
+        outcome: outcome.as_text().to_string(),
         center_id: place.center_id.clone(),
         township: place.township.clone(),
         village: place.village.clone(),
         window_id: place.window.clone(),
-        channel: place.channel.as_str().to_string(),
+        channel: place.channel.as_text().to_string(),
         clerk_id: user.id.clone(),
         agent_id: (user.role == Role::Agent).then(|| user.id.clone()),
-        applicant_kind: applicant.kind.as_str().to_string(),
+        applicant_kind: applicant.kind.as_text().to_string(),
         applicant_name: applicant.name.clone(),
         applicant_id_number: applicant.id_number.clone(),
         catalog_hash: catalog.hash.clone(),
         application: to_json(&req.application)?,
         assessment: to_json(&assessment)?,
-        due_date: assessment.due_date(),
+        due_date: assessment.due_date().map(|d| d.to_string()),
         received_on: today.to_string(),
         created_at: now,
         updated_at: now,
@@ -556,11 +523,11 @@ pub fn take(
     };
     let event = NewEvent {
         actor: user.id.clone(),
-        action: "intake".into(),
+        action: EventKind::Intake,
         catalog_hash: catalog.hash.clone(),
         detail: to_json(&serde_json::json!({
-            "outcome": outcome.as_str(),
-            "channel": place.channel.as_str(),
+            "outcome": outcome.as_text(),
+            "channel": place.channel.as_text(),
             "window": place.window,
         }))?,
     };
@@ -568,51 +535,28 @@ pub fn take(
         Some(k) => Some((user.id.clone(), k.to_string(), request_hash(req)?)),
         None => None,
     };
-    let handling =
-        super::handling::new_handling(app, &catalog, &case, &assessment, today, now).map(Box::new);
+    let mut case = case;
+    let mut notices = notices;
+    let mut events = vec![event];
+    let opened =
+        super::handling::open_lifecycle(app, &catalog, &mut case, &Handling::default(), now)?;
+    notices.extend(opened.notices);
+    events.extend(opened.events);
     let receipt = app.store.commit_intake(NewIntake {
         case,
         notices,
-        event,
+        events,
         idempotency,
-        handling,
+        lifecycle: Some(Box::new(opened.lifecycle)),
     })?;
     result_of(receipt)
 }
 
-/// Read a case the user may see.
+/// Read a case the user may see (a case out of the user's scope is not found).
 pub fn get_case(app: &App, user: &User, id: &str) -> Result<(CaseRow, CaseAssessment), AppError> {
-    let case = app
-        .store
-        .case(id)?
-        .ok_or_else(|| AppError::NotFound(format!("办件 {id} 不存在")))?;
-    let assessment = parse_assessment(&case)?;
-    let catalog = app.registry.current();
-    let units = assessment.units();
-    let units: Vec<&str> = units.iter().map(String::as_str).collect();
-    // A unit that holds or held one of the case's steps (after a transfer or countersign too)
-    // reads it as well.
-    let by_step = || -> Result<bool, AppError> {
-        let mine = super::handling::units_of(user);
-        Ok(!mine.is_empty()
-            && app
-                .store
-                .steps_of_case(id)?
-                .iter()
-                .any(|s| mine.contains(&s.unit_id)))
-    };
-    if !user.may_read(
-        &catalog.org,
-        &case.center_id,
-        case.agent_id.as_deref(),
-        &units,
-    ) && !by_step()?
-    {
-        return Err(AppError::Forbidden(format!(
-            "您无权查看办件 {id}（不属于您所在的中心）"
-        )));
-    }
-    Ok((case, assessment))
+    let l = super::handling::Loaded::load(app, id)?;
+    super::handling::authorize(app, user, super::access::Action::Read, id, &l.facts())?;
+    Ok((l.row, l.case.assessment))
 }
 
 /// Search the cases a user may see.
@@ -639,18 +583,22 @@ pub fn supplement(
     case_id: &str,
     req: &SupplementRequest,
 ) -> Result<IntakeResult, AppError> {
-    let (case, _) = get_case(app, user, case_id)?;
-    if !user.takes_intakes() {
-        return Err(AppError::Forbidden(
-            "只有窗口工作人员和村级代办员可以办理补正".into(),
-        ));
-    }
-    if case.status != "awaiting_supplement" {
+    let loaded = super::handling::Loaded::load(app, case_id)?;
+    super::handling::authorize(
+        app,
+        user,
+        super::access::Action::Supplement,
+        case_id,
+        &loaded.facts(),
+    )?;
+    if loaded.case.status != CaseStatus::AwaitingSupplement {
         return Err(AppError::Conflict(format!(
-            "办件 {case_id} 当前状态为 {}，不需要补正",
-            case.status
+            "办件 {case_id} 当前状态为“{}”，不需要补正",
+            loaded.case.status.label()
         )));
     }
+    let previous = loaded.handling;
+    let case = loaded.row;
     // Open cases keep their version, unless the active version of their matter is marked to
     // apply to open cases: then the case moves to it now, and its history says so.
     let active = app.registry.current();
@@ -673,7 +621,7 @@ pub fn supplement(
         application.commitment_signed = c;
     }
     let today = app.clock.today();
-    let channel = channel_of(&case);
+    let channel = channel_of(&case)?;
     let ctx = IntakeContext {
         today,
         township: case.township.clone(),
@@ -697,46 +645,49 @@ pub fn supplement(
         applicant: &application.applicant.name,
         today,
     };
-    let notices = notices_for(app, &plan, &assessment)?;
-    let handling = super::handling::new_handling(
-        app,
-        &catalog,
-        &CaseRow {
-            catalog_hash: catalog.hash.clone(),
-            ..case.clone()
-        },
-        &assessment,
-        today,
-        app.clock.now_ms(),
-    )
-    .map(Box::new);
+    let mut notices = notices_for(app, &plan, &assessment)?;
+    let now = app.clock.now_ms();
+    let mut updated = CaseRow {
+        catalog_hash: catalog.hash.clone(),
+        status: status_of(outcome).as_text().to_string(),
+        outcome: outcome.as_text().to_string(),
+        application: to_json(&application)?,
+        assessment: to_json(&assessment)?,
+        due_date: assessment.due_date().map(|d| d.to_string()),
+        updated_at: now,
+        ..case.clone()
+    };
+    let opened = super::handling::open_lifecycle(app, &catalog, &mut updated, &previous, now)?;
+    notices.extend(opened.notices);
+    let mut events = vec![NewEvent {
+        actor: user.id.clone(),
+        action: EventKind::Supplement,
+        catalog_hash: catalog.hash.clone(),
+        detail: to_json(&serde_json::json!({
+            "outcome": outcome.as_text(),
+            "fields": req.fields.keys().collect::<Vec<_>>(),
+            "materials": req.materials.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "catalog_changed": moves.then(|| serde_json::json!({
+                "from": case.catalog_hash,
+                "to": catalog.hash,
+                "reason": "apply_to_open_cases",
+            })),
+        }))?,
+    }];
+    events.extend(opened.events);
     let receipt = app.store.update_case(CaseUpdate {
         case_id: case_id.to_string(),
         expected_row_version: case.row_version,
-        status: status_of(outcome).to_string(),
-        outcome: outcome.as_str().to_string(),
-        application: to_json(&application)?,
-        assessment: to_json(&assessment)?,
-        due_date: assessment.due_date(),
+        status: updated.status,
+        outcome: updated.outcome,
+        application: updated.application,
+        assessment: updated.assessment,
+        due_date: updated.due_date,
         notices,
-        event: NewEvent {
-            actor: user.id.clone(),
-            action: "supplement".into(),
-            catalog_hash: catalog.hash.clone(),
-            detail: to_json(&serde_json::json!({
-                "outcome": outcome.as_str(),
-                "fields": req.fields.keys().collect::<Vec<_>>(),
-                "materials": req.materials.iter().map(|m| &m.id).collect::<Vec<_>>(),
-                "catalog_changed": moves.then(|| serde_json::json!({
-                    "from": case.catalog_hash,
-                    "to": catalog.hash,
-                    "reason": "apply_to_open_cases",
-                })),
-            }))?,
-        },
-        now_ms: app.clock.now_ms(),
+        events,
+        now_ms: now,
         move_to_catalog: moves.then(|| catalog.hash.clone()),
-        handling,
+        lifecycle: Some(Box::new(opened.lifecycle)),
     })?;
     result_of(receipt)
 }

@@ -1,9 +1,9 @@
 //! Application services: intake, supplements and reads, with transactions, the clock and the
 //! catalog registry. Everything here is synchronous; the HTTP layer runs it on blocking threads.
 
+pub mod access;
 pub mod handling;
 pub mod intake;
-pub mod notice;
 pub mod replay;
 pub mod scheduler;
 pub mod supervise;

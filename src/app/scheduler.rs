@@ -48,28 +48,18 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
         let n = items.len();
         report.claimed += n;
         for item in &items {
-            // A concurrent approver action bumps the handling version: load again and retry.
-            let mut attempt = 0;
-            loop {
-                match handling::fire(app, item, &owner) {
-                    Ok(Some(what)) => {
-                        report.fired += 1;
-                        report.actions.push(format!("{} {what}", item.case_id));
-                    }
-                    Ok(None) => report.closed += 1,
-                    Err(AppError::Store(StoreError::Conflict(m))) if m.starts_with("due item") => {
-                        report.taken_by_others += 1;
-                    }
-                    Err(AppError::Store(StoreError::Conflict(_))) if attempt < 3 => {
-                        attempt += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(case = %item.case_id, item = item.id, error = %e, "due item failed");
-                        report.failed += 1;
-                    }
+            // `handling::fire` retries a version conflict (a concurrent approver action).
+            match handling::fire(app, item, &owner) {
+                Ok(Some(what)) => {
+                    report.fired += 1;
+                    report.actions.push(format!("{} {what}", item.case_id));
                 }
-                break;
+                Ok(None) => report.closed += 1,
+                Err(AppError::Store(StoreError::DueItemTaken(_))) => report.taken_by_others += 1,
+                Err(e) => {
+                    tracing::warn!(case = %item.case_id, item = item.id, error = %e, "due item failed");
+                    report.failed += 1;
+                }
             }
         }
         // Go round again even after a short batch: a transition may have made the next item

@@ -4,10 +4,11 @@ use crate::error_code::ErrorCode;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::handling::colour;
 use super::{App, AppError};
 use crate::auth::{Role, User};
-use crate::store::{FigureCounts, FigureKey, HandlingRow, StepRow};
+use crate::domain::deadline::Colour;
+use crate::domain::route::Step;
+use crate::store::{FigureCounts, FigureKey, PartOfCase};
 
 /// Whose figures a user sees: `None` the whole county, `Some(center)` one township's center.
 pub fn supervision_scope(app: &App, user: &User) -> Result<Option<String>, AppError> {
@@ -172,9 +173,9 @@ pub struct Alert {
     pub name: String,
     /// The unit responsible (the deciding unit for a case).
     pub unit: String,
-    pub due_date: Option<String>,
-    /// `yellow` or `red`.
-    pub colour: String,
+    pub due_date: Option<NaiveDate>,
+    /// Yellow, red, or date_pending (past the published calendar).
+    pub colour: Colour,
     /// Escalated to the supervisor by a timeout policy.
     pub escalated: bool,
 }
@@ -189,27 +190,27 @@ pub struct Alerts {
     pub undelivered: Vec<Alert>,
 }
 
-fn case_alert(today: NaiveDate, h: &HandlingRow, due: Option<&str>) -> Alert {
+fn case_alert(today: NaiveDate, p: &PartOfCase) -> Alert {
     Alert {
-        case_id: h.case_id.clone(),
+        case_id: p.case_id.clone(),
         step_id: None,
-        name: h.matter_code.clone(),
-        unit: h.decider_unit.clone(),
-        due_date: due.map(str::to_string),
-        colour: colour(today, h.warn_on.as_deref(), due).to_string(),
-        escalated: h.escalated == 1,
+        name: p.part.track.clone(),
+        unit: p.part.decider.to_string(),
+        due_date: p.part.due.and_then(|d| d.date),
+        colour: p.part.colour(today).unwrap_or(Colour::Green),
+        escalated: p.part.escalated,
     }
 }
 
-fn step_alert(today: NaiveDate, s: &StepRow) -> Alert {
+fn step_alert(today: NaiveDate, case_id: &str, s: &Step) -> Alert {
     Alert {
-        case_id: s.case_id.clone(),
+        case_id: case_id.to_string(),
         step_id: Some(s.id.clone()),
         name: s.name.clone(),
-        unit: s.unit_id.clone(),
-        due_date: s.due_date.clone(),
-        colour: colour(today, s.warn_on.as_deref(), s.due_date.as_deref()).to_string(),
-        escalated: false,
+        unit: s.unit.to_string(),
+        due_date: s.due.and_then(|d| d.date),
+        colour: s.colour(today).unwrap_or(Colour::Green),
+        escalated: s.escalated,
     }
 }
 
@@ -222,16 +223,17 @@ pub fn alerts(app: &App, user: &User, limit: i64) -> Result<Alerts, AppError> {
     let undelivered = app.store.undelivered(&t, scope.as_deref(), limit)?;
     Ok(Alerts {
         today,
-        cases: cases
+        cases: cases.iter().map(|p| case_alert(today, p)).collect(),
+        steps: steps
             .iter()
-            .map(|h| case_alert(today, h, h.due_date.as_deref()))
+            .map(|(case_id, s)| step_alert(today, case_id, s))
             .collect(),
-        steps: steps.iter().map(|s| step_alert(today, s)).collect(),
         undelivered: undelivered
             .iter()
-            .map(|h| Alert {
-                colour: "red".into(),
-                ..case_alert(today, h, h.delivery_due.as_deref())
+            .map(|p| Alert {
+                colour: Colour::Red,
+                due_date: p.part.delivery_due.and_then(|d| d.date),
+                ..case_alert(today, p)
             })
             .collect(),
     })
@@ -243,10 +245,12 @@ pub struct Followup {
     pub case_id: String,
     pub center_id: String,
     pub matter_code: String,
-    pub rating: i64,
+    /// What was rated: the case, a notice, or a matter's delivery.
+    pub subject: crate::domain::handling::RatingSubject,
+    pub rating: u8,
     pub comment: Option<String>,
-    pub rated_on: Option<String>,
-    pub due: Option<String>,
+    pub rated_on: NaiveDate,
+    pub due: Option<NaiveDate>,
     pub overdue: bool,
 }
 
@@ -256,19 +260,19 @@ pub fn followups(app: &App, user: &User, limit: i64) -> Result<Vec<Followup>, Ap
     let rows = app.store.open_followups(scope.as_deref(), limit)?;
     Ok(rows
         .iter()
-        .map(|h| Followup {
-            case_id: h.case_id.clone(),
-            center_id: h.center_id.clone(),
-            matter_code: h.matter_code.clone(),
-            rating: h.rating.unwrap_or_default(),
-            comment: h.rating_comment.clone(),
-            rated_on: h.rated_on.clone(),
-            due: h.followup_due.clone(),
-            overdue: h
-                .followup_due
-                .as_deref()
-                .and_then(|d| d.parse::<NaiveDate>().ok())
-                .is_some_and(|d| today > d),
+        .map(|r| {
+            let due = r.rating.followup.as_ref().and_then(|f| f.due);
+            Followup {
+                case_id: r.case_id.clone(),
+                center_id: r.center_id.clone(),
+                matter_code: r.matter_code.clone(),
+                subject: r.rating.subject.clone(),
+                rating: r.rating.level,
+                comment: r.rating.comment.clone(),
+                rated_on: r.rating.on,
+                due,
+                overdue: due.is_some_and(|d| today > d),
+            }
         })
         .collect())
 }

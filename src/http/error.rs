@@ -133,14 +133,14 @@ impl From<StoreError> for ApiError {
                 "数据库暂时不可用，请稍后重试；重新提交时请使用同一 Idempotency-Key，以免重复受理",
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
-            StoreError::Conflict(_) => {
+            StoreError::Conflict(_) | StoreError::DueItemTaken(_) => {
                 Self::new(ErrorCode::Conflict, "该办件刚被其他人修改，请刷新后重试")
             }
             StoreError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyKeyReused,
                 "该 Idempotency-Key 已用于另一份不同的申请，请为新申请使用新的键",
             ),
-            StoreError::Query(m) | StoreError::Migration(m) => {
+            StoreError::Query(m) | StoreError::Migration(m) | StoreError::Corrupt(m) => {
                 tracing::error!(error = %m, "store failure");
                 Self::new(ErrorCode::Internal, "服务内部错误，请联系县信息中心")
             }

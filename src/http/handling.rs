@@ -1,5 +1,6 @@
 //! Routes of the handling after acceptance: approver inbox and step actions, 特别程序 and
-//! extensions, 容缺 materials, delivery, rating, supervision figures and the scheduler.
+//! extensions, 容缺 materials, delivery, rating, supervision figures and the scheduler. The
+//! request bodies are this layer's; each becomes a domain command for `app::handling::change`.
 
 use crate::error_code::ErrorCode;
 use actix_web::{web, HttpResponse};
@@ -9,18 +10,135 @@ use serde::{Deserialize, Serialize};
 use super::dto::NoticeView;
 use super::error::ApiError;
 use super::{blocking, reject_nul_in, ApiResult, Auth, Data};
-use crate::app::handling::{
-    self, ActionResult, DeferredSupply, DeliveryRequest, ExtensionRequest, FollowupClose,
-    PauseRequest, Progress, RatingRequest, StepAction,
-};
+use crate::app::access::Action;
+use crate::app::handling::{self, ActionResult, Progress};
 use crate::app::{scheduler, supervise, App, AppError};
 use crate::auth::{Role, User};
+use crate::domain::application::PresentedMaterial;
+use crate::domain::handling::{Command, Delivery, StepCommand};
+use crate::domain::matter::SpecialProcedureKind;
+use crate::domain::unit::UnitId;
 
-/// The answer to every change: where the case stands now and the notices just numbered.
+/// What an approver does with a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepAction {
+    /// 同意 (for a review step: forward the opinion and all materials to the next step).
+    Approve {
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// 不同意, with the reason and legal basis.
+    Refuse {
+        reason: String,
+        basis: String,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// 退回 to an earlier step of the route, by its step key.
+    Return { to_step: String, reason: String },
+    /// 转办 to another unit (`<place>/<department>`).
+    Transfer { unit: String, reason: String },
+    /// 加签: add a countersigning department alongside this step.
+    Countersign { unit: String, reason: String },
+}
+
+fn unit_named(unit: &str) -> Result<UnitId, AppError> {
+    unit.parse().map_err(|_| {
+        AppError::invalid(
+            ErrorCode::UnknownUnit,
+            format!("单位 {unit} 不是本县或本办件所在乡镇的部门，不能转办或加签"),
+        )
+    })
+}
+
+impl TryFrom<StepAction> for StepCommand {
+    type Error = AppError;
+    fn try_from(a: StepAction) -> Result<Self, AppError> {
+        Ok(match a {
+            StepAction::Approve { comment } => StepCommand::Approve { comment },
+            StepAction::Refuse {
+                reason,
+                basis,
+                comment,
+            } => StepCommand::Refuse {
+                reason,
+                basis,
+                comment,
+            },
+            StepAction::Return { to_step, reason } => StepCommand::Return { to_step, reason },
+            StepAction::Transfer { unit, reason } => StepCommand::Transfer {
+                unit: unit_named(&unit)?,
+                reason,
+            },
+            StepAction::Countersign { unit, reason } => StepCommand::Countersign {
+                unit: unit_named(&unit)?,
+                reason,
+            },
+        })
+    }
+}
+
+/// 特别程序 (Art. 45): the clock of the matters the unit holds stops from today until resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    pub kind: SpecialProcedureKind,
+    pub reason: String,
+    /// Expected end (told to the applicant).
+    pub expected_end: NaiveDate,
+}
+
+/// Art. 42 extension, approved by the head of the agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionRequest {
+    /// The head who approved it (本机关负责人 / 本级人民政府负责人).
+    pub approved_by: String,
+    pub reason: String,
+}
+
+/// 容缺 materials handed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeferredSupply {
+    pub materials: Vec<PresentedMaterial>,
+}
+
+/// How a result reached the applicant (统一窗口出件).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DeliveryRequest {
+    /// Within a bundle, the matter whose result is handed over (each matter's result is its
+    /// own); omitted: every result ready for delivery.
+    #[serde(default)]
+    pub matter: Option<String>,
+    #[serde(flatten)]
+    pub method: Delivery,
+}
+
+/// 好差评: five levels, 5 = 非常满意 … 1 = 非常不满意.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatingRequest {
+    pub level: u8,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Closing the follow-up of a 差评.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FollowupClose {
+    /// What was done (整改情况、回访结果).
+    pub note: String,
+    /// The applicant's answer when called back (回访).
+    #[serde(default)]
+    pub callback: Option<String>,
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ActionResponse {
     pub progress: Progress,
-    /// Notices issued by this change (result notice, 特别程序告知书, 延期告知书 …).
     pub notices: Vec<NoticeView>,
 }
 
@@ -39,23 +157,17 @@ fn respond(
     })
 }
 
-/// Runs a change; when another change to the same case committed in between (two departments
-/// of a parallel group approving at once), it is loaded again and retried, at most three times.
-async fn run<F>(app: Data, auth: Auth, f: F) -> ApiResult<HttpResponse>
-where
-    F: Fn(&App, &User) -> Result<ActionResult, AppError> + Send + 'static,
-{
+/// Carry out a command on a case (the app retries a case changed meanwhile).
+async fn run(
+    app: Data,
+    auth: Auth,
+    case_id: String,
+    action: Action,
+    command: Command,
+) -> ApiResult<HttpResponse> {
     let a = app.into_inner();
     let body = blocking(move || {
-        let mut attempt = 0;
-        let done = loop {
-            match f(&a, &auth.0) {
-                Err(AppError::Store(crate::store::StoreError::Conflict(_))) if attempt < 3 => {
-                    attempt += 1;
-                }
-                other => break other,
-            }
-        };
+        let done = handling::change(&a, &auth.0, &case_id, action, &command);
         respond(&a, &auth.0, done)
     })
     .await?;
@@ -101,11 +213,15 @@ async fn step_action(
     body: web::Json<StepAction>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (case_id, step_id) = path.into_inner();
-    let body = body.into_inner();
-    run(app, auth, move |a, u| {
-        handling::act_on_step(a, u, &case_id, &step_id, &body)
-    })
+    let (case_id, step) = path.into_inner();
+    let action = StepCommand::try_from(body.into_inner())?;
+    run(
+        app,
+        auth,
+        case_id,
+        Action::ActOnStep,
+        Command::Step { step, action },
+    )
     .await
 }
 
@@ -116,13 +232,24 @@ async fn pause(
     body: web::Json<PauseRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| handling::pause(a, u, &id, &body)).await
+    let b = body.into_inner();
+    let command = Command::Pause {
+        kind: b.kind,
+        reason: b.reason,
+        expected_end: b.expected_end,
+    };
+    run(app, auth, id.into_inner(), Action::HoldClock, command).await
 }
 
 async fn resume(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    run(app, auth, move |a, u| handling::resume(a, u, &id)).await
+    run(
+        app,
+        auth,
+        id.into_inner(),
+        Action::HoldClock,
+        Command::Resume,
+    )
+    .await
 }
 
 async fn extend(
@@ -132,8 +259,12 @@ async fn extend(
     body: web::Json<ExtensionRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| handling::extend(a, u, &id, &body)).await
+    let b = body.into_inner();
+    let command = Command::Extend {
+        approved_by: b.approved_by,
+        reason: b.reason,
+    };
+    run(app, auth, id.into_inner(), Action::HoldClock, command).await
 }
 
 async fn deferred(
@@ -143,11 +274,14 @@ async fn deferred(
     body: web::Json<DeferredSupply>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| {
-        handling::supply_deferred(a, u, &id, &body)
+    let (id, materials) = (id.into_inner(), body.into_inner().materials);
+    let a = app.into_inner();
+    let body = blocking(move || {
+        let done = handling::supply_deferred(&a, &auth.0, &id, materials);
+        respond(&a, &auth.0, done)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn deliver(
@@ -157,8 +291,12 @@ async fn deliver(
     body: web::Json<DeliveryRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| handling::deliver(a, u, &id, &body)).await
+    let b = body.into_inner();
+    let command = Command::Deliver {
+        track: b.matter,
+        method: b.method,
+    };
+    run(app, auth, id.into_inner(), Action::Deliver, command).await
 }
 
 async fn rate(
@@ -168,8 +306,12 @@ async fn rate(
     body: web::Json<RatingRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| handling::rate(a, u, &id, &body)).await
+    let b = body.into_inner();
+    let command = Command::Rate {
+        level: b.level,
+        comment: b.comment,
+    };
+    run(app, auth, id.into_inner(), Action::Rate, command).await
 }
 
 async fn close_followup(
@@ -179,11 +321,12 @@ async fn close_followup(
     body: web::Json<FollowupClose>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let (id, body) = (id.into_inner(), body.into_inner());
-    run(app, auth, move |a, u| {
-        handling::close_followup(a, u, &id, &body)
-    })
-    .await
+    let b = body.into_inner();
+    let command = Command::CloseFollowup {
+        note: b.note,
+        callback: b.callback,
+    };
+    run(app, auth, id.into_inner(), Action::CloseFollowup, command).await
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,11 +23,11 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::app::intake::{self, IntakeRequest, SupplementRequest};
-use crate::app::notice::{render_html, NoticeContent};
 use crate::app::App;
 use crate::auth::User;
 use crate::authoring::guide_markdown;
 use crate::domain::matter::{HandlingKind, Level, MatterType};
+use crate::domain::notice::{render_html, NoticeContent};
 use crate::store::CaseFilter;
 
 /// The most cases one page of `GET /cases` returns.
@@ -678,7 +678,10 @@ fn json_error(err: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix
         ),
         E::Deserialize(d) => ApiError::new(ErrorCode::InvalidBody, format!("请求内容有误：{d}"))
             .with_details(serde_json::json!({ "line": d.line(), "column": d.column() })),
-        other => ApiError::new(ErrorCode::InvalidBody, format!("请求体无法读取：{other}")),
+        other => ApiError::new(
+            ErrorCode::UnreadableBody,
+            format!("请求体无法读取：{other}"),
+        ),
     };
     e.into()
 }

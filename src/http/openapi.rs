@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 use super::dto::*;
 use super::error::ErrorBody;
 use crate::app::intake::{IntakeRequest, SupplementRequest};
-use crate::app::notice::escape;
 use crate::domain::matter::Matter;
+use crate::domain::notice::escape;
 
 fn schema_ref<T: JsonSchema>(gen: &mut SchemaGenerator) -> Value {
     serde_json::to_value(gen.subschema_for::<T>()).unwrap_or(Value::Null)
@@ -200,11 +200,11 @@ pub fn document() -> Value {
 
 /// The operations after acceptance: inbox, step actions, clock, delivery, rating, supervision.
 fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
-    use super::handling::ActionResponse;
-    use crate::app::handling::{
-        DeferredSupply, DeliveryRequest, ExtensionRequest, FollowupClose, PauseRequest, Progress,
-        RatingRequest, StepAction, StepView,
+    use super::handling::{
+        ActionResponse, DeferredSupply, DeliveryRequest, ExtensionRequest, FollowupClose,
+        PauseRequest, RatingRequest, StepAction,
     };
+    use crate::app::handling::{Progress, StepView};
     use crate::app::scheduler::SweepReport;
     use crate::app::supervise::{Alerts, Figures, Followup};
     let case = || path_param("id", "Case id");

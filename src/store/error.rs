@@ -25,9 +25,15 @@ pub enum StoreError {
     /// A uniqueness rule or an optimistic-lock check (`row_version`) failed.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The due item was carried out or cancelled by another instance first.
+    #[error("due item {0} was already carried out or cancelled")]
+    DueItemTaken(i64),
     /// The idempotency key was used before with a different request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// A stored value cannot be read back into its type (a state, a date, a JSON document).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
     /// The database is down, timed out, full or read-only; the request was not committed.
     #[error("database unavailable: {0}")]
     Unavailable(String),

@@ -1,4 +1,5 @@
-//! Supervision queries (电子监察) over `case_handling` and `case_steps`: one aggregate statement
+//! Supervision queries (电子监察) over `case_parts` (one row per matter of a case: every
+//! matter's decision counts), `case_steps` and `ratings`: one aggregate statement
 //! per request. The figures are summed in two levels whose inner level differs by backend (see
 //! [`figures`]); everything else is the same SQL on both backends.
 
@@ -6,9 +7,12 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::conn::DbConnection;
-use super::handling::{HandlingRow, StepRow};
-use super::schema::{case_handling, case_steps};
+use super::handling::{PartRow, RatingRow, StepRow};
+use super::mapping::{self, AsText};
+use super::schema::{case_parts, case_steps, cases, ratings};
 use super::{Backend, StoreError};
+use crate::domain::handling::{Part, PartStatus, Rating};
+use crate::domain::route::{Step, StepState};
 
 /// How the figures are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +33,19 @@ impl FigureKey {
         match self {
             Self::All => "'all'",
             Self::Township => "COALESCE(township, center_id)",
-            Self::Matter => "matter_code",
+            Self::Matter => "track",
             Self::Department => "decider_unit",
             Self::Window => "COALESCE(window_id, '')",
             Self::Level => "decider_level",
         }
     }
 
-    /// The `case_handling` columns the key is computed from.
+    /// The `case_parts` columns the key is computed from.
     fn raw_columns(self) -> &'static [&'static str] {
         match self {
             Self::All => &[],
             Self::Township => &["township", "center_id"],
-            Self::Matter => &["matter_code"],
+            Self::Matter => &["track"],
             Self::Department => &["decider_unit"],
             Self::Window => &["window_id"],
             Self::Level => &["decider_level"],
@@ -62,12 +66,12 @@ impl FigureKey {
     }
 }
 
-/// The leading columns of SQLite's covering index `case_handling_figures` (migration
-/// `2026-11-23-000005_handling_indexes`), in its order. The index also holds every column the
+/// The leading columns of SQLite's covering index `case_parts_figures` (migration
+/// `2026-12-02-000006_case_lifecycle`), in its order. The index also holds every column the
 /// counts read, so the figures are computed from the index alone.
 const FIGURES_INDEX: [&str; 7] = [
     "accepted_on",
-    "matter_code",
+    "track",
     "decider_unit",
     "township",
     "center_id",
@@ -75,19 +79,24 @@ const FIGURES_INDEX: [&str; 7] = [
     "decider_level",
 ];
 
-/// The counts of one group, over `case_handling` rows (`$1` is today). `COUNT(x)` and
+/// The counts of one group, over `case_parts` rows (`$1` is today). `COUNT(x)` and
 /// `COUNT(*) FILTER (WHERE …)` count what `SUM(CASE WHEN … THEN 1 ELSE 0 END)` counted; on SQLite
-/// they took about a fifth less time over a year of cases.
-const COUNTS: &str = "COUNT(*) AS received,
+/// they took about a fifth less time over a year of cases. States are named through their types.
+fn counts() -> String {
+    format!(
+        "COUNT(*) AS received,
     COUNT(decision) AS finished,
     COUNT(*) FILTER (WHERE on_time = 1) AS on_time,
     COUNT(*) FILTER (WHERE decided_on = accepted_on) AS on_the_spot,
     SUM(immediate) AS immediate,
-    COUNT(*) FILTER (WHERE state = 'in_progress' AND due_date < $1) AS overdue_now,
+    COUNT(*) FILTER (WHERE status = '{running}' AND due_date < $1) AS overdue_now,
     SUM(days_used) AS days_used,
     COUNT(rating) AS rated,
     COUNT(*) FILTER (WHERE rating >= 3) AS satisfied,
-    COUNT(*) FILTER (WHERE rating <= 2) AS bad";
+    COUNT(*) FILTER (WHERE rating <= 2) AS bad",
+        running = PartStatus::InProgress.as_text()
+    )
+}
 
 /// Counts for one group of cases accepted in the period.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -158,7 +167,7 @@ fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
     // SQLite has no hash aggregation: a GROUP BY not served by an index sorts every row. Over
     // a year of 1,000,000 cases, one statement grouped by matter took 2.3 s, ungrouped 1.0 s
     // (BENCHMARKS.md). Its inner level therefore groups by a prefix of the covering index
-    // `case_handling_figures` (the accepted day first, then the key's columns), which the index
+    // `case_parts_figures` (the accepted day first, then the key's columns), which the index
     // delivers in order: no sort, and no table row is read. The outer level then sums these
     // groups (tens of thousands, not a million) by the key.
     //
@@ -202,34 +211,71 @@ fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
             CAST(SUM(rated) AS BIGINT) AS rated,
             CAST(SUM(satisfied) AS BIGINT) AS satisfied,
             CAST(SUM(bad) AS BIGINT) AS bad
-         FROM (SELECT {inner_select}{COUNTS}
-               FROM case_handling
+         FROM (SELECT {inner_select}{counts}
+               FROM case_parts
                WHERE accepted_on >= $2 AND accepted_on <= $3 {center}
                {inner_group}) AS g
          {outer_group}",
-        k = key.column()
+        k = key.column(),
+        counts = counts(),
     )
 }
 
-/// Cases in progress whose deadline is yellow (`warn_on <= today`) or red, earliest due first.
+/// A matter of a case, with where the case was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartOfCase {
+    pub case_id: String,
+    pub center_id: String,
+    pub part: Part,
+}
+
+/// A rating of a case, with where the case was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingOfCase {
+    pub case_id: String,
+    pub center_id: String,
+    pub matter_code: String,
+    pub rating: Rating,
+}
+
+fn parts_of(rows: Vec<PartRow>) -> Result<Vec<PartOfCase>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(PartOfCase {
+                case_id: r.case_id.clone(),
+                center_id: r.center_id.clone(),
+                part: mapping::part_of(r)?,
+            })
+        })
+        .collect()
+}
+
+/// Matters in progress whose deadline is yellow (`warn_on <= today`) or red, or whose dates are
+/// still pending past the published calendar, earliest due first.
 pub(crate) fn case_alerts(
     conn: &mut DbConnection,
     today: &str,
     township: Option<&str>,
     limit: i64,
-) -> Result<Vec<HandlingRow>, StoreError> {
-    use case_handling::dsl as h;
-    let mut q = h::case_handling
-        .filter(h::state.eq("in_progress"))
-        .filter(h::warn_on.le(today))
+) -> Result<Vec<PartOfCase>, StoreError> {
+    use case_parts::dsl as p;
+    let mut q = p::case_parts
+        .filter(p::status.eq(PartStatus::InProgress.as_text()))
+        .filter(
+            p::warn_on
+                .le(today)
+                .or(p::due_date.is_null().and(p::due_days.is_not_null())),
+        )
         .into_boxed();
     if let Some(t) = township {
-        q = q.filter(h::center_id.eq(t));
+        q = q.filter(p::center_id.eq(t));
     }
-    Ok(q.order((h::due_date.asc(), h::case_id.asc()))
+    let rows = q
+        .order((p::due_date.asc(), p::case_id.asc(), p::track.asc()))
         .limit(limit)
-        .select(HandlingRow::as_select())
-        .load(conn)?)
+        .select(PartRow::as_select())
+        .load(conn)?;
+    parts_of(rows)
 }
 
 /// Active steps whose deadline is yellow or red, earliest due first.
@@ -238,68 +284,85 @@ pub(crate) fn step_alerts(
     today: &str,
     township: Option<&str>,
     limit: i64,
-) -> Result<Vec<StepRow>, StoreError> {
-    use case_handling::dsl as h;
+) -> Result<Vec<(String, Step)>, StoreError> {
     use case_steps::dsl as s;
     let mut q = s::case_steps
-        .filter(s::state.eq("active"))
-        .filter(s::warn_on.le(today))
+        .filter(s::state.eq(StepState::Active.as_text()))
+        .filter(s::warn_on.le(today).or(s::escalated.eq(1)))
         .into_boxed();
     if let Some(t) = township {
         q = q.filter(
             s::case_id.eq_any(
-                h::case_handling
-                    .filter(h::center_id.eq(t.to_string()))
-                    .select(h::case_id),
+                cases::table
+                    .filter(cases::center_id.eq(t.to_string()))
+                    .select(cases::id),
             ),
         );
     }
-    Ok(q.order((s::due_date.asc(), s::id.asc()))
+    let rows = q
+        .order((s::due_date.asc(), s::id.asc()))
         .limit(limit)
         .select(StepRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.iter()
+        .map(|r| Ok((r.case_id.clone(), mapping::step_of(r)?)))
+        .collect()
 }
 
-/// Decided cases whose result is not delivered yet, and 差评 follow-ups not closed.
+/// 差评 whose follow-up is not closed.
 pub(crate) fn open_followups(
     conn: &mut DbConnection,
     township: Option<&str>,
     limit: i64,
-) -> Result<Vec<HandlingRow>, StoreError> {
-    use case_handling::dsl as h;
-    let mut q = h::case_handling
-        .filter(h::followup_due.is_not_null())
-        .filter(h::followup_closed_on.is_null())
+) -> Result<Vec<RatingOfCase>, StoreError> {
+    use ratings::dsl as r;
+    let mut q = r::ratings
+        .inner_join(cases::table)
+        .filter(r::followup_due.is_not_null())
+        .filter(r::followup_closed_on.is_null())
         .into_boxed();
     if let Some(t) = township {
-        q = q.filter(h::center_id.eq(t));
+        q = q.filter(cases::center_id.eq(t));
     }
-    Ok(q.order((h::followup_due.asc(), h::case_id.asc()))
+    let rows: Vec<(RatingRow, String, String)> = q
+        .order((r::followup_due.asc(), r::case_id.asc()))
         .limit(limit)
-        .select(HandlingRow::as_select())
-        .load(conn)?)
+        .select((RatingRow::as_select(), cases::center_id, cases::matter_code))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(row, center_id, matter_code)| {
+            Ok(RatingOfCase {
+                case_id: row.case_id.clone(),
+                center_id,
+                matter_code,
+                rating: mapping::rating_of(&row)?,
+            })
+        })
+        .collect()
 }
 
-/// Decided cases whose result is not delivered and whose delivery limit (Art. 44) has passed.
+/// Decided matters whose result is not delivered and whose delivery limit (Art. 44) has passed.
 pub(crate) fn undelivered(
     conn: &mut DbConnection,
     today: &str,
     township: Option<&str>,
     limit: i64,
-) -> Result<Vec<HandlingRow>, StoreError> {
-    use case_handling::dsl as h;
-    let mut q = h::case_handling
-        .filter(h::state.eq("decided"))
-        .filter(h::delivered_on.is_null())
-        .filter(h::delivery_due.lt(today))
+) -> Result<Vec<PartOfCase>, StoreError> {
+    use case_parts::dsl as p;
+    let mut q = p::case_parts
+        .filter(p::status.eq(PartStatus::Decided.as_text()))
+        .filter(p::delivered_on.is_null())
+        .filter(p::delivery_due.lt(today))
         .into_boxed();
     if let Some(t) = township {
-        q = q.filter(h::center_id.eq(t));
+        q = q.filter(p::center_id.eq(t));
     }
-    Ok(q.order((h::delivery_due.asc(), h::case_id.asc()))
+    let rows = q
+        .order((p::delivery_due.asc(), p::case_id.asc()))
         .limit(limit)
-        .select(HandlingRow::as_select())
-        .load(conn)?)
+        .select(PartRow::as_select())
+        .load(conn)?;
+    parts_of(rows)
 }
 
 #[cfg(test)]
@@ -316,7 +379,7 @@ mod tests {
     }
 
     /// On SQLite every grouping reads the covering index alone and sorts no case rows: its
-    /// inner grouping must stay a prefix of `case_handling_figures` (`FIGURES_INDEX` and the
+    /// inner grouping must stay a prefix of `case_parts_figures` (`FIGURES_INDEX` and the
     /// migration must agree). The one sort left is the outer one, over the inner groups.
     #[test]
     fn sqlite_figures_read_only_the_covering_index_and_sort_no_rows() {
@@ -340,7 +403,7 @@ mod tests {
                 let plan: Vec<&str> = plan.iter().map(|p| p.detail.as_str()).collect();
                 assert!(
                     plan.iter()
-                        .any(|d| d.contains("COVERING INDEX case_handling_figures")),
+                        .any(|d| d.contains("COVERING INDEX case_parts_figures")),
                     "{key:?}: {plan:?}"
                 );
                 let sorts = plan.iter().filter(|d| d.contains("TEMP B-TREE")).count();

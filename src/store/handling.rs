@@ -1,58 +1,52 @@
-//! Rows and statements of a case's handling after acceptance: the handling row (deadlines,
-//! pause, decision, delivery, rating), the route's steps, and the scheduler's due items.
+//! Rows and statements of a case's lifecycle after the first answer: its parts (one per
+//! matter), the route's steps, the ratings and the scheduler's due items. The rows are the
+//! store's own; the app reads and writes the domain's [`Handling`] and [`Effects`], converted in
+//! `mapping.rs`.
 
 use diesel::prelude::*;
 
 use super::conn::DbConnection;
+use super::mapping::{self, AsText, DueState};
 use super::ops::{insert_event, insert_notices, load_case};
-use super::schema::{case_handling, case_steps, cases, due_items};
+use super::schema::{case_parts, case_steps, cases, due_items, ratings};
 use super::{IntakeReceipt, NewEvent, NewNotice, StoreError};
+use crate::domain::case::{Case, CaseStatus};
+use crate::domain::handling::{Cancel, DueItem, Effects, Handling, RatingSubject};
 
-/// The handling of one accepted case (one row per case).
+/// One matter of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = case_handling)]
+#[diesel(table_name = case_parts)]
 #[diesel(treat_none_as_null = true)]
-pub struct HandlingRow {
+pub struct PartRow {
     pub case_id: String,
+    pub track: String,
     pub center_id: String,
     pub township: Option<String>,
     pub window_id: Option<String>,
-    pub matter_code: String,
+    pub status: String,
+    pub supplement_notices: i64,
     pub decider_unit: String,
     pub decider_level: String,
-    /// 1 for 即办件.
     pub immediate: i64,
-    pub accepted_on: String,
-    /// 承诺办结日期, moved by pauses and extensions.
+    pub accepted_on: Option<String>,
+    pub due_days: Option<i64>,
     pub due_date: Option<String>,
-    /// 法定办结日期, moved by pauses and extensions.
+    pub statutory_days: Option<i64>,
     pub statutory_due: Option<String>,
-    /// Yellow from this date.
+    pub warn_days: Option<i64>,
     pub warn_on: Option<String>,
-    /// `in_progress`, `paused`, `decided` or `terminated`.
-    pub state: String,
-    /// JSON of the running 特别程序.
     pub pause: Option<String>,
     pub paused_days: i64,
     pub extensions: i64,
     pub escalated: i64,
-    /// `approved`, `disapproved`, `deemed_approved` or `terminated`.
     pub decision: Option<String>,
     pub decided_on: Option<String>,
     pub on_time: Option<i64>,
     pub days_used: Option<i64>,
     pub delivery_due: Option<String>,
     pub delivered_on: Option<String>,
-    /// JSON.
     pub delivery: Option<String>,
     pub rating: Option<i64>,
-    pub rating_comment: Option<String>,
-    pub rated_on: Option<String>,
-    pub followup_due: Option<String>,
-    pub followup_closed_on: Option<String>,
-    pub followup_note: Option<String>,
-    /// Optimistic-lock counter: 1 at acceptance, +1 on every change.
-    pub version: i64,
     pub updated_at: i64,
 }
 
@@ -86,6 +80,28 @@ pub struct StepRow {
     pub basis: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub due_days: Option<i64>,
+    pub warn_days: Option<i64>,
+    pub escalated: i64,
+}
+
+/// One 好差评.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = ratings)]
+#[diesel(treat_none_as_null = true)]
+pub struct RatingRow {
+    pub case_id: String,
+    pub subject: String,
+    pub level: i64,
+    pub comment: Option<String>,
+    pub rated_on: String,
+    pub rated_by: String,
+    pub followup_due: Option<String>,
+    pub followup_closed_on: Option<String>,
+    pub followup_closed_by: Option<String>,
+    pub followup_note: Option<String>,
+    pub followup_callback: Option<String>,
+    pub created_at: i64,
 }
 
 /// Something the scheduler must do at a time.
@@ -103,78 +119,204 @@ pub struct DueItemRow {
     pub lease_until: Option<i64>,
     pub done_at: Option<i64>,
     pub done_by: Option<String>,
+    pub track: Option<String>,
 }
 
-/// A due item to schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = due_items)]
-pub struct NewDueItem {
-    pub case_id: String,
-    pub step_id: Option<String>,
-    pub kind: String,
-    pub due_on: String,
-    pub fire_at: i64,
-    pub state: String,
+struct NewDueItem {
+    case_id: String,
+    step_id: Option<String>,
+    track: Option<String>,
+    kind: String,
+    due_on: String,
+    fire_at: i64,
+    state: String,
 }
 
-/// The handling created when a case is accepted (inside its intake or supplement transaction).
+/// A due item as stored: its id guards that it is carried out once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewHandling {
-    pub handling: HandlingRow,
-    pub steps: Vec<StepRow>,
-    pub due: Vec<NewDueItem>,
+pub struct StoredDueItem {
+    pub id: i64,
+    pub case_id: String,
+    pub item: DueItem,
 }
 
-/// One change to an accepted case, committed in one transaction.
+/// The lifecycle rows an intake, a supplement or a change writes: the parts, steps and ratings
+/// it touched, the due items it schedules and those it makes void. Built from the domain's
+/// [`Effects`] for the case.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LifecycleWrite {
+    parts: Vec<PartRow>,
+    steps: Vec<StepRow>,
+    ratings: Vec<RatingRow>,
+    due: Vec<NewDueItem>,
+    cancel: Vec<Cancel>,
+}
+
+/// Unix milliseconds of 00:00 China Standard Time on the day after `due`: a deadline runs to
+/// the end of its last day.
+pub fn fire_at_ms(due: chrono::NaiveDate) -> i64 {
+    due.succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MAX, |t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
+}
+
+impl LifecycleWrite {
+    /// The rows of `fx` for `case`, at `now_ms`. `case_rating` is the case's own rating after
+    /// the change (repeated on every part for the figures).
+    pub fn of(case: &Case, handling: &Handling, fx: &Effects, now_ms: i64) -> Self {
+        let rating = fx
+            .ratings
+            .iter()
+            .chain(handling.ratings.iter())
+            .find(|r| r.subject == RatingSubject::Case)
+            .map(|r| r.level);
+        let mut parts: Vec<PartRow> = fx
+            .parts
+            .iter()
+            .map(|p| mapping::part_row(case, p, now_ms, rating))
+            .collect();
+        // A new case rating is repeated on the parts the change did not touch.
+        if fx.ratings.iter().any(|r| r.subject == RatingSubject::Case) {
+            for p in &handling.parts {
+                if !fx.parts.iter().any(|q| q.track == p.track) {
+                    parts.push(mapping::part_row(case, p, now_ms, rating));
+                }
+            }
+        }
+        Self {
+            parts,
+            steps: fx
+                .steps
+                .iter()
+                .map(|s| mapping::step_row(case.id.as_str(), s, now_ms, now_ms))
+                .collect(),
+            ratings: fx
+                .ratings
+                .iter()
+                .map(|r| mapping::rating_row(case.id.as_str(), r, now_ms))
+                .collect(),
+            due: fx
+                .schedule
+                .iter()
+                .map(|d| NewDueItem {
+                    case_id: case.id.0.clone(),
+                    step_id: d.step_id.clone(),
+                    track: d.track.clone(),
+                    kind: d.kind.as_text().to_string(),
+                    due_on: mapping::day(d.due_on),
+                    fire_at: fire_at_ms(d.due_on),
+                    state: DueState::Pending.as_text().to_string(),
+                })
+                .collect(),
+            cancel: fx.cancel.clone(),
+        }
+    }
+}
+
+/// One change to a case after its first answer, committed in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlingChange {
+pub struct CaseChange {
     pub case_id: String,
-    /// The handling row must still be at this version (else `Conflict`).
+    /// The case must still be at this `row_version` (else [`StoreError::Conflict`]).
     pub expected_version: i64,
-    /// The new handling row (its version is set by the store).
-    pub handling: HandlingRow,
-    /// Steps to insert or overwrite (by id).
-    pub steps: Vec<StepRow>,
-    /// Cancel the pending due items of these steps.
-    pub cancel_steps: Vec<String>,
-    /// Cancel the pending case-level due items of these kinds.
-    pub cancel_kinds: Vec<String>,
-    pub due: Vec<NewDueItem>,
-    /// The due item this change carries out: marked done, guarded by `state = 'pending'`, so a
-    /// transition fires once however many instances try.
-    pub fired: Option<(i64, String)>,
-    /// New `cases.status`, if it changes.
-    pub case_status: Option<String>,
+    pub status: Option<CaseStatus>,
     /// New stored application (JSON), when materials were added.
     pub application: Option<String>,
     /// Move the case to this catalog version (a change marked to apply to open cases).
     pub move_to_catalog: Option<String>,
+    pub lifecycle: LifecycleWrite,
+    /// The due item this change carries out: marked done, guarded by its pending state, so a
+    /// transition fires once however many instances try.
+    pub fired: Option<(i64, String)>,
     pub notices: Vec<NewNotice>,
     pub events: Vec<NewEvent>,
     pub now_ms: i64,
 }
 
-pub(crate) fn insert_handling(
+/// Writes the lifecycle rows (inside the caller's transaction).
+pub(crate) fn write_lifecycle(
     conn: &mut DbConnection,
-    h: &NewHandling,
-    now_ms: i64,
+    case_id: &str,
+    w: &LifecycleWrite,
 ) -> Result<(), StoreError> {
-    let mut row = h.handling.clone();
-    row.version = 1;
-    row.updated_at = now_ms;
-    diesel::insert_into(case_handling::table)
-        .values(&row)
-        .execute(conn)?;
-    for s in &h.steps {
-        diesel::insert_into(case_steps::table)
-            .values(s)
+    for p in &w.parts {
+        let updated = diesel::update(case_parts::table.find((&p.case_id, &p.track)))
+            .set(p)
             .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(case_parts::table)
+                .values(p)
+                .execute(conn)?;
+        }
     }
-    insert_due(conn, &h.due)
-}
-
-fn insert_due(conn: &mut DbConnection, due: &[NewDueItem]) -> Result<(), StoreError> {
-    for d in due {
+    for s in &w.steps {
+        // A step keeps the time it was created.
+        let updated = diesel::update(case_steps::table.find(&s.id))
+            .set((
+                case_steps::state.eq(&s.state),
+                case_steps::started_on.eq(&s.started_on),
+                case_steps::due_date.eq(&s.due_date),
+                case_steps::warn_on.eq(&s.warn_on),
+                case_steps::due_days.eq(&s.due_days),
+                case_steps::warn_days.eq(&s.warn_days),
+                case_steps::escalated.eq(s.escalated),
+                case_steps::acted_by.eq(&s.acted_by),
+                case_steps::acted_on.eq(&s.acted_on),
+                case_steps::comment.eq(&s.comment),
+                case_steps::basis.eq(&s.basis),
+                case_steps::updated_at.eq(s.updated_at),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(case_steps::table)
+                .values(s)
+                .execute(conn)?;
+        }
+    }
+    for r in &w.ratings {
+        let updated = diesel::update(ratings::table.find((&r.case_id, &r.subject)))
+            .set((
+                ratings::followup_due.eq(&r.followup_due),
+                ratings::followup_closed_on.eq(&r.followup_closed_on),
+                ratings::followup_closed_by.eq(&r.followup_closed_by),
+                ratings::followup_note.eq(&r.followup_note),
+                ratings::followup_callback.eq(&r.followup_callback),
+            ))
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(ratings::table)
+                .values(r)
+                .execute(conn)?;
+        }
+    }
+    let pending = DueState::Pending.as_text();
+    let cancelled = DueState::Cancelled.as_text();
+    for c in &w.cancel {
+        let q = due_items::table
+            .filter(due_items::case_id.eq(case_id))
+            .filter(due_items::state.eq(pending));
+        match c {
+            Cancel::Step(step) => {
+                diesel::update(q.filter(due_items::step_id.eq(step)))
+                    .set(due_items::state.eq(cancelled))
+                    .execute(conn)?;
+            }
+            Cancel::Part { track, kinds } => {
+                let kinds: Vec<&str> = kinds.iter().map(|k| k.as_text()).collect();
+                // Items from before parts name no track: they are the case's own matter's.
+                diesel::update(
+                    q.filter(due_items::step_id.is_null())
+                        .filter(due_items::kind.eq_any(&kinds))
+                        .filter(due_items::track.eq(track).or(due_items::track.is_null())),
+                )
+                .set(due_items::state.eq(cancelled))
+                .execute(conn)?;
+            }
+        }
+    }
+    for d in &w.due {
         diesel::insert_into(due_items::table)
             .values(d)
             .execute(conn)?;
@@ -184,95 +326,49 @@ fn insert_due(conn: &mut DbConnection, due: &[NewDueItem]) -> Result<(), StoreEr
 
 pub(crate) fn apply_change(
     conn: &mut DbConnection,
-    c: &HandlingChange,
+    c: &CaseChange,
 ) -> Result<IntakeReceipt, StoreError> {
     if let Some((item, by)) = &c.fired {
         let done = diesel::update(
             due_items::table
                 .filter(due_items::id.eq(item))
-                .filter(due_items::state.eq("pending")),
+                .filter(due_items::state.eq(DueState::Pending.as_text())),
         )
         .set((
-            due_items::state.eq("done"),
+            due_items::state.eq(DueState::Done.as_text()),
             due_items::done_at.eq(c.now_ms),
             due_items::done_by.eq(by),
         ))
         .execute(conn)?;
         if done == 0 {
-            return Err(StoreError::Conflict(format!(
-                "due item {item} was already carried out or cancelled"
-            )));
+            return Err(StoreError::DueItemTaken(*item));
         }
     }
-    let mut row = c.handling.clone();
-    row.version = c.expected_version + 1;
-    row.updated_at = c.now_ms;
     let changed = diesel::update(
-        case_handling::table
-            .filter(case_handling::case_id.eq(&c.case_id))
-            .filter(case_handling::version.eq(c.expected_version)),
+        cases::table
+            .filter(cases::id.eq(&c.case_id))
+            .filter(cases::row_version.eq(c.expected_version)),
     )
-    .set(&row)
+    .set((
+        c.status.map(|s| cases::status.eq(s.as_text())),
+        c.application.as_ref().map(|a| cases::application.eq(a)),
+        c.move_to_catalog
+            .as_ref()
+            .map(|h| cases::catalog_hash.eq(h)),
+        cases::updated_at.eq(c.now_ms),
+        cases::row_version.eq(cases::row_version + 1i64),
+    ))
     .execute(conn)?;
     if changed == 0 {
-        return Err(StoreError::Conflict(format!(
-            "case {} changed meanwhile (expected handling version {})",
-            c.case_id, c.expected_version
-        )));
+        return match load_case(conn, &c.case_id)? {
+            None => Err(StoreError::NotFound(format!("case {}", c.case_id))),
+            Some(now) => Err(StoreError::Conflict(format!(
+                "case {} is at version {}, the change expected {}",
+                c.case_id, now.row_version, c.expected_version
+            ))),
+        };
     }
-    for s in &c.steps {
-        let updated = diesel::update(case_steps::table.find(&s.id))
-            .set(s)
-            .execute(conn)?;
-        if updated == 0 {
-            diesel::insert_into(case_steps::table)
-                .values(s)
-                .execute(conn)?;
-        }
-    }
-    if !c.cancel_steps.is_empty() {
-        diesel::update(
-            due_items::table
-                .filter(due_items::case_id.eq(&c.case_id))
-                .filter(due_items::state.eq("pending"))
-                .filter(due_items::step_id.eq_any(&c.cancel_steps)),
-        )
-        .set(due_items::state.eq("cancelled"))
-        .execute(conn)?;
-    }
-    if !c.cancel_kinds.is_empty() {
-        diesel::update(
-            due_items::table
-                .filter(due_items::case_id.eq(&c.case_id))
-                .filter(due_items::state.eq("pending"))
-                .filter(due_items::step_id.is_null())
-                .filter(due_items::kind.eq_any(&c.cancel_kinds)),
-        )
-        .set(due_items::state.eq("cancelled"))
-        .execute(conn)?;
-    }
-    insert_due(conn, &c.due)?;
-    let status_changed = match (&c.case_status, &c.application) {
-        (None, None) => None,
-        (status, application) => Some(
-            diesel::update(cases::table.find(&c.case_id))
-                .set((
-                    status.as_ref().map(|s| cases::status.eq(s)),
-                    application.as_ref().map(|a| cases::application.eq(a)),
-                    cases::updated_at.eq(c.now_ms),
-                    cases::row_version.eq(cases::row_version + 1i64),
-                ))
-                .execute(conn)?,
-        ),
-    };
-    if status_changed == Some(0) {
-        return Err(StoreError::NotFound(format!("case {}", c.case_id)));
-    }
-    if let Some(hash) = &c.move_to_catalog {
-        diesel::update(cases::table.find(&c.case_id))
-            .set(cases::catalog_hash.eq(hash))
-            .execute(conn)?;
-    }
+    write_lifecycle(conn, &c.case_id, &c.lifecycle)?;
     let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
     for e in &c.events {
         insert_event(conn, &c.case_id, c.now_ms, e)?;
@@ -286,21 +382,39 @@ pub(crate) fn apply_change(
     })
 }
 
+/// The parts, steps and ratings of a case.
 pub(crate) fn load_handling(
     conn: &mut DbConnection,
     case_id: &str,
-) -> Result<Option<HandlingRow>, StoreError> {
-    Ok(case_handling::table
-        .find(case_id)
-        .select(HandlingRow::as_select())
-        .first(conn)
-        .optional()?)
+) -> Result<Handling, StoreError> {
+    let parts: Vec<PartRow> = case_parts::table
+        .filter(case_parts::case_id.eq(case_id))
+        .order(case_parts::track)
+        .select(PartRow::as_select())
+        .load(conn)?;
+    let steps = load_steps(conn, case_id)?;
+    let rated: Vec<RatingRow> = ratings::table
+        .filter(ratings::case_id.eq(case_id))
+        .order(ratings::created_at)
+        .select(RatingRow::as_select())
+        .load(conn)?;
+    Ok(Handling {
+        parts: parts
+            .iter()
+            .map(mapping::part_of)
+            .collect::<Result<_, _>>()?,
+        steps: steps
+            .iter()
+            .map(mapping::step_of)
+            .collect::<Result<_, _>>()?,
+        ratings: rated
+            .iter()
+            .map(mapping::rating_of)
+            .collect::<Result<_, _>>()?,
+    })
 }
 
-pub(crate) fn load_steps(
-    conn: &mut DbConnection,
-    case_id: &str,
-) -> Result<Vec<StepRow>, StoreError> {
+fn load_steps(conn: &mut DbConnection, case_id: &str) -> Result<Vec<StepRow>, StoreError> {
     Ok(case_steps::table
         .filter(case_steps::case_id.eq(case_id))
         .order(case_steps::seq)
@@ -308,30 +422,41 @@ pub(crate) fn load_steps(
         .load(conn)?)
 }
 
+/// The pending due items of a case, in order.
 pub(crate) fn load_due(
     conn: &mut DbConnection,
     case_id: &str,
-) -> Result<Vec<DueItemRow>, StoreError> {
-    Ok(due_items::table
+) -> Result<Vec<StoredDueItem>, StoreError> {
+    let rows: Vec<DueItemRow> = due_items::table
         .filter(due_items::case_id.eq(case_id))
+        .filter(due_items::state.eq(DueState::Pending.as_text()))
         .order(due_items::id)
         .select(DueItemRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.iter().map(stored_due).collect()
 }
 
-/// Active steps waiting for one of `units`, oldest first.
+fn stored_due(r: &DueItemRow) -> Result<StoredDueItem, StoreError> {
+    let (id, case_id, item) = mapping::due_item_of(r)?;
+    Ok(StoredDueItem { id, case_id, item })
+}
+
+/// Active steps waiting for one of `units`, earliest due first.
 pub(crate) fn inbox(
     conn: &mut DbConnection,
     units: &[String],
     limit: i64,
-) -> Result<Vec<StepRow>, StoreError> {
-    Ok(case_steps::table
+) -> Result<Vec<(String, crate::domain::route::Step)>, StoreError> {
+    let rows: Vec<StepRow> = case_steps::table
         .filter(case_steps::unit_id.eq_any(units))
-        .filter(case_steps::state.eq("active"))
+        .filter(case_steps::state.eq(crate::domain::route::StepState::Active.as_text()))
         .order((case_steps::due_date.asc(), case_steps::id.asc()))
         .limit(limit)
         .select(StepRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.iter()
+        .map(|r| Ok((r.case_id.clone(), mapping::step_of(r)?)))
+        .collect()
 }
 
 /// Takes a lease on up to `limit` pending due items whose time has come. On PostgreSQL the
@@ -343,11 +468,12 @@ pub(crate) fn claim_due(
     owner: &str,
     lease_ms: i64,
     limit: i64,
-) -> Result<Vec<DueItemRow>, StoreError> {
+) -> Result<Vec<StoredDueItem>, StoreError> {
     use due_items::dsl as d;
+    let pending = DueState::Pending.as_text();
     let ids: Vec<i64> = match conn {
         DbConnection::Pg(c) => d::due_items
-            .filter(d::state.eq("pending"))
+            .filter(d::state.eq(pending))
             .filter(d::fire_at.le(now_ms))
             .filter(d::lease_until.is_null().or(d::lease_until.lt(now_ms)))
             .order(d::fire_at.asc())
@@ -357,7 +483,7 @@ pub(crate) fn claim_due(
             .skip_locked()
             .load(c)?,
         DbConnection::Sqlite(c) => d::due_items
-            .filter(d::state.eq("pending"))
+            .filter(d::state.eq(pending))
             .filter(d::fire_at.le(now_ms))
             .filter(d::lease_until.is_null().or(d::lease_until.lt(now_ms)))
             .order(d::fire_at.asc())
@@ -374,9 +500,10 @@ pub(crate) fn claim_due(
             d::lease_until.eq(now_ms + lease_ms),
         ))
         .execute(conn)?;
-    Ok(d::due_items
+    let rows: Vec<DueItemRow> = d::due_items
         .filter(d::id.eq_any(&ids))
         .order(d::fire_at.asc())
         .select(DueItemRow::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    rows.iter().map(stored_due).collect()
 }

@@ -15,6 +15,7 @@ mod conn;
 mod error;
 mod figures;
 mod handling;
+pub mod mapping;
 mod ops;
 pub mod schema;
 mod writer;
@@ -27,11 +28,15 @@ use diesel::r2d2::R2D2Connection;
 
 pub use conn::DbConnection;
 pub use error::StoreError;
-pub use figures::{FigureCounts, FigureKey};
-pub use handling::{DueItemRow, HandlingChange, HandlingRow, NewDueItem, NewHandling, StepRow};
+pub use figures::{FigureCounts, FigureKey, PartOfCase, RatingOfCase};
+pub use handling::{fire_at_ms, CaseChange, LifecycleWrite, StoredDueItem};
+pub use mapping::case_of;
 pub use ops::MAX_PAGE;
 pub use writer::MAX_BATCH;
 
+use crate::domain::handling::{EventKind, Handling};
+use crate::domain::notice::NoticeKind;
+use crate::domain::route::Step;
 use conn::{DbManager, Session, Target};
 use ops::Job;
 use writer::Writer;
@@ -183,7 +188,7 @@ pub struct EventRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotice {
     pub id: String,
-    pub kind: String,
+    pub kind: NoticeKind,
     pub center_id: String,
     pub year: i32,
     /// e.g. "白水镇政务〔2026〕受字第"; the number is `{prefix}{seq:04}号`.
@@ -197,7 +202,7 @@ pub struct NewNotice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub actor: String,
-    pub action: String,
+    pub action: EventKind,
     pub catalog_hash: String,
     /// JSON.
     pub detail: String,
@@ -209,11 +214,12 @@ pub struct NewIntake {
     /// Stored with `row_version` 1 whatever the caller put there.
     pub case: CaseRow,
     pub notices: Vec<NewNotice>,
-    pub event: NewEvent,
+    /// The intake's audit entry first, then those of matters decided at once.
+    pub events: Vec<NewEvent>,
     /// (user id, idempotency key, hash of the request body).
     pub idempotency: Option<(String, String, String)>,
-    /// The handling of an accepted case (its steps and deadlines).
-    pub handling: Option<Box<NewHandling>>,
+    /// The case's parts, steps and due items (see `domain::handling::open`).
+    pub lifecycle: Option<Box<LifecycleWrite>>,
 }
 
 /// What a committed intake or update returns.
@@ -237,12 +243,13 @@ pub struct CaseUpdate {
     pub assessment: String,
     pub due_date: Option<String>,
     pub notices: Vec<NewNotice>,
-    pub event: NewEvent,
+    /// The supplement's audit entry first, then those of what it opens.
+    pub events: Vec<NewEvent>,
     pub now_ms: i64,
     /// Move the case to this catalog version (a change marked to apply to open cases).
     pub move_to_catalog: Option<String>,
-    /// The handling of a case this update accepts.
-    pub handling: Option<Box<NewHandling>>,
+    /// The parts, steps and due items the new answer opens.
+    pub lifecycle: Option<Box<LifecycleWrite>>,
 }
 
 /// Filters for [`Store::list_cases`]; `None` means "any". Newest first.
@@ -577,26 +584,24 @@ impl Store {
         ops::load_notice(&mut *self.conn()?, id)
     }
 
-    /// Commits one change to an accepted case's handling (see [`HandlingChange`]).
-    pub fn commit_handling(&self, change: HandlingChange) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Handling(Box::new(change)))
+    /// Commits one change to a case after its first answer (see [`CaseChange`]).
+    pub fn commit_change(&self, change: CaseChange) -> Result<IntakeReceipt, StoreError> {
+        self.write(Job::Change(Box::new(change)))
     }
 
-    pub fn handling(&self, case_id: &str) -> Result<Option<HandlingRow>, StoreError> {
+    /// The parts, steps (returned, transferred and superseded ones included, in order) and
+    /// ratings of a case.
+    pub fn handling(&self, case_id: &str) -> Result<Handling, StoreError> {
         handling::load_handling(&mut *self.conn()?, case_id)
     }
 
-    /// Every step of a case, returned, transferred and superseded ones included, in order.
-    pub fn steps_of_case(&self, case_id: &str) -> Result<Vec<StepRow>, StoreError> {
-        handling::load_steps(&mut *self.conn()?, case_id)
-    }
-
-    pub fn due_items_of_case(&self, case_id: &str) -> Result<Vec<DueItemRow>, StoreError> {
+    /// The pending due items of a case.
+    pub fn due_items_of_case(&self, case_id: &str) -> Result<Vec<StoredDueItem>, StoreError> {
         handling::load_due(&mut *self.conn()?, case_id)
     }
 
-    /// Active steps waiting for any of `units`, earliest due first.
-    pub fn inbox(&self, units: &[String], limit: i64) -> Result<Vec<StepRow>, StoreError> {
+    /// Active steps waiting for any of `units`, earliest due first, with their case ids.
+    pub fn inbox(&self, units: &[String], limit: i64) -> Result<Vec<(String, Step)>, StoreError> {
         handling::inbox(&mut *self.conn()?, units, limit.clamp(1, MAX_PAGE))
     }
 
@@ -607,7 +612,7 @@ impl Store {
         owner: &str,
         lease_ms: i64,
         limit: i64,
-    ) -> Result<Vec<DueItemRow>, StoreError> {
+    ) -> Result<Vec<StoredDueItem>, StoreError> {
         let mut c = self.conn()?;
         ops::write_tx(&mut c, |c| {
             handling::claim_due(c, now_ms, owner, lease_ms, limit)
@@ -632,7 +637,7 @@ impl Store {
         today: &str,
         center: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<HandlingRow>, StoreError> {
+    ) -> Result<Vec<PartOfCase>, StoreError> {
         figures::case_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
     }
 
@@ -642,7 +647,7 @@ impl Store {
         today: &str,
         center: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<StepRow>, StoreError> {
+    ) -> Result<Vec<(String, Step)>, StoreError> {
         figures::step_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
     }
 
@@ -651,7 +656,7 @@ impl Store {
         &self,
         center: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<HandlingRow>, StoreError> {
+    ) -> Result<Vec<RatingOfCase>, StoreError> {
         figures::open_followups(&mut *self.conn()?, center, limit.clamp(1, MAX_PAGE))
     }
 
@@ -661,7 +666,7 @@ impl Store {
         today: &str,
         center: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<HandlingRow>, StoreError> {
+    ) -> Result<Vec<PartOfCase>, StoreError> {
         figures::undelivered(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
     }
 

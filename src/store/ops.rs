@@ -6,7 +6,8 @@ use diesel::prelude::*;
 
 use super::audit;
 use super::conn::{DbConnection, MultiBackend};
-use super::handling::{insert_handling, HandlingChange};
+use super::handling::{write_lifecycle, CaseChange};
+use super::mapping::AsText;
 use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
@@ -18,7 +19,7 @@ use super::{
 pub(crate) enum Job {
     Intake(Box<NewIntake>),
     Update(Box<CaseUpdate>),
-    Handling(Box<HandlingChange>),
+    Change(Box<CaseChange>),
     /// Fault injection for the writer's own tests: panics inside the transaction.
     #[cfg(test)]
     Panic,
@@ -29,7 +30,7 @@ impl Job {
         match self {
             Job::Intake(i) => apply_intake(conn, i),
             Job::Update(u) => apply_update(conn, u),
-            Job::Handling(c) => super::handling::apply_change(conn, c),
+            Job::Change(c) => super::handling::apply_change(conn, c),
             #[cfg(test)]
             Job::Panic => panic!("injected panic in a store job"),
         }
@@ -168,9 +169,11 @@ fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeRec
         .values(&case)
         .execute(conn)?;
     let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
-    insert_event(conn, &case.id, case.created_at, &intake.event)?;
-    if let Some(h) = &intake.handling {
-        insert_handling(conn, h, case.created_at)?;
+    for e in &intake.events {
+        insert_event(conn, &case.id, case.created_at, e)?;
+    }
+    if let Some(l) = &intake.lifecycle {
+        write_lifecycle(conn, &case.id, l)?;
     }
     if let Some((user, key, hash)) = &intake.idempotency {
         diesel::insert_into(idempotency_keys::table)
@@ -221,9 +224,11 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
             .execute(conn)?;
     }
     let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
-    insert_event(conn, &u.case_id, u.now_ms, &u.event)?;
-    if let Some(h) = &u.handling {
-        insert_handling(conn, h, u.now_ms)?;
+    for e in &u.events {
+        insert_event(conn, &u.case_id, u.now_ms, e)?;
+    }
+    if let Some(l) = &u.lifecycle {
+        write_lifecycle(conn, &u.case_id, l)?;
     }
     let case = load_case(conn, &u.case_id)?
         .ok_or_else(|| StoreError::NotFound(format!("case {}", u.case_id)))?;
@@ -260,7 +265,7 @@ pub(crate) fn insert_event(
         case_id,
         at,
         &e.actor,
-        &e.action,
+        e.action.as_text(),
         &e.catalog_hash,
         &e.detail,
     );
@@ -269,7 +274,7 @@ pub(crate) fn insert_event(
             case_id,
             at,
             actor: &e.actor,
-            action: &e.action,
+            action: e.action.as_text(),
             catalog_hash: &e.catalog_hash,
             detail: &e.detail,
             prev_hash: prev,
@@ -292,23 +297,23 @@ pub(crate) fn insert_notices(
 ) -> Result<Vec<NoticeRow>, StoreError> {
     let mut order: Vec<usize> = (0..new.len()).collect();
     order.sort_by(|&a, &b| {
-        (&new[a].center_id, &new[a].kind, new[a].year).cmp(&(
+        (&new[a].center_id, new[a].kind.as_text(), new[a].year).cmp(&(
             &new[b].center_id,
-            &new[b].kind,
+            new[b].kind.as_text(),
             new[b].year,
         ))
     });
     let mut seqs = vec![0i64; new.len()];
     for i in order {
         let n = &new[i];
-        seqs[i] = next_seq(conn, &n.center_id, &n.kind, i64::from(n.year))?;
+        seqs[i] = next_seq(conn, &n.center_id, n.kind.as_text(), i64::from(n.year))?;
     }
     let mut out = Vec::with_capacity(new.len());
     for (n, seq) in new.iter().zip(seqs) {
         let row = NoticeRow {
             id: n.id.clone(),
             case_id: case_id.to_string(),
-            kind: n.kind.clone(),
+            kind: n.kind.as_text().to_string(),
             center_id: n.center_id.clone(),
             year: n.year,
             seq,

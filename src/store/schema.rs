@@ -113,20 +113,24 @@ diesel::table! {
 }
 
 diesel::table! {
-    case_handling (case_id) {
+    case_parts (case_id, track) {
         case_id -> Text,
+        track -> Text,
         center_id -> Text,
         township -> Nullable<Text>,
         window_id -> Nullable<Text>,
-        matter_code -> Text,
+        status -> Text,
+        supplement_notices -> BigInt,
         decider_unit -> Text,
         decider_level -> Text,
         immediate -> BigInt,
-        accepted_on -> Text,
+        accepted_on -> Nullable<Text>,
+        due_days -> Nullable<BigInt>,
         due_date -> Nullable<Text>,
+        statutory_days -> Nullable<BigInt>,
         statutory_due -> Nullable<Text>,
+        warn_days -> Nullable<BigInt>,
         warn_on -> Nullable<Text>,
-        state -> Text,
         pause -> Nullable<Text>,
         paused_days -> BigInt,
         extensions -> BigInt,
@@ -139,13 +143,24 @@ diesel::table! {
         delivered_on -> Nullable<Text>,
         delivery -> Nullable<Text>,
         rating -> Nullable<BigInt>,
-        rating_comment -> Nullable<Text>,
-        rated_on -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    ratings (case_id, subject) {
+        case_id -> Text,
+        subject -> Text,
+        level -> BigInt,
+        comment -> Nullable<Text>,
+        rated_on -> Text,
+        rated_by -> Text,
         followup_due -> Nullable<Text>,
         followup_closed_on -> Nullable<Text>,
+        followup_closed_by -> Nullable<Text>,
         followup_note -> Nullable<Text>,
-        version -> BigInt,
-        updated_at -> BigInt,
+        followup_callback -> Nullable<Text>,
+        created_at -> BigInt,
     }
 }
 
@@ -176,6 +191,9 @@ diesel::table! {
         basis -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        due_days -> Nullable<BigInt>,
+        warn_days -> Nullable<BigInt>,
+        escalated -> BigInt,
     }
 }
 
@@ -192,6 +210,7 @@ diesel::table! {
         lease_until -> Nullable<BigInt>,
         done_at -> Nullable<BigInt>,
         done_by -> Nullable<Text>,
+        track -> Nullable<Text>,
     }
 }
 
@@ -199,7 +218,8 @@ diesel::joinable!(catalog_activations -> catalog_versions (hash));
 diesel::joinable!(notices -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 diesel::joinable!(idempotency_keys -> cases (case_id));
-diesel::joinable!(case_handling -> cases (case_id));
+diesel::joinable!(case_parts -> cases (case_id));
+diesel::joinable!(ratings -> cases (case_id));
 diesel::joinable!(case_steps -> cases (case_id));
 diesel::joinable!(due_items -> cases (case_id));
 
@@ -212,7 +232,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     document_counters,
     case_events,
     idempotency_keys,
-    case_handling,
+    case_parts,
+    ratings,
     case_steps,
     due_items,
 );

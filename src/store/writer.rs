@@ -343,15 +343,15 @@ mod tests {
             assessment: "{}".into(),
             due_date: None,
             notices: vec![],
-            event: crate::store::NewEvent {
+            events: vec![crate::store::NewEvent {
                 actor: "t".into(),
-                action: "supplement".into(),
+                action: crate::domain::handling::EventKind::Supplement,
                 catalog_hash: "h".into(),
                 detail: "{}".into(),
-            },
+            }],
             now_ms: 0,
             move_to_catalog: None,
-            handling: None,
+            lifecycle: None,
         }))
     }
 

@@ -1,6 +1,9 @@
 //! The access matrix: every endpoint × every role × own / other center → allowed, or refused
-//! with 401 (no credentials) or 403 (not yours). "Allowed" means the request got past the access
-//! checks: a 2xx, or a 404/409/422 about the request itself — never a 5xx.
+//! with 401 (no credentials), 403 (a case the user sees but may not change this way) or 404 (a
+//! case out of the user's scope: answered as if it did not exist, so ids cannot be probed).
+//! "Allowed" means the request got past the access checks: a 2xx, or a 404/409/422 about the
+//! request itself — never a 5xx. The rules are those of `app::access` (its own table is
+//! unit-tested there).
 //!
 //! The case under test is a 低保 application taken at 白水镇 by its clerk: its first step is the
 //! 白水镇 center's, its deciding unit 县民政局 (`dev-approver-civil`). State-changing requests
@@ -16,8 +19,10 @@ use crate::on_both_backends;
 enum Want {
     Allow,
     Deny,
+    /// 404 not_found: the case is out of the user's scope.
+    Hidden,
 }
-use Want::{Allow as A, Deny as D};
+use Want::{Allow as A, Deny as D, Hidden as H};
 
 /// The roles, in the order of every row below.
 const ROLES: [(&str, Option<&str>); 10] = [
@@ -45,7 +50,11 @@ struct Row {
 }
 
 fn rows() -> Vec<Row> {
-    let read = [A, D, D, D, A, D, A, A, A];
+    // The deciding department (县民政局) sees the case once a step reaches it; the first step is
+    // the township center's.
+    let read = [A, H, H, H, H, H, A, A, A];
+    // Only the center (or agent) that took the case serves it; others see it or not.
+    let serve = [A, H, H, H, H, H, D, D, D];
     let pause =
         json!({"kind": "appraisal", "reason": "家庭经济状况核对", "expected_end": "2026-03-20"});
     let r = |method, path, body, changes, want| Row {
@@ -120,63 +129,57 @@ fn rows() -> Vec<Row> {
             "/api/v1/cases/{case}/supplements",
             json!({"materials": [{"id": "id_cards"}]}),
             false,
-            [A, D, D, D, D, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/steps/{step}",
             json!({"action": "approve", "comment": "同意"}),
             true,
-            [A, D, D, D, D, D, D, D, D],
+            serve,
         ),
-        r(
-            "POST",
-            "/api/v1/cases/{case}/pause",
-            pause,
-            true,
-            [A, D, D, D, A, D, D, D, D],
-        ),
+        r("POST", "/api/v1/cases/{case}/pause", pause, true, serve),
         r(
             "POST",
             "/api/v1/cases/{case}/extension",
             json!({"approved_by": "局长", "reason": "需入户复核"}),
             true,
-            [A, D, D, D, A, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/resume",
             json!({}),
             false,
-            [A, D, D, D, A, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/deferred-materials",
             json!({"materials": [{"id": "income_proof"}]}),
             false,
-            [A, D, D, D, D, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/delivery",
             json!({"method": "window_pickup", "originals_checked": true}),
             false,
-            [A, D, D, D, D, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/rating",
             json!({"level": 5}),
             false,
-            [A, D, D, D, D, D, D, D, D],
+            serve,
         ),
         r(
             "POST",
             "/api/v1/cases/{case}/followup/close",
             json!({"note": "已回访"}),
             false,
-            [D, D, D, D, D, D, A, A, D],
+            [D, H, H, H, H, H, A, A, D],
         ),
         r(
             "GET",
@@ -261,6 +264,7 @@ fn verdict(r: &Resp) -> Result<Option<Want>, String> {
         s if s >= 500 => Err(format!("{s}: {}", r.text)),
         401 => Ok(None),
         403 => Ok(Some(D)),
+        404 if r.body["error"] == "not_found" => Ok(Some(H)),
         _ => Ok(Some(A)),
     }
 }
@@ -278,7 +282,7 @@ async fn access_matrix(app: &TestApp) {
             }
             let r = call(app, &row, *token, &shared).await;
             cells += 1;
-            if r.status.as_u16() == 401 || r.status.as_u16() == 403 {
+            if matches!(r.status.as_u16(), 401 | 403 | 404) {
                 assert_error_shape(&r);
             }
             match verdict(&r) {

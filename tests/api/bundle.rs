@@ -66,9 +66,45 @@ async fn bundle_complete_is_accepted(app: &TestApp) {
         .map(|m| m["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["accepted_immediate", "accepted_promised"]);
-    assert_eq!(r.notice_kinds(), ["acceptance"]);
-    assert_eq!(r.notice_numbers(), ["白水镇政务〔2026〕受字第0001号"]);
+    // One 受理通知书 for the bundle, and the 即办 licence decided at once with its own notice
+    // (the bundle promises 营业执照当场核发).
+    assert_eq!(r.notice_kinds(), ["acceptance", "immediate_decision"]);
+    assert_eq!(
+        r.notice_numbers(),
+        [
+            "白水镇政务〔2026〕受字第0001号",
+            "白水镇政务〔2026〕办字第0001号"
+        ]
+    );
     assert_eq!(r.body["notices"][0]["content"]["matter"], "我要开理发店");
+    assert_ne!(r.body["notices"][1]["content"]["matter"], "我要开理发店");
+    // Progress shows each matter: the licence decided, the permit in progress.
+    let p = app
+        .get(
+            &format!("/api/v1/cases/{}/progress", r.case_id()),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let statuses: Vec<(&str, &str)> = p.body["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["status"].as_str().unwrap(),
+                x["immediate"]
+                    .as_bool()
+                    .map_or("?", |b| if b { "immediate" } else { "promised" }),
+            )
+        })
+        .collect();
+    assert!(statuses.contains(&("decided", "immediate")), "{}", p.text);
+    assert!(
+        statuses.contains(&("in_progress", "promised")),
+        "{}",
+        p.text
+    );
 }
 
 async fn bundle_shared_material_listed_once(app: &TestApp) {

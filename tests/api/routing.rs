@@ -28,7 +28,7 @@ fn active(p: &Value, unit: &str) -> String {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["state"] == "active" && s["unit_id"] == unit)
+        .find(|s| s["state"] == "active" && s["unit"] == unit)
         .unwrap_or_else(|| panic!("no active step for {unit}: {p}"))["id"]
         .as_str()
         .unwrap()
@@ -40,7 +40,7 @@ fn step<'a>(p: &'a Value, key: &str, state: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["step_key"] == key && s["state"] == state)
+        .find(|s| s["key"] == key && s["state"] == state)
         .unwrap_or_else(|| panic!("no {state} step {key}: {p}"))
 }
 
@@ -51,7 +51,7 @@ fn states(p: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|s| {
             (
-                s["step_key"].as_str().unwrap().to_string(),
+                s["key"].as_str().unwrap().to_string(),
                 s["state"].as_str().unwrap().to_string(),
             )
         })
@@ -128,7 +128,7 @@ async fn take(app: &TestApp, token: &str, matter: &str, application: &Value) -> 
 async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) {
     let case = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
     let p = progress(app, CLERK_BAISHUI, &case).await;
-    assert_eq!(p["state"], "in_progress");
+    assert_eq!(p["parts"][0]["status"], "in_progress");
     assert_eq!(p["due_date"], "2026-03-30");
     assert_eq!(
         states(&p),
@@ -143,7 +143,8 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
         "2026-03-12"
     );
 
-    // Only the assigned unit acts: the county cannot take the township's step.
+    // Only the assigned unit acts: the county cannot take the township's step, and does not
+    // even see the case before a step of it reaches the county.
     let first = active(&p, "baishui/center");
     let r = act(
         app,
@@ -153,7 +154,7 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
         json!({"action": "approve"}),
     )
     .await;
-    r.assert_error(403, "forbidden");
+    r.assert_error(404, "not_found");
     let inbox = app.get("/api/v1/inbox", Some(APPROVER_CIVIL)).await;
     assert!(
         !inbox.text.contains(&case),
@@ -206,11 +207,11 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
     app.clock.set_day(day(2026, 3, 9));
     let r = approve(app, APPROVER_CIVIL, &case, "qingshan/civil-affairs", "同意").await;
     let p = &r["progress"];
-    assert_eq!(p["decision"], "approved");
-    assert_eq!(p["decided_on"], "2026-03-09");
-    assert_eq!(p["on_time"], true);
-    assert_eq!(p["working_days_used"], 5); // 3/3 3/4 3/5 3/6 3/9
-    assert_eq!(p["delivery_due"], "2026-03-23"); // Art. 44: 10 working days
+    assert_eq!(p["parts"][0]["decision"], "approved");
+    assert_eq!(p["parts"][0]["decided_on"], "2026-03-09");
+    assert_eq!(p["parts"][0]["on_time"], true);
+    assert_eq!(p["parts"][0]["working_days_used"], 5); // 3/3 3/4 3/5 3/6 3/9
+    assert_eq!(p["parts"][0]["delivery_due"], "2026-03-23"); // Art. 44: 10 working days
     let n = &r["notices"][0];
     assert_eq!(n["kind"], "approval");
     // Issued by the township center that took the case (统一窗口出件, one seal).
@@ -233,7 +234,7 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
         json!({"method": "window_pickup", "originals_checked": true}),
     )
     .await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    r.assert_error(404, "not_found");
     app.clock.set_day(day(2026, 3, 10));
     let r = post(
         app,
@@ -244,7 +245,7 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["progress"]["status"], "delivered");
-    assert_eq!(r.body["progress"]["delivered_on"], "2026-03-10");
+    assert_eq!(r.body["progress"]["parts"][0]["delivered_on"], "2026-03-10");
     let again = post(
         app,
         CLERK_BAISHUI,
@@ -264,7 +265,7 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["progress"]["rating_label"], "非常满意");
+    assert_eq!(r.body["progress"]["ratings"][0]["label"], "非常满意");
     post(app, CLERK_BAISHUI, &rating, json!({"level": 4}))
         .await
         .assert_error(409, "conflict");
@@ -320,11 +321,11 @@ async fn parallel_group_waits_for_every_department(app: &TestApp) {
         "准予",
     )
     .await;
-    assert_eq!(r["progress"]["decision"], "approved");
+    assert_eq!(r["progress"]["parts"][0]["decision"], "approved");
 
     // The village agent follows the case and carries the result back to the village.
     let p = progress(app, AGENT_DONGCUN, &case).await;
-    assert_eq!(p["decision"], "approved");
+    assert_eq!(p["parts"][0]["decision"], "approved");
     let path = format!("/api/v1/cases/{case}/delivery");
     let r = post(
         app,
@@ -334,7 +335,10 @@ async fn parallel_group_waits_for_every_department(app: &TestApp) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["progress"]["delivery"]["method"], "via_agent");
+    assert_eq!(
+        r.body["progress"]["parts"][0]["delivery"]["method"],
+        "via_agent"
+    );
 }
 
 /// Both departments of a parallel group approve at the same moment: both succeed (the later one
@@ -373,7 +377,7 @@ async fn simultaneous_approvals_in_a_parallel_group(app: &TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|s| s["step_key"] == "township_decide")
+        .filter(|s| s["key"] == "township_decide")
         .collect();
     assert_eq!(decide.len(), 1, "{p}");
     assert_eq!(decide[0]["state"], "active");
@@ -409,9 +413,9 @@ async fn one_refusal_in_a_parallel_group_decides(app: &TestApp) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let p = &r.body["progress"];
-    assert_eq!(p["decision"], "disapproved");
+    assert_eq!(p["parts"][0]["decision"], "disapproved");
     assert_eq!(
-        step(p, "agri_review", "cancelled")["unit_id"],
+        step(p, "agri_review", "cancelled")["unit"],
         "baishui/agri-office"
     );
     step(p, "township_decide", "cancelled");
@@ -518,7 +522,7 @@ async fn return_transfer_and_countersign(app: &TestApp) {
     .await;
     r.assert_error(409, "conflict");
     let r = approve(app, APPROVER_HEALTH, &case, "qingshan/health", "准予许可").await;
-    assert_eq!(r["progress"]["decision"], "approved");
+    assert_eq!(r["progress"]["parts"][0]["decision"], "approved");
     let h = history_actions(app, &case).await;
     for a in [
         "step_countersign_added",
@@ -568,10 +572,10 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
         json!({"kind": "inspection", "reason": "x", "expected_end": "2026-10-09"}),
     )
     .await
-    .assert_error(403, "forbidden");
+    .assert_error(404, "not_found");
     let r = post(app, APPROVER_HEALTH, &pause, json!({"kind": "inspection", "reason": "集中空调通风系统送检", "expected_end": "2026-10-09"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["progress"]["state"], "paused");
+    assert_eq!(r.body["progress"]["parts"][0]["status"], "paused");
     assert_eq!(r.body["notices"][0]["kind"], "special_procedure");
     assert_eq!(
         r.body["notices"][0]["number"],
@@ -599,7 +603,7 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let p = &r.body["progress"];
-    assert_eq!(p["paused_working_days"], 2); // 10/8 and 10/9; the holiday is not a working day anyway
+    assert_eq!(p["parts"][0]["paused_working_days"], 2); // 10/8 and 10/9; the holiday is not a working day anyway
     assert_eq!(p["due_date"], "2026-10-20");
     assert_eq!(step(p, "site_review", "active")["due_date"], "2026-10-14");
 
@@ -614,7 +618,7 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["progress"]["due_date"], "2026-11-03");
-    assert_eq!(r.body["progress"]["extensions"], 1);
+    assert_eq!(r.body["progress"]["parts"][0]["extensions"], 1);
     assert_eq!(r.body["notices"][0]["kind"], "extension");
     assert!(r.body["notices"][0].to_string().contains("张卫"));
     post(
@@ -637,10 +641,10 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
     .await;
     let r = approve(app, APPROVER_HEALTH, &case, "qingshan/health", "准予许可").await;
     let p = &r["progress"];
-    assert_eq!(p["decision"], "approved");
-    assert_eq!(p["on_time"], true);
+    assert_eq!(p["parts"][0]["decision"], "approved");
+    assert_eq!(p["parts"][0]["on_time"], true);
     // 9/29 9/30 10/8 10/9 10/10 10/12 10/13 = 7 working days, minus 2 paused.
-    assert_eq!(p["working_days_used"], 5);
+    assert_eq!(p["parts"][0]["working_days_used"], 5);
 }
 
 /// A single back-office step at the county, paused for expert review and extended across 春节
@@ -688,7 +692,7 @@ async fn single_step_paused_and_extended_across_spring_festival(app: &TestApp) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let p = &r.body["progress"];
-    assert_eq!(p["paused_working_days"], 6); // 2/13 2/14 2/24 2/25 2/26 2/27
+    assert_eq!(p["parts"][0]["paused_working_days"], 6); // 2/13 2/14 2/24 2/25 2/26 2/27
     assert_eq!(p["due_date"], "2026-03-09");
     assert_eq!(step(p, "county_decide", "active")["due_date"], "2026-03-05");
 
@@ -717,9 +721,9 @@ async fn single_step_paused_and_extended_across_spring_festival(app: &TestApp) {
     )
     .await;
     let p = &r["progress"];
-    assert_eq!(p["decision"], "approved");
-    assert_eq!(p["on_time"], true);
-    assert_eq!(p["working_days_used"], 11); // 17 working days from 2/9 to 3/10, 6 of them paused
+    assert_eq!(p["parts"][0]["decision"], "approved");
+    assert_eq!(p["parts"][0]["on_time"], true);
+    assert_eq!(p["parts"][0]["working_days_used"], 11); // 17 working days from 2/9 to 3/10, 6 of them paused
     assert_eq!(r["notices"][0]["number"], "青山县政务〔2026〕准字第0001号");
     let print = app
         .get(
@@ -788,9 +792,9 @@ async fn deemed_approval_across_spring_festival(app: &TestApp) {
         step(&p, "county_decide", "cancelled")["started_on"],
         "2026-02-27"
     );
-    assert_eq!(p["decision"], "deemed_approved");
-    assert_eq!(p["decided_on"], "2026-03-03");
-    assert_eq!(p["on_time"], false);
+    assert_eq!(p["parts"][0]["decision"], "deemed_approved");
+    assert_eq!(p["parts"][0]["decided_on"], "2026-03-03");
+    assert_eq!(p["parts"][0]["on_time"], false);
     let notices = app
         .get(
             &format!("/api/v1/cases/{case}/notices"),
@@ -839,7 +843,7 @@ async fn timeouts_remind_escalate_and_colours(app: &TestApp) {
     assert_eq!(s["fired"], 2, "{s}");
     let p = progress(app, CLERK_BAISHUI, &dibao).await;
     assert_eq!(step(&p, "village_review", "active")["colour"], "red");
-    assert_eq!(p["escalated"], true);
+    assert_eq!(p["parts"][0]["escalated"], true);
     assert!(history_actions(app, &dibao)
         .await
         .contains(&"step_overdue_escalated".to_string()));
@@ -928,7 +932,7 @@ async fn deferred_materials_lapse_or_arrive(app: &TestApp) {
     app.clock.set_day(day(2026, 10, 16));
     sweep(app).await; // (the village reviews are overdue by now and get escalated)
     assert_eq!(
-        progress(app, CLERK_DONGGUAN, &lapsing).await["decision"],
+        progress(app, CLERK_DONGGUAN, &lapsing).await["parts"][0]["decision"],
         Value::Null
     );
     app.clock.set_day(day(2026, 10, 17));
@@ -940,7 +944,7 @@ async fn deferred_materials_lapse_or_arrive(app: &TestApp) {
     );
     assert!(!actions.contains(&kept), "{s}");
     let p = progress(app, CLERK_DONGGUAN, &lapsing).await;
-    assert_eq!(p["decision"], "terminated");
+    assert_eq!(p["parts"][0]["decision"], "terminated");
     assert_eq!(p["status"], "terminated");
     assert!(p["steps"]
         .as_array()
@@ -959,7 +963,7 @@ async fn deferred_materials_lapse_or_arrive(app: &TestApp) {
         n.text
     );
     let p = progress(app, CLERK_DONGGUAN, &kept).await;
-    assert_eq!(p["state"], "in_progress");
+    assert_eq!(p["parts"][0]["status"], "in_progress");
 }
 
 on_both_backends! {
@@ -1028,7 +1032,11 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
     let p = progress(app, APPROVER_BAISHUI_PLANNING, &c4).await;
     let s = active(&p, "baishui/planning");
     let r = act(app, APPROVER_BAISHUI_PLANNING, &c4, &s, json!({"action": "refuse", "reason": "占用基本农田", "basis": "《中华人民共和国土地管理法》第三十七条"})).await;
-    assert_eq!(r.body["progress"]["decision"], "disapproved", "{}", r.text);
+    assert_eq!(
+        r.body["progress"]["parts"][0]["decision"], "disapproved",
+        "{}",
+        r.text
+    );
     app.clock.set_day(day(2026, 3, 5));
     approve(app, CLERK_BAISHUI, &c1, "baishui/center", "评议通过").await;
     approve(app, CLERK_BAISHUI, &c1, "baishui/center", "同意上报").await;
@@ -1049,7 +1057,10 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
     )
     .await;
     assert_eq!(bad.status, 200, "{}", bad.text);
-    assert_eq!(bad.body["progress"]["followup_due"], "2026-03-16"); // 5 working days after 3/9
+    assert_eq!(
+        bad.body["progress"]["ratings"][0]["followup"]["due"],
+        "2026-03-16"
+    ); // 5 working days after 3/9
     post(app, CLERK_BAISHUI, &rate(&c2), json!({"level": 5}))
         .await
         .assert_error(409, "conflict");
@@ -1117,7 +1128,7 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
         .assert_error(403, "forbidden");
     app.get(&format!("{q}&by=weather"), Some(SUPERVISOR_COUNTY))
         .await
-        .assert_error(422, "invalid_query");
+        .assert_error(400, "invalid_query");
     app.get(
         "/api/v1/supervision/figures?from=2026-03-31&to=2026-03-01",
         Some(SUPERVISOR_COUNTY),
@@ -1144,7 +1155,10 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["progress"]["followup_closed_on"], "2026-03-20");
+    assert_eq!(
+        r.body["progress"]["ratings"][0]["followup"]["closed_on"],
+        "2026-03-20"
+    );
     post(app, SUPERVISOR_BAISHUI, &close, json!({"note": "again"}))
         .await
         .assert_error(409, "conflict");

@@ -100,18 +100,19 @@ fn restart_catches_up_exactly_once(url: &str) {
     assert_eq!(count(&app, &weisheng, "step_overdue_reminded"), 1);
     assert_eq!(count(&app, &dibao, "step_overdue_escalated"), 1);
     assert_eq!(count(&app, &shipin, "step_deemed_approved"), 2);
-    let steps = app.store.steps_of_case(&shipin).unwrap();
-    let decide = steps
-        .iter()
-        .find(|s| s.step_key == "county_decide")
-        .unwrap();
+    let steps = app.store.handling(&shipin).unwrap().steps;
+    let decide = steps.iter().find(|s| s.key == "county_decide").unwrap();
     assert_eq!(
         (
-            decide.state.as_str(),
-            decide.started_on.as_deref(),
-            decide.due_date.as_deref()
+            decide.state,
+            decide.started_on.map(|d| d.to_string()),
+            decide.due.and_then(|d| d.date).map(|d| d.to_string())
         ),
-        ("active", Some("2026-03-12"), Some("2026-03-17"))
+        (
+            yichuang::domain::route::StepState::Active,
+            Some("2026-03-12".to_string()),
+            Some("2026-03-17".to_string())
+        )
     );
     assert_eq!(
         sweep(&app).unwrap().claimed,

@@ -119,7 +119,7 @@ async fn signed_tokens_are_users(app: &TestApp) {
     assert_eq!(app.get(&path, Some(CLERK_BAISHUI)).await.status, 200);
     app.get(&path, Some(CLERK_QINGSHI))
         .await
-        .assert_error(403, "forbidden");
+        .assert_error(404, "not_found");
     assert_eq!(app.get(&path, Some(&clerk)).await.status, 200);
 
     // A village agent: only the cases submitted under their own `sub`.
@@ -148,7 +148,7 @@ async fn signed_tokens_are_users(app: &TestApp) {
     );
     app.get(&agents_case, Some(&agent("sso-agent-02")))
         .await
-        .assert_error(403, "forbidden");
+        .assert_error(404, "not_found");
 
     // Expired 30 s ago, or valid only in 30 s: within the 60 s leeway.
     for claims in [

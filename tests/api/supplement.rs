@@ -163,7 +163,7 @@ async fn supplement_access_and_unknown_case(app: &TestApp) {
     let path = format!("/api/v1/cases/{id}/supplements");
     app.post_json(&path, Some(CLERK_QINGSHI), &full_supplement(), &[])
         .await
-        .assert_error(403, "forbidden");
+        .assert_error(404, "not_found");
     app.post_json(&path, Some(SUPERVISOR_BAISHUI), &full_supplement(), &[])
         .await
         .assert_error(403, "forbidden");

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use yichuang::domain::handling::EventKind;
+use yichuang::domain::notice::NoticeKind;
 use yichuang::store::{CaseRow, NewEvent, NewIntake, NewNotice};
 
 /// The PostgreSQL server of the tests: `YICHUANG_TEST_PG`, by default the local one.
@@ -117,10 +119,10 @@ pub fn case_row(id: &str, center: &str) -> CaseRow {
     }
 }
 
-pub fn notice(id: &str, kind: &str, prefix: &str) -> NewNotice {
+pub fn notice(id: &str, kind: NoticeKind, prefix: &str) -> NewNotice {
     NewNotice {
         id: id.into(),
-        kind: kind.into(),
+        kind,
         center_id: CENTER.into(),
         year: 2026,
         number_prefix: prefix.into(),
@@ -129,10 +131,10 @@ pub fn notice(id: &str, kind: &str, prefix: &str) -> NewNotice {
     }
 }
 
-pub fn event(action: &str) -> NewEvent {
+pub fn event(action: EventKind) -> NewEvent {
     NewEvent {
         actor: "clerk-1".into(),
-        action: action.into(),
+        action,
         catalog_hash: "h1".into(),
         detail: r#"{"k":1}"#.into(),
     }
@@ -141,9 +143,9 @@ pub fn event(action: &str) -> NewEvent {
 pub fn intake(id: &str) -> NewIntake {
     NewIntake {
         case: case_row(id, CENTER),
-        notices: vec![notice(&format!("{id}-n1"), "accept", PREFIX)],
-        event: event("intake"),
+        notices: vec![notice(&format!("{id}-n1"), NoticeKind::Acceptance, PREFIX)],
+        events: vec![event(EventKind::Intake)],
         idempotency: None,
-        handling: None,
+        lifecycle: None,
     }
 }
