@@ -357,6 +357,31 @@ pub struct Effects {
     pub application: Option<super::application::Application>,
 }
 
+impl Effects {
+    /// The handling after these effects: parts, steps and ratings replaced by the changed ones
+    /// (what the store commits, applied to a value; tests and previews use it).
+    pub fn apply_to(&self, h: &mut Handling) {
+        for p in &self.parts {
+            match h.parts.iter_mut().find(|x| x.track == p.track) {
+                Some(x) => *x = p.clone(),
+                None => h.parts.push(p.clone()),
+            }
+        }
+        for s in &self.steps {
+            match h.steps.iter_mut().find(|x| x.id == s.id) {
+                Some(x) => *x = s.clone(),
+                None => h.steps.push(s.clone()),
+            }
+        }
+        for r in &self.ratings {
+            match h.ratings.iter_mut().find(|x| x.subject == r.subject) {
+                Some(x) => *x = r.clone(),
+                None => h.ratings.push(r.clone()),
+            }
+        }
+    }
+}
+
 /// Why a command is not carried out. The code says what kind of "no" it is (wrong state 409,
 /// not this unit's 403, a bad value 422).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
