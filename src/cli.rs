@@ -160,10 +160,18 @@ fn load(dir: &std::path::Path) -> Result<Catalog, ExitCode> {
 }
 
 fn lint(dir: &std::path::Path) -> ExitCode {
-    let sources = match CatalogSources::read_dir(dir) {
-        Ok(s) => s,
+    let sources = match CatalogSources::read_dir_noting(dir) {
+        Ok((s, skipped)) => {
+            for f in skipped {
+                out!("{f}: note: 已忽略（隐藏、备份或编辑器锁文件）/ skipped (hidden, backup or lock file)");
+            }
+            s
+        }
         Err(e) => {
-            eprintln!("{e}");
+            for d in e.diagnostics(dir) {
+                out!("{d}");
+            }
+            out!("rules lint: the rules directory cannot be read as it is");
             return ExitCode::FAILURE;
         }
     };

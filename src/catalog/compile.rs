@@ -217,6 +217,13 @@ fn compile_one(
     let Some(spec) = parse_yaml::<Matter>(file, text, &mut findings) else {
         return (None, findings);
     };
+    super::check_code(
+        file,
+        text,
+        ("事项编码", "matter code"),
+        &spec.code,
+        &mut findings,
+    );
     let mut c = Compiler {
         engine,
         scope: template_scope(),

@@ -5,7 +5,9 @@
 //! line, column and matter, so `rules lint` shows policy staff everything at once.
 
 mod compile;
+pub mod guard;
 pub mod locate;
+pub mod pinned;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -23,6 +25,29 @@ use crate::domain::org::{Bundle, Manifest, Organisation};
 use crate::rules::{build_engine, ScriptLimits};
 
 pub use compile::{FieldScripts, MaterialScripts, MatterScripts, ScriptUses};
+pub use pinned::PinnedVersions;
+
+/// Read a regular file of at most [`guard::MAX_FILE_BYTES`] as UTF-8 text, even if it grows
+/// while it is read.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(guard::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > guard::MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "file grew over the size limit while read",
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text / 不是 UTF-8 文本",
+        )
+    })
+}
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -74,48 +99,179 @@ pub enum SourceError {
     },
     #[error("rules directory {0} has no catalog.yaml / 规则目录缺少 catalog.yaml")]
     NotACatalog(String),
+    /// Entries of the directory that are not read: each names its path, never its contents.
+    #[error("{}", .0.iter().take(10).map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Refused(Vec<Diagnostic>),
+}
+
+impl SourceError {
+    /// The error as diagnostics (one per refused file).
+    pub fn diagnostics(&self, dir: &Path) -> Vec<Diagnostic> {
+        match self {
+            SourceError::Refused(list) => list.clone(),
+            other => vec![Diagnostic {
+                severity: Severity::Error,
+                file: dir.display().to_string(),
+                line: 1,
+                col: 1,
+                matter: None,
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+/// A directory entry that is not read, as a diagnostic at its (relative) path.
+fn refused(rel: &str, message: String) -> Diagnostic {
+    Diagnostic {
+        severity: Severity::Error,
+        file: rel.to_string(),
+        line: 1,
+        col: 1,
+        matter: None,
+        message,
+    }
 }
 
 impl CatalogSources {
-    /// Read every `.yaml`/`.yml` file below `dir` (README and other files are ignored).
+    /// Read the rule files below `dir`: every regular `.yaml`/`.yml` file inside it (README and
+    /// other files are ignored; so are hidden, backup and editor lock files, see
+    /// [`guard::is_ignored_name`]). A link leading outside `dir`, anything that is not a regular
+    /// file, a file over [`guard::MAX_FILE_BYTES`] or a catalog over the total limits is refused,
+    /// naming its path and never its contents.
     pub fn read_dir(dir: &Path) -> Result<Self, SourceError> {
+        Self::read_dir_noting(dir).map(|(s, _)| s)
+    }
+
+    /// [`Self::read_dir`], also returning the entries skipped as hidden, backup or lock files (for
+    /// `rules lint` to mention).
+    pub fn read_dir_noting(dir: &Path) -> Result<(Self, Vec<String>), SourceError> {
+        let read_err = |path: &Path, source| SourceError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        let root = std::fs::canonicalize(dir).map_err(|e| read_err(dir, e))?;
         let mut files = BTreeMap::new();
-        let mut pending = vec![dir.to_path_buf()];
-        while let Some(d) = pending.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|source| SourceError::Read {
-                path: d.display().to_string(),
-                source,
-            })?;
+        let mut skipped = Vec::new();
+        let mut problems = Vec::new();
+        let mut total: u64 = 0;
+        // (real folder, its path relative to the rules directory, depth)
+        let mut pending = vec![(root.clone(), String::new(), 0usize)];
+        while let Some((d, rel_dir, depth)) = pending.pop() {
+            let entries = std::fs::read_dir(&d).map_err(|e| read_err(&d, e))?;
+            let mut names = Vec::new();
             for entry in entries {
-                let entry = entry.map_err(|source| SourceError::Read {
-                    path: d.display().to_string(),
-                    source,
-                })?;
-                let path = entry.path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if matches!(
-                    path.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                ) {
-                    let text =
-                        std::fs::read_to_string(&path).map_err(|source| SourceError::Read {
-                            path: path.display().to_string(),
-                            source,
-                        })?;
-                    let rel = path
-                        .strip_prefix(dir)
-                        .unwrap_or(&path)
-                        .to_string_lossy()
-                        .replace('\\', "/");
-                    files.insert(rel, text);
+                let entry = entry.map_err(|e| read_err(&d, e))?;
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+            names.sort();
+            for name in names {
+                let rel = if rel_dir.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel_dir}/{name}")
+                };
+                if guard::is_ignored_name(&name) {
+                    if name.contains(".yaml") || name.contains(".yml") {
+                        skipped.push(rel);
+                    }
+                    continue;
+                }
+                let path = d.join(&name);
+                let Ok(link_meta) = std::fs::symlink_metadata(&path) else {
+                    continue; // removed while we read
+                };
+                let is_link = link_meta.file_type().is_symlink();
+                // Where the entry really is; a link must stay inside the rules directory.
+                let real = match std::fs::canonicalize(&path) {
+                    Ok(r) => r,
+                    Err(_) if is_link && !guard::is_rule_file_name(&name) => continue,
+                    Err(e) => {
+                        problems.push(refused(
+                            &rel,
+                            format!("链接无法解析，未读取 / broken link, not read: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                if !real.starts_with(&root) {
+                    problems.push(refused(
+                        &rel,
+                        "链接指向规则目录之外，未读取 / link leads outside the rules directory; not read".into(),
+                    ));
+                    continue;
+                }
+                let Ok(meta) = std::fs::metadata(&real) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    if is_link {
+                        skipped.push(format!("{rel}/ (link to a folder, not followed)"));
+                    } else if depth + 1 > guard::MAX_DIR_DEPTH {
+                        problems.push(refused(
+                            &rel,
+                            format!(
+                                "文件夹层级超过 {} 层 / folders nested deeper than {}",
+                                guard::MAX_DIR_DEPTH,
+                                guard::MAX_DIR_DEPTH
+                            ),
+                        ));
+                    } else {
+                        pending.push((real, rel, depth + 1));
+                    }
+                    continue;
+                }
+                if !guard::is_rule_file_name(&name) {
+                    continue;
+                }
+                if !meta.is_file() {
+                    problems.push(refused(
+                        &rel,
+                        "不是普通文件（管道、设备等），未读取 / not a regular file; not read"
+                            .into(),
+                    ));
+                    continue;
+                }
+                if meta.len() > guard::MAX_FILE_BYTES {
+                    problems.push(refused(
+                        &rel,
+                        format!(
+                            "文件 {} 字节，超过上限 {} 字节 / file of {} bytes, over the limit of {} bytes",
+                            meta.len(), guard::MAX_FILE_BYTES, meta.len(), guard::MAX_FILE_BYTES
+                        ),
+                    ));
+                    continue;
+                }
+                total += meta.len();
+                if total > guard::MAX_TOTAL_BYTES || files.len() >= guard::MAX_FILES {
+                    return Err(SourceError::Refused(vec![refused(
+                        &rel,
+                        format!(
+                            "规则文件合计超过 {} 个或 {} 字节 / the rule files exceed {} files or {} bytes together",
+                            guard::MAX_FILES, guard::MAX_TOTAL_BYTES, guard::MAX_FILES, guard::MAX_TOTAL_BYTES
+                        ),
+                    )]));
+                }
+                match read_bounded(&real) {
+                    Ok(text) => {
+                        files.insert(rel, text);
+                    }
+                    Err(e) => problems.push(refused(&rel, format!("无法读取 / cannot read: {e}"))),
                 }
             }
+        }
+        if !problems.is_empty() {
+            return Err(SourceError::Refused(problems));
         }
         if !files.contains_key("catalog.yaml") {
             return Err(SourceError::NotACatalog(dir.display().to_string()));
         }
-        Ok(Self { files })
+        Ok((Self { files }, skipped))
+    }
+
+    /// Bytes of rule text in these sources.
+    pub fn total_bytes(&self) -> usize {
+        self.files.iter().map(|(p, t)| p.len() + t.len()).sum()
     }
 
     /// The content hash that identifies this version: SHA-256 over every path and text, in order.
@@ -220,13 +376,14 @@ impl Findings {
         matter: Option<&str>,
         message: String,
     ) {
+        // Messages quote values from the files: keep them to the offending line, and short.
         self.list.push(Diagnostic {
             severity,
             file: file.to_string(),
             line,
             col,
-            matter: matter.map(str::to_string),
-            message,
+            matter: matter.map(|m| guard::clip(m, guard::MAX_QUOTE_CHARS)),
+            message: guard::safe_message(&message),
         });
     }
 }
@@ -237,8 +394,45 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     findings: &mut Findings,
 ) -> Option<T> {
-    match serde_yaml::from_str::<T>(text) {
-        Ok(v) => Some(v),
+    if text.len() as u64 > guard::MAX_FILE_BYTES {
+        let msg = format!(
+            "文件 {} 字节，超过上限 {} 字节 / file of {} bytes, over the limit of {} bytes",
+            text.len(),
+            guard::MAX_FILE_BYTES,
+            text.len(),
+            guard::MAX_FILE_BYTES
+        );
+        findings.error(file, (1, 1), None, msg);
+        return None;
+    }
+    // Depth, size and repeated keys first, on the event stream: serde_yaml never sees a file
+    // past the limits, and would keep the last of two repeated keys without a word.
+    let mut fatal = false;
+    let mut syntax = None;
+    for p in guard::prescan(text) {
+        if p.syntax {
+            syntax = Some(p);
+            continue;
+        }
+        fatal |= p.fatal;
+        findings.error(file, (p.line, p.col), None, p.message);
+    }
+    if fatal {
+        return None;
+    }
+    // A syntax error is worded by serde_yaml as the docs show, from the part of the file the
+    // pre-scan checked; should that part parse after all, the pre-scan's own words are kept.
+    let checked = syntax
+        .as_ref()
+        .map_or(text, |p| guard::syntax_prefix(text, p.line));
+    match serde_yaml::from_str::<T>(checked) {
+        Ok(v) => match syntax {
+            None => Some(v),
+            Some(p) => {
+                findings.error(file, (p.line, p.col), None, p.message);
+                None
+            }
+        },
         Err(e) => {
             let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             // serde_yaml words an unknown enum value in terms of YAML tags; say what staff can fix.
@@ -246,24 +440,48 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
                 "expected a YAML tag starting with '!'",
                 "应为规定的取值之一（见 rules/README.md）/ expected one of the allowed values",
             );
+            // serde quotes the value it did not expect, folded from all its lines: show no more
+            // of it than the offending line holds from the error's column.
+            let rest_of_line = text.lines().nth(pos.0.saturating_sub(1)).map_or(0, |l| {
+                l.chars().count().saturating_sub(pos.1.saturating_sub(1))
+            });
+            let msg = guard::safe_message_quoting(&msg, rest_of_line);
             findings.error(file, pos, None, format!("YAML: {msg}"));
             None
         }
     }
 }
 
+/// A matter or bundle code must match [`guard::CODE_PATTERN`]: it is put in URLs, file names
+/// and case numbers, and an empty one can never be applied for.
+pub(crate) fn check_code(
+    file: &str,
+    text: &str,
+    (zh, en): (&str, &str),
+    code: &str,
+    findings: &mut Findings,
+) {
+    if guard::is_valid_code(code) {
+        return;
+    }
+    let at = locate::Locator::new(text).position("code");
+    let shown = code.escape_debug().to_string();
+    findings.error(
+        file,
+        at,
+        Some(code),
+        format!(
+            "{zh}“{shown}”不符合格式 {pat}：大写字母、数字和连字符，2 至 40 个字符（如 QS-MZ-001 或国家事项编码）/ {en} \"{shown}\" does not match {pat}: uppercase letters, digits and '-', 2 to 40 characters",
+            pat = guard::CODE_PATTERN
+        ),
+    );
+}
+
 impl Catalog {
     /// Load a catalog from a directory.
     pub fn load_dir(dir: &Path) -> Result<Catalog, LoadFailure> {
         let sources = CatalogSources::read_dir(dir).map_err(|e| LoadFailure {
-            diagnostics: vec![Diagnostic {
-                severity: Severity::Error,
-                file: dir.display().to_string(),
-                line: 1,
-                col: 1,
-                matter: None,
-                message: e.to_string(),
-            }],
+            diagnostics: e.diagnostics(dir),
         })?;
         Self::load(sources)
     }
@@ -293,6 +511,28 @@ impl Catalog {
     ) -> (Option<Catalog>, Vec<Diagnostic>) {
         let mut findings = Findings::default();
         let engine = build_engine(limits);
+        // Sources from the database never passed `read_dir`: the same total limits here.
+        if sources.files.len() > guard::MAX_FILES
+            || sources.total_bytes() as u64 > guard::MAX_TOTAL_BYTES
+        {
+            findings.error(
+                "catalog.yaml",
+                (1, 1),
+                None,
+                format!(
+                    "规则文件合计 {} 个、{} 字节，超过上限 {} 个或 {} 字节 / {} rule files of {} bytes together, over the limit of {} files or {} bytes",
+                    sources.files.len(),
+                    sources.total_bytes(),
+                    guard::MAX_FILES,
+                    guard::MAX_TOTAL_BYTES,
+                    sources.files.len(),
+                    sources.total_bytes(),
+                    guard::MAX_FILES,
+                    guard::MAX_TOTAL_BYTES
+                ),
+            );
+            return (None, findings.list);
+        }
 
         let manifest = sources
             .files
@@ -319,6 +559,13 @@ impl Catalog {
             .filter(|(p, _)| p.starts_with("bundles/"))
         {
             if let Some(b) = parse_yaml::<Bundle>(file, text, &mut findings) {
+                check_code(
+                    file,
+                    text,
+                    ("“一件事”编码", "bundle code"),
+                    &b.code,
+                    &mut findings,
+                );
                 if let Some((other, _)) = bundles.get(&b.code) {
                     let msg = format!("“一件事”编码重复，已在 {other} 中使用 / duplicate bundle code, also in {other}");
                     findings.error(file, (1, 1), Some(&b.code), msg);
