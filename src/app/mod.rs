@@ -8,7 +8,6 @@ pub mod replay;
 pub mod scheduler;
 pub mod supervise;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -160,7 +159,8 @@ pub struct Activation {
 /// The active catalog and the versions open cases are pinned to.
 pub struct CatalogRegistry {
     current: RwLock<Arc<Catalog>>,
-    pinned: Mutex<HashMap<String, Arc<Catalog>>>,
+    /// Bounded by count and bytes (least recently used out); reloaded from the database.
+    pinned: crate::catalog::PinnedVersions,
     activation: Mutex<Activation>,
     last_attempt: Mutex<Option<ReloadAttempt>>,
     /// One reload at a time (watcher, admin endpoint, SIGHUP).
@@ -171,7 +171,7 @@ impl CatalogRegistry {
     pub fn new(catalog: Catalog) -> Self {
         Self {
             current: RwLock::new(Arc::new(catalog)),
-            pinned: Mutex::new(HashMap::new()),
+            pinned: crate::catalog::PinnedVersions::default(),
             activation: Mutex::new(Activation {
                 at_ms: 0,
                 by: "startup".into(),
@@ -188,10 +188,8 @@ impl CatalogRegistry {
             let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
             std::mem::replace(&mut *cur, new)
         };
-        self.pinned
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(old.hash.clone(), old);
+        let hash = old.hash.clone();
+        self.pinned.insert(&hash, old);
         *self.activation.lock().unwrap_or_else(|p| p.into_inner()) = Activation {
             at_ms,
             by: by.to_string(),
@@ -227,29 +225,26 @@ impl CatalogRegistry {
         if current.hash == hash {
             return Ok(current);
         }
-        let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = pinned.get(hash) {
-            return Ok(c.clone());
-        }
-        let row = store
-            .catalog_version(hash)?
-            .ok_or_else(|| AppError::CatalogVersion {
-                hash: hash.to_string(),
-                message: "not stored".into(),
-            })?;
-        let files = serde_json::from_str(&row.files).map_err(|e| AppError::CatalogVersion {
-            hash: hash.to_string(),
-            message: e.to_string(),
-        })?;
-        let catalog = Catalog::load(CatalogSources { files }).map_err(|e: LoadFailure| {
-            AppError::CatalogVersion {
+        // Loaded outside the cache's lock; a version evicted earlier is loaded again.
+        self.pinned.get_or_load(hash, || {
+            let row = store
+                .catalog_version(hash)?
+                .ok_or_else(|| AppError::CatalogVersion {
+                    hash: hash.to_string(),
+                    message: "not stored".into(),
+                })?;
+            let files = serde_json::from_str(&row.files).map_err(|e| AppError::CatalogVersion {
                 hash: hash.to_string(),
                 message: e.to_string(),
-            }
-        })?;
-        let catalog = Arc::new(catalog);
-        pinned.insert(hash.to_string(), catalog.clone());
-        Ok(catalog)
+            })?;
+            let catalog = Catalog::load(CatalogSources { files }).map_err(|e: LoadFailure| {
+                AppError::CatalogVersion {
+                    hash: hash.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+            Ok(Arc::new(catalog))
+        })
     }
 }
 

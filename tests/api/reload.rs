@@ -126,6 +126,23 @@ async fn invalid_changes_never_go_live(backend: Backend) {
         assert_eq!(catalog_hash(&app).await, before, "{to} went live");
         let status = app.get(CATALOG, Some(ADMIN)).await;
         assert_eq!(status.body["last_attempt"]["outcome"], "rejected");
+        assert!(
+            !status.body["last_attempt"]["errors"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{}",
+            status.text
+        );
+        // The findings quote rule files: only county IT sees them.
+        let seen = app.get(CATALOG, Some(AGENT_DONGCUN)).await;
+        assert_eq!(seen.body["last_attempt"]["outcome"], "rejected");
+        assert_eq!(
+            seen.body["last_attempt"]["errors"],
+            json!([]),
+            "{}",
+            seen.text
+        );
         // The service goes on with the last good catalog.
         let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
         assert_eq!(r.status, 201, "{}", r.text);
