@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A window clerk's day in one script: every intake outcome against a running service.
 # Start the service first (`cargo run -- serve`), then: bash examples/walkthrough.sh
+# BASE names the service (default http://127.0.0.1:8080).
 set -euo pipefail
 BASE=${BASE:-http://127.0.0.1:8080}
 CLERK="Authorization: Bearer dev-clerk-baishui"
@@ -59,11 +60,12 @@ echo; echo "## 10. 后台审批 / the back office: the township reviews and repo
 step_of() { curl -s "$BASE/api/v1/cases/$CASE/progress" -H "$1" | python3 -c "
 import json,sys
 p=json.load(sys.stdin)
-print(next(s['id'] for s in p['steps'] if s['state']=='active' and s['unit_id']=='$2'))"; }
+print(next(s['id'] for s in p['steps'] if s['state']=='active' and s['unit']=='$2'))"; }
 progress() { curl -s "$BASE/api/v1/cases/$CASE/progress" -H "$CLERK" | python3 -c '
 import json,sys
 p=json.load(sys.stdin)
-print("state", p["state"], "| due", p["due_date"], "| colour", p["colour"], "| decision", p["decision"])
+print("status", p["status"], "| due", p["due_date"])
+for m in p["parts"]: print("  matter", m["matter_code"], m["status"], "| colour", m["colour"], "| decision", m["decision"])
 for s in p["steps"]: print("  ", s["state"].ljust(9), s["name"], "(", s["unit_name"], ")", s["due_date"] or "", s["comment"] or "")'; }
 APPROVER="Authorization: Bearer dev-approver-civil"
 for opinion in 入户调查属实，民主评议通过 经审核符合条件，同意上报; do
@@ -79,8 +81,36 @@ progress
 echo; echo "## 11. 统一窗口出件与好差评 / issued at the window with originals checked, then rated"
 curl -s -o /dev/null -X POST "$BASE/api/v1/cases/$CASE/delivery" -H "$CLERK" -H "$JSON" -d '{"method":"window_pickup","originals_checked":true,"window":"bs-w02"}'
 curl -s -X POST "$BASE/api/v1/cases/$CASE/rating" -H "$CLERK" -H "$JSON" -d '{"level":5,"comment":"跑一次就办好了"}' \
-  | python3 -c 'import json,sys; p=json.load(sys.stdin)["progress"]; print("  delivered", p["delivered_on"], "| rating", p["rating_label"])'
+  | python3 -c 'import json,sys; p=json.load(sys.stdin)["progress"]; print("  delivered", p["parts"][0]["delivered_on"], "| rating", p["ratings"][0]["label"])'
 
-echo; echo "## 12. 电子监察 / the county's figures today, by township"
+echo; echo "## 12. 一件事 / a bundle: one form for 营业执照 + 卫生许可; the licence is issued at once"
+BUNDLE='{"bundle":"QS-YJS-BARBERSHOP","application":{"applicant":{"kind":"natural_person","name":"张伟","id_number":"330112198506150131","phone":"13905710001"},
+ "fields":{"business_name":"青山县白水镇张伟理发店","organization_form":"个人经营","industry":"理发美容","business_scope":"理发服务",
+ "premises_address":"青山县白水镇东村商业街8号","capital":30000,"employees":2,"phone":"13905710001","designated_spot_only":false,
+ "place_name":"青山县白水镇张伟理发店","place_type":"理发店","floor_area":35,"staff_count":2,"has_central_ac":false},
+ "materials":[{"id":"application_form","signed":true},{"id":"applicant_id_card","expires_on":"2035-06-15"},{"id":"premises_proof"},
+  {"id":"hygiene_license_application","signed":true},{"id":"layout_plan"},{"id":"staff_health_certificates"},
+  {"id":"hygiene_testing_report","issued_on":"'"$TODAY"'"}]}}'
+R=$(curl -s -X POST "$BASE/api/v1/cases" -H "$CLERK" -H "$JSON" -d "$BUNDLE")
+echo "$R" | summary
+BCASE=$(echo "$R" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("case",{}).get("id",""))')
+if [ -n "$BCASE" ]; then
+  curl -s "$BASE/api/v1/cases/$BCASE/progress" -H "$CLERK" | python3 -c '
+import json,sys
+p=json.load(sys.stdin)
+if "parts" in p: [print("  matter", m["matter_code"], m["matter_name"], "->", m["status"], m["decision"] or "") for m in p["parts"]]
+else: print("  ", p.get("message"))'
+
+  echo; echo "## 13. 撤回 / the applicant withdraws the bundle before the permit is decided"
+  curl -s -X POST "$BASE/api/v1/cases/$BCASE/withdrawal" -H "$CLERK" -H "$JSON" -d '{"reason":"申请人暂不开业，申请撤回"}' \
+    | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+if "error" in d: print("  ERROR", d["error"], d["message"]); sys.exit()
+print("  case", d["progress"]["status"], "| notice", [n["number"] for n in d["notices"]])
+[print("  matter", m["matter_code"], "->", m["status"]) for m in d["progress"]["parts"]]'
+fi
+
+echo; echo "## 14. 电子监察 / the county's figures today, by township"
 curl -s "$BASE/api/v1/supervision/figures?from=$TODAY&to=$TODAY&by=township&format=csv" -H "Authorization: Bearer dev-supervisor-county"
 echo; echo "done"

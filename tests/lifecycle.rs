@@ -368,3 +368,60 @@ fn the_scheduler_fires_a_step_timeout_by_the_matters_policy() {
     let fired = w.handling.steps.iter().find(|s| s.id == step.id).unwrap();
     assert!(fired.escalated, "{fired:?}");
 }
+
+#[test]
+fn a_withdrawal_ends_the_open_matters_with_a_notice() {
+    let mut w = World::new(DIBAO);
+    let (step, unit) = w.active()[0].clone();
+    let e = w
+        .run(
+            "2026-03-04",
+            None,
+            Command::Withdraw {
+                reason: "  ".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code.status(), 422, "a reason is required: {e}");
+    let fx = w
+        .run(
+            "2026-03-04",
+            None,
+            Command::Withdraw {
+                reason: "申请人家庭情况变化，申请撤回".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(w.handling.parts[0].status, PartStatus::Withdrawn);
+    assert_eq!(w.case.status, CaseStatus::Withdrawn);
+    assert!(w.handling.steps.iter().all(|s| !s.state.is_live()));
+    assert_eq!(fx.notices.len(), 1);
+    assert_eq!(fx.notices[0].kind, NoticeKind::Withdrawal);
+    // Every timeout of the case is void.
+    assert!(fx
+        .cancel
+        .iter()
+        .any(|c| matches!(c, yichuang::domain::handling::Cancel::Step(id) if *id == step)));
+    // Nothing happens to it any more.
+    let again = w
+        .run(
+            "2026-03-05",
+            None,
+            Command::Withdraw {
+                reason: "再次撤回".into(),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(again.code, ErrorCode::Conflict);
+    let act = w
+        .run(
+            "2026-03-05",
+            Some(&unit),
+            Command::Step {
+                step,
+                action: StepCommand::Approve { comment: None },
+            },
+        )
+        .unwrap_err();
+    assert_eq!(act.code, ErrorCode::Conflict);
+}

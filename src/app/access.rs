@@ -26,6 +26,8 @@ pub enum Action {
     Rate,
     /// Close the follow-up of a 差评.
     CloseFollowup,
+    /// 撤回 at the applicant's request.
+    Withdraw,
 }
 
 /// What the policy needs to know about a case.
@@ -125,6 +127,10 @@ pub fn authorize(
             user.role == Role::Supervisor,
             "差评整改由本中心或县级督查人员办结",
         ),
+        Action::Withdraw => (
+            serves(user, case),
+            "撤回申请由受理本办件的窗口（或提交申请的代办员）按申请人的要求登记",
+        ),
     };
     if allowed {
         Ok(())
@@ -172,27 +178,28 @@ pub enum Expect {
 /// The policy as a table: for every relation and action, the answer. The unit tests check
 /// [`authorize`] against it; the HTTP access matrix (tests/api/access_matrix.rs) calls the
 /// endpoints with it.
-pub const TABLE: &[(Relation, [Expect; 8])] = {
+pub const TABLE: &[(Relation, [Expect; 9])] = {
     use Expect::{Allowed as A, Forbidden as F, NotFound as N};
-    // Read, Supplement, ActOnStep, HoldClock, SupplyDeferred, Deliver, Rate, CloseFollowup
+    // Read, Supplement, ActOnStep, HoldClock, SupplyDeferred, Deliver, Rate, CloseFollowup,
+    // Withdraw
     &[
-        (Relation::CenterClerk, [A, A, F, F, A, A, A, F]),
-        (Relation::OtherClerk, [N, N, N, N, N, N, N, N]),
-        (Relation::OwnAgent, [A, A, F, F, A, A, A, F]),
-        (Relation::OtherAgent, [N, N, N, N, N, N, N, N]),
-        (Relation::ActiveApprover, [A, F, A, A, F, F, F, F]),
+        (Relation::CenterClerk, [A, A, F, F, A, A, A, F, A]),
+        (Relation::OtherClerk, [N, N, N, N, N, N, N, N, N]),
+        (Relation::OwnAgent, [A, A, F, F, A, A, A, F, A]),
+        (Relation::OtherAgent, [N, N, N, N, N, N, N, N, N]),
+        (Relation::ActiveApprover, [A, F, A, A, F, F, F, F, F]),
         // Reaches the domain, which answers 409 for a step no longer active.
-        (Relation::FormerApprover, [A, F, A, A, F, F, F, F]),
-        (Relation::OtherApprover, [N, N, N, N, N, N, N, N]),
-        (Relation::CenterSupervisor, [A, F, F, F, F, F, F, A]),
-        (Relation::CountySupervisor, [A, F, F, F, F, F, F, A]),
-        (Relation::OtherSupervisor, [N, N, N, N, N, N, N, N]),
-        (Relation::Admin, [A, F, F, F, F, F, F, F]),
+        (Relation::FormerApprover, [A, F, A, A, F, F, F, F, F]),
+        (Relation::OtherApprover, [N, N, N, N, N, N, N, N, N]),
+        (Relation::CenterSupervisor, [A, F, F, F, F, F, F, A, F]),
+        (Relation::CountySupervisor, [A, F, F, F, F, F, F, A, F]),
+        (Relation::OtherSupervisor, [N, N, N, N, N, N, N, N, N]),
+        (Relation::Admin, [A, F, F, F, F, F, F, F, F]),
     ]
 };
 
 /// The actions in the order of the table's columns.
-pub const ACTIONS: [Action; 8] = [
+pub const ACTIONS: [Action; 9] = [
     Action::Read,
     Action::Supplement,
     Action::ActOnStep,
@@ -201,6 +208,7 @@ pub const ACTIONS: [Action; 8] = [
     Action::Deliver,
     Action::Rate,
     Action::CloseFollowup,
+    Action::Withdraw,
 ];
 
 #[cfg(test)]

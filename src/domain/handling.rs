@@ -328,6 +328,8 @@ pub enum EventKind {
     Rated,
     FollowupClosed,
     CatalogChanged,
+    /// 撤回 at the applicant's request.
+    Withdrawn,
 }
 
 /// One entry of the case's history.
@@ -474,6 +476,11 @@ pub enum Command {
     CloseFollowup {
         note: String,
         callback: Option<String>,
+    },
+    /// 撤回: the applicant withdraws the application before its matters are decided (recorded
+    /// by the window, or the agent who submitted it).
+    Withdraw {
+        reason: String,
     },
     /// The scheduler: a due item's day has passed (effective the day after `due_on`).
     Fire(DueItem),
@@ -1016,9 +1023,65 @@ pub fn apply(
         Command::CloseFollowup { note, callback } => {
             close_followup(&mut ch, note, callback.as_deref())?
         }
+        Command::Withdraw { reason } => withdraw(&mut ch, reason)?,
         Command::Fire(item) => fire(&mut ch, item)?,
     }
     Ok(ch.finish())
+}
+
+/// 撤回: every matter not yet decided ends, its live steps and due items with it, and one notice
+/// says so. Matters already decided (a bundle's 即办 licence) keep their decision.
+fn withdraw(ch: &mut Change, reason: &str) -> Result<()> {
+    check_text("撤回理由", reason)?;
+    let open: Vec<usize> = (0..ch.parts.len())
+        .filter(|&p| {
+            matches!(
+                ch.parts[p].status,
+                PartStatus::InProgress | PartStatus::Paused | PartStatus::AwaitingSupplement
+            )
+        })
+        .collect();
+    if open.is_empty() {
+        return Err(Rejection::conflict(format!(
+            "办件 {} 已办结或已终止，不能撤回",
+            ch.case.id
+        )));
+    }
+    let mut names = Vec::new();
+    for p in open {
+        let track = ch.parts[p].track.clone();
+        for i in 0..ch.steps.len() {
+            if ch.steps[i].track == track && ch.steps[i].state.is_live() {
+                ch.steps[i].state = StepState::Cancelled;
+                ch.touched_steps.insert(i);
+                let id = ch.steps[i].id.clone();
+                ch.fx.cancel.push(Cancel::Step(id));
+            }
+        }
+        ch.fx.cancel.push(Cancel::Part {
+            track: track.clone(),
+            kinds: vec![DueKind::PartTimeout, DueKind::DeferredLapse],
+        });
+        let part = &mut ch.parts[p];
+        part.status = PartStatus::Withdrawn;
+        part.pause = None;
+        ch.touched_parts.insert(p);
+        names.push(ch.matter_name(&track));
+    }
+    let draft = notice::withdrawal_notice(
+        &ch.case.applicant.name,
+        ch.case.assessment.name(),
+        ch.case.received_on,
+        ch.today,
+        reason,
+        &names,
+    );
+    ch.fx.notices.push(draft);
+    ch.event(
+        EventKind::Withdrawn,
+        serde_json::json!({ "reason": reason, "matters": names }),
+    );
+    Ok(())
 }
 
 fn act_on_step(ch: &mut Change, actor: &Actor, step_id: &str, action: &StepCommand) -> Result<()> {

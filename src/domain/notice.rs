@@ -36,10 +36,12 @@ pub enum NoticeKind {
     Extension,
     /// 终止办理通知书 (容缺 materials not supplied in time)
     Termination,
+    /// 撤回申请终止办理告知书 (the applicant withdrew before the decision)
+    Withdrawal,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 11] = [
+    pub const ALL: [NoticeKind; 12] = [
         Self::Supplement,
         Self::Acceptance,
         Self::Refusal,
@@ -51,6 +53,7 @@ impl NoticeKind {
         Self::SpecialProcedure,
         Self::Extension,
         Self::Termination,
+        Self::Withdrawal,
     ];
 
     pub fn title(self) -> &'static str {
@@ -66,6 +69,7 @@ impl NoticeKind {
             Self::SpecialProcedure => "特别程序告知书",
             Self::Extension => "延长办理期限告知书",
             Self::Termination => "终止办理通知书",
+            Self::Withdrawal => "撤回申请终止办理告知书",
         }
     }
 
@@ -83,6 +87,7 @@ impl NoticeKind {
             Self::SpecialProcedure => "特",
             Self::Extension => "延",
             Self::Termination => "终",
+            Self::Withdrawal => "撤",
         }
     }
 
@@ -321,7 +326,8 @@ pub fn intake_notice(
         | NoticeKind::DeemedApproval
         | NoticeKind::SpecialProcedure
         | NoticeKind::Extension
-        | NoticeKind::Termination => {}
+        | NoticeKind::Termination
+        | NoticeKind::Withdrawal => {}
     }
     NoticeDraft {
         kind,
@@ -402,6 +408,32 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
 }
 
 /// 特别程序告知书 when a special procedure starts.
+/// 撤回: the applicant withdrew the application (or the matters named) before the decision.
+pub fn withdrawal_notice(
+    applicant: &str,
+    matter: &str,
+    received_on: NaiveDate,
+    withdrawn_on: NaiveDate,
+    reason: &str,
+    matters: &[String],
+) -> NoticeDraft {
+    NoticeDraft {
+        kind: NoticeKind::Withdrawal,
+        track: None,
+        paragraphs: vec![
+            format!(
+                "{applicant}：您于{}申请办理的“{matter}”，您于{}申请撤回，本中心依法终止办理。已提交的材料可到窗口领回；如需办理，可重新申请。",
+                chinese_date(received_on),
+                chinese_date(withdrawn_on),
+            ),
+        ],
+        items: vec![
+            NoticeItem::new("终止办理的事项", matters.join("、")),
+            NoticeItem::new("撤回理由", reason.to_string()),
+        ],
+    }
+}
+
 pub fn pause_notice(
     applicant: &str,
     matter: &str,

@@ -136,6 +136,14 @@ pub struct FollowupClose {
     pub callback: Option<String>,
 }
 
+/// 撤回: the applicant's request to withdraw, recorded by the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalRequest {
+    /// Why the applicant withdraws (as the applicant states it).
+    pub reason: String,
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ActionResponse {
     pub progress: Progress,
@@ -329,6 +337,19 @@ async fn close_followup(
     run(app, auth, id.into_inner(), Action::CloseFollowup, command).await
 }
 
+async fn withdraw(
+    app: Data,
+    auth: Auth,
+    id: web::Path<String>,
+    body: web::Json<WithdrawalRequest>,
+) -> ApiResult<HttpResponse> {
+    reject_nul_in(&*body)?;
+    let command = Command::Withdraw {
+        reason: body.into_inner().reason,
+    };
+    run(app, auth, id.into_inner(), Action::Withdraw, command).await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FiguresQuery {
@@ -405,6 +426,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cases/{id}/delivery", web::post().to(deliver))
         .route("/cases/{id}/rating", web::post().to(rate))
         .route("/cases/{id}/followup/close", web::post().to(close_followup))
+        .route("/cases/{id}/withdrawal", web::post().to(withdraw))
         .route("/supervision/figures", web::get().to(figures))
         .route("/supervision/alerts", web::get().to(alerts))
         .route("/supervision/followups", web::get().to(followups))

@@ -202,7 +202,7 @@ pub fn document() -> Value {
 fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
     use super::handling::{
         ActionResponse, DeferredSupply, DeliveryRequest, ExtensionRequest, FollowupClose,
-        PauseRequest, RatingRequest, StepAction,
+        PauseRequest, RatingRequest, StepAction, WithdrawalRequest,
     };
     use crate::app::handling::{Progress, StepView};
     use crate::app::scheduler::SweepReport;
@@ -248,6 +248,7 @@ fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
         { let b = Some(schema_ref::<DeliveryRequest>(gen)); action("Record the delivery of the result (window pickup with originals checked, mail, or via the village agent)", "/api/v1/cases/{id}/delivery", b, gen) },
         { let b = Some(schema_ref::<RatingRequest>(gen)); action("好差评: rate a finished case once (1–5); a 差评 opens a follow-up", "/api/v1/cases/{id}/rating", b, gen) },
         { let b = Some(schema_ref::<FollowupClose>(gen)); action("Close the follow-up of a 差评 (supervisors)", "/api/v1/cases/{id}/followup/close", b, gen) },
+        { let b = Some(schema_ref::<WithdrawalRequest>(gen)); action("撤回: record the applicant's withdrawal before the decision; open steps and deadlines end, a numbered notice is issued", "/api/v1/cases/{id}/withdrawal", b, gen) },
         Op { method: "get", path: "/api/v1/supervision/figures", summary: "电子监察 figures of cases accepted in a period, grouped; JSON or CSV", tag: "supervision", auth: true,
             params: vec![
                 json!({"name": "from", "in": "query", "required": true, "description": "First day of acceptance", "schema": date}),

@@ -167,6 +167,7 @@ text_enum!(NoticeKind, "notice kind", {
     SpecialProcedure => "special_procedure",
     Extension => "extension",
     Termination => "termination",
+    Withdrawal => "withdrawal",
 });
 
 text_enum!(EventKind, "event kind", {
@@ -193,6 +194,7 @@ text_enum!(EventKind, "event kind", {
     Rated => "rated",
     FollowupClosed => "followup_closed",
     CatalogChanged => "catalog_changed",
+    Withdrawn => "withdrawn",
 });
 
 // ---------------------------------------------------------------- values

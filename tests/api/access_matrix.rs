@@ -182,6 +182,13 @@ fn rows() -> Vec<Row> {
             [D, H, H, H, H, H, A, A, D],
         ),
         r(
+            "POST",
+            "/api/v1/cases/{case}/withdrawal",
+            json!({"reason": "申请人撤回"}),
+            true,
+            serve,
+        ),
+        r(
             "GET",
             "/api/v1/supervision/figures?from=2026-01-01&to=2026-12-31",
             Value::Null,

@@ -966,7 +966,55 @@ async fn deferred_materials_lapse_or_arrive(app: &TestApp) {
     assert_eq!(p["parts"][0]["status"], "in_progress");
 }
 
+/// 撤回: the window records the applicant's withdrawal; the open steps and deadlines end, the
+/// inbox no longer shows the case, a numbered notice is issued, and nothing moves it again.
+async fn withdrawal_before_the_decision(app: &TestApp) {
+    let case = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    let path = format!("/api/v1/cases/{case}/withdrawal");
+    let body = json!({"reason": "申请人家庭情况变化，申请撤回"});
+    post(app, CLERK_QINGSHI, &path, body.clone())
+        .await
+        .assert_error(404, "not_found");
+    post(app, SUPERVISOR_BAISHUI, &path, body.clone())
+        .await
+        .assert_error(403, "forbidden");
+    post(app, CLERK_BAISHUI, &path, json!({"reason": ""}))
+        .await
+        .assert_error(422, "text_required");
+    let r = post(app, CLERK_BAISHUI, &path, body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["status"], "withdrawn");
+    assert_eq!(r.body["progress"]["parts"][0]["status"], "withdrawn");
+    assert_eq!(r.body["notices"][0]["kind"], "withdrawal");
+    assert_eq!(
+        r.body["notices"][0]["number"],
+        "白水镇政务〔2026〕撤字第0001号"
+    );
+    assert!(r.body["progress"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["state"] != "active" && s["state"] != "pending"));
+    let inbox = app.get("/api/v1/inbox", Some(CLERK_BAISHUI)).await;
+    assert!(!inbox.text.contains(&case), "{}", inbox.text);
+    let c = app
+        .get(&format!("/api/v1/cases/{case}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(c.body["case"]["status"], "withdrawn", "{}", c.text);
+    post(app, CLERK_BAISHUI, &path, body)
+        .await
+        .assert_error(409, "conflict");
+    // Its deadlines are void: a sweep long after fires nothing for it.
+    app.clock.set_day(day(2026, 6, 1));
+    let s = sweep(app).await;
+    assert!(!s.to_string().contains(&case), "{s}");
+    assert!(history_actions(app, &case)
+        .await
+        .contains(&"withdrawn".to_string()));
+}
+
 on_both_backends! {
+    withdrawal_before_the_decision => withdrawal_sqlite, withdrawal_postgres;
     report_up_to_the_county_and_back_to_the_township_window => report_up_sqlite, report_up_postgres;
     parallel_group_waits_for_every_department => parallel_group_sqlite, parallel_group_postgres;
     one_refusal_in_a_parallel_group_decides => parallel_refusal_sqlite, parallel_refusal_postgres;
