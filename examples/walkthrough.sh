@@ -7,7 +7,8 @@ BASE=${BASE:-http://127.0.0.1:8080}
 CLERK="Authorization: Bearer dev-clerk-baishui"
 JSON="Content-Type: application/json"
 TODAY=$(TZ=Asia/Shanghai date +%F)
-show() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d, ensure_ascii=False, indent=2))' | head -n "${1:-40}"; }
+# Printing stops inside python (no `| head`): a closed pipe would end the script under pipefail.
+show() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("\n".join(json.dumps(d, ensure_ascii=False, indent=2).splitlines()[:int(sys.argv[1])]))' "${1:-40}"; }
 summary() { python3 -c '
 import json,sys
 d=json.load(sys.stdin)
@@ -19,7 +20,7 @@ for n in d["notices"]:
 '; }
 
 echo "## 1. 事项目录 / the catalog"
-curl -s "$BASE/api/v1/matters?level=village" | python3 -c 'import json,sys; [print(m["code"], m["name"], m["handling"]) for m in json.load(sys.stdin)]' | head -8
+curl -s "$BASE/api/v1/matters?level=village" | python3 -c 'import json,sys; [print(m["code"], m["name"], m["handling"]) for m in json.load(sys.stdin)[:8]]'
 
 APP='{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},
  "fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],
@@ -72,7 +73,7 @@ for opinion in 入户调查属实，民主评议通过 经审核符合条件，�
   S=$(step_of "$CLERK" baishui/center)
   curl -s -o /dev/null -X POST "$BASE/api/v1/cases/$CASE/steps/$S" -H "$CLERK" -H "$JSON" -d "{\"action\":\"approve\",\"comment\":\"$opinion\"}"
 done
-echo "inbox of 县民政局:"; curl -s "$BASE/api/v1/inbox" -H "$APPROVER" | python3 -c 'import json,sys; [print("  ", s["case_id"], s["name"], "due", s["due_date"], s["colour"]) for s in json.load(sys.stdin)]' | head -3
+echo "inbox of 县民政局:"; curl -s "$BASE/api/v1/inbox" -H "$APPROVER" | python3 -c 'import json,sys; [print("  ", s["case_id"], s["name"], "due", s["due_date"], s["colour"]) for s in json.load(sys.stdin)[:3]]'
 S=$(step_of "$APPROVER" qingshan/civil-affairs)
 curl -s -X POST "$BASE/api/v1/cases/$CASE/steps/$S" -H "$APPROVER" -H "$JSON" -d '{"action":"approve","comment":"同意"}' \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); [print("  result notice", n["number"], n["content"]["title"]) for n in d["notices"]]'
