@@ -16,6 +16,7 @@ fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432; the tests need it" >&2; exit 1; }
 
 cargo fmt --check
+python3 scripts/check_literals.py
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
 bash scripts/schemathesis.sh short

@@ -624,31 +624,32 @@ pub(crate) struct Opened {
     pub events: Vec<NewEvent>,
 }
 
-/// Open the lifecycle of a case just answered (`row` as it will be stored, `previous` its
-/// handling before a supplement). The case's status follows from its parts (a bundle with a
+/// Open the lifecycle of a case just answered (`case` as it will be stored, typed; `row` the
+/// same as the store writes it, whose status follows the parts; `previous` its handling before
+/// a supplement). The case's status follows from its parts (a bundle with a
 /// 即办 part and a promised one is accepted, not completed).
 pub(crate) fn open_lifecycle(
     app: &App,
     catalog: &Catalog,
     row: &mut CaseRow,
+    case: &Case,
     previous: &Handling,
     now_ms: i64,
 ) -> Result<Opened, AppError> {
-    let case = case_of(row)?;
     let today = app.clock.today();
-    let fx = with_context(app, catalog, &case, |ctx| {
-        lifecycle::open(&case, previous, ctx)
+    let fx = with_context(app, catalog, case, |ctx| {
+        lifecycle::open(case, previous, ctx)
     });
     if let Some(status) = fx.status {
         row.status = crate::store::mapping::AsText::as_text(status).to_string();
     }
-    let (mut notices, events) = notices_and_events(catalog, &case, &fx, case.version, today)?;
+    let (mut notices, events) = notices_and_events(catalog, case, &fx, case.version, today)?;
     for n in &mut notices {
         // Distinct from the ids of the answer's own notices.
         n.id = n.id.replacen("-N", "-O", 1);
     }
     Ok(Opened {
-        lifecycle: LifecycleWrite::of(&case, previous, &fx, now_ms),
+        lifecycle: LifecycleWrite::of(case, previous, &fx, now_ms),
         notices,
         events,
     })

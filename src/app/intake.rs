@@ -13,7 +13,7 @@ use crate::catalog::Catalog;
 use crate::decide::{assess, assess_bundle};
 use crate::domain::application::{Application, Channel, IntakeContext, PresentedMaterial};
 use crate::domain::assessment::Outcome;
-use crate::domain::case::CaseStatus;
+use crate::domain::case::{ApplicantRecord, Case, CaseId, CasePlace, CaseStatus, CaseSubject};
 use crate::domain::handling::{EventKind, Handling};
 use crate::domain::notice::{intake_notice, NoticeHeader, NoticeKind};
 use crate::store::mapping::AsText;
@@ -535,11 +535,49 @@ pub fn take(
         Some(k) => Some((user.id.clone(), k.to_string(), request_hash(req)?)),
         None => None,
     };
+    // The case as the lifecycle sees it, from the typed values (no JSON round trip).
+    let typed = Case {
+        id: CaseId(case.id.clone()),
+        subject: match &case.bundle_code {
+            Some(b) => CaseSubject::Bundle(b.clone()),
+            None => CaseSubject::Matter(case.matter_code.clone()),
+        },
+        status: status_of(outcome),
+        outcome,
+        place: CasePlace {
+            center_id: place.center_id.clone(),
+            township: place.township.clone(),
+            village: place.village.clone(),
+            window_id: place.window.clone(),
+            channel: place.channel,
+            clerk_id: user.id.clone(),
+            agent_id: case.agent_id.clone(),
+        },
+        applicant: ApplicantRecord {
+            kind: applicant.kind,
+            name: applicant.name.clone(),
+            id_number: applicant.id_number.clone(),
+        },
+        catalog_hash: catalog.hash.clone(),
+        application: req.application.clone(),
+        assessment,
+        due_date: None,
+        received_on: today,
+        created_at_ms: now,
+        updated_at_ms: now,
+        version: 1,
+    };
     let mut case = case;
     let mut notices = notices;
     let mut events = vec![event];
-    let opened =
-        super::handling::open_lifecycle(app, &catalog, &mut case, &Handling::default(), now)?;
+    let opened = super::handling::open_lifecycle(
+        app,
+        &catalog,
+        &mut case,
+        &typed,
+        &Handling::default(),
+        now,
+    )?;
     notices.extend(opened.notices);
     events.extend(opened.events);
     let receipt = app.store.commit_intake(NewIntake {
@@ -598,6 +636,7 @@ pub fn supplement(
         )));
     }
     let previous = loaded.handling;
+    let typed = loaded.case;
     let case = loaded.row;
     // Open cases keep their version, unless the active version of their matter is marked to
     // apply to open cases: then the case moves to it now, and its history says so.
@@ -657,7 +696,17 @@ pub fn supplement(
         updated_at: now,
         ..case.clone()
     };
-    let opened = super::handling::open_lifecycle(app, &catalog, &mut updated, &previous, now)?;
+    let typed = Case {
+        status: status_of(outcome),
+        outcome,
+        catalog_hash: catalog.hash.clone(),
+        application: application.clone(),
+        assessment: assessment.clone(),
+        updated_at_ms: now,
+        ..typed
+    };
+    let opened =
+        super::handling::open_lifecycle(app, &catalog, &mut updated, &typed, &previous, now)?;
     notices.extend(opened.notices);
     let mut events = vec![NewEvent {
         actor: user.id.clone(),

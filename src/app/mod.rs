@@ -610,9 +610,16 @@ impl App {
     pub fn new_id(&self, prefix: &str) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed) % 1_000_000;
         let ms_of_day = (self.clock.now_ms() + 8 * 3_600_000).rem_euclid(86_400_000);
-        let tag = self.id_seed & 0xffff;
+        // 48 random bits: another case's id says nothing about the next one (ids sort by time
+        // within a day, the counter keeps them unique within one instance).
+        let mut random = [0u8; 6];
+        if getrandom::fill(&mut random).is_err() {
+            // No entropy source: fall back to the instance's seed (unique, not unguessable).
+            random.copy_from_slice(&self.id_seed.to_le_bytes()[..6]);
+        }
+        let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
         format!(
-            "{prefix}-{}-{ms_of_day:08}{n:06}{tag:04x}",
+            "{prefix}-{}-{ms_of_day:08}{n:06}{random}",
             self.clock.today().format("%Y%m%d")
         )
     }

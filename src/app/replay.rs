@@ -59,11 +59,8 @@ fn context_of(case: &CaseRow, stored: &CaseAssessment) -> IntakeContext {
         today,
         township: case.township.clone(),
         village: case.village.clone(),
-        channel: match case.channel.as_str() {
-            "agent" => Channel::Agent,
-            "online" => Channel::Online,
-            _ => Channel::Window,
-        },
+        // A channel the mapping does not know is read as the window (replay reports, never fails).
+        channel: crate::store::mapping::AsText::from_text(&case.channel).unwrap_or(Channel::Window),
     }
 }
 

@@ -26,9 +26,10 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as rule files and scripts name it (not a lifecycle state).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Refused => "refused",
+            Self::Refused => "refused", // not a lifecycle state: the rule files' outcome name
             Self::SupplementNeeded => "supplement_needed",
             Self::AcceptedImmediate => "accepted_immediate",
             Self::AcceptedPromised => "accepted_promised",

@@ -15,6 +15,20 @@ async fn case_visibility_by_role(app: &TestApp) {
     app.get(&path, Some(CLERK_QINGSHI))
         .await
         .assert_error(404, "not_found");
+    // ... and the same for an id that does not exist, whatever its shape.
+    let missing = app.get(&format!("{path}0"), Some(CLERK_QINGSHI)).await;
+    missing.assert_error(404, "not_found");
+    // The next case's id cannot be guessed from this one: its last 12 characters are random.
+    let next = app
+        .intake(CLERK_BAISHUI, DIBAO, &dibao_complete())
+        .await
+        .case_id();
+    let tail = |s: &str| s[s.len() - 12..].to_string();
+    assert_ne!(tail(&id), tail(&next), "{id} {next}");
+    assert!(
+        u64::from_str_radix(&tail(&next), 16).is_ok(),
+        "{next} ends in 12 hex digits"
+    );
     for token in [CLERK_BAISHUI, SUPERVISOR_COUNTY, SUPERVISOR_BAISHUI, ADMIN] {
         let g = app.get(&path, Some(token)).await;
         assert_eq!(g.status, 200, "{token}: {}", g.text);
