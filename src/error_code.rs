@@ -49,6 +49,7 @@ error_codes! {
     UnknownMatter => "unknown_matter", 404, "No matter with this code.";
     UnknownBundle => "unknown_bundle", 404, "No bundle with this code.";
     Conflict => "conflict", 409, "The case is not in a state that allows this, or changed meanwhile.";
+    CaseLapsed => "case_lapsed", 409, "The one-time notice lapsed (逾期未补正): a new application is needed.";
     // 413, 415
     BodyTooLarge => "body_too_large", 413, "The body is larger than the service accepts.";
     UnsupportedMediaType => "unsupported_media_type", 415, "The body is not JSON.";

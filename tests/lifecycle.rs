@@ -117,6 +117,7 @@ impl World {
             rules: Rules {
                 org: &self.catalog.org,
                 matters: vec![&self.catalog.matter(self.case.subject.code()).unwrap().spec],
+                supplement_days: self.catalog.manifest.supplement_days,
             },
             followup_days: 5,
         };
@@ -424,4 +425,69 @@ fn a_withdrawal_ends_the_open_matters_with_a_notice() {
         )
         .unwrap_err();
     assert_eq!(act.code, ErrorCode::Conflict);
+}
+
+/// The case of the matter's example `index`, answered with a one-time notice.
+fn notice_case(catalog: &Catalog, code: &str, index: usize) -> Case {
+    let m = catalog.matter(code).unwrap();
+    let ex = &m.spec.examples[index];
+    let ctx = IntakeContext {
+        today: ex.today,
+        township: ex.township.clone(),
+        village: None,
+        channel: Channel::Window,
+    };
+    let a = assess(catalog, code, &ex.application, &ctx).unwrap();
+    assert_eq!(a.outcome, Outcome::SupplementNeeded, "{}", ex.name);
+    Case {
+        status: CaseStatus::AwaitingSupplement,
+        outcome: a.outcome,
+        application: ex.application.clone(),
+        received_on: ex.today,
+        assessment: CaseAssessment::Matter(a),
+        ..case_of_example(catalog, code)
+    }
+}
+
+fn case_of_example(catalog: &Catalog, code: &str) -> Case {
+    case_of(catalog, code)
+}
+
+#[test]
+fn a_one_time_notice_lapses_after_its_working_days_with_a_notice() {
+    let catalog = catalog();
+    let mut w = World {
+        case: notice_case(&catalog, DIBAO, 1),
+        catalog,
+        handling: Handling::default(),
+    };
+    let today = w.case.received_on;
+    let fx = w
+        .with(today, |case, h, ctx| Ok(open(case, h, ctx)))
+        .unwrap();
+    fx.apply_to(&mut w.handling);
+    let part = &w.handling.parts[0];
+    assert_eq!(part.status, PartStatus::AwaitingSupplement);
+    let due = part.supplement_due.unwrap();
+    assert_eq!(due.working_days, w.catalog.manifest.supplement_days);
+    let by = due.date.unwrap();
+    let item = fx
+        .schedule
+        .iter()
+        .find(|d| d.kind == DueKind::SupplementLapse)
+        .unwrap()
+        .clone();
+    assert_eq!(item.due_on, by);
+    // An item of an earlier notice does nothing.
+    let stale = yichuang::domain::handling::DueItem {
+        due_on: by - chrono::Days::new(1),
+        ..item.clone()
+    };
+    let none = w.run(&by.to_string(), None, Command::Fire(stale)).unwrap();
+    assert!(none.notices.is_empty() && none.parts.is_empty(), "{none:?}");
+    let after = (by + chrono::Days::new(1)).to_string();
+    let fx = w.run(&after, None, Command::Fire(item)).unwrap();
+    assert_eq!(w.handling.parts[0].status, PartStatus::Lapsed);
+    assert_eq!(w.case.status, CaseStatus::Lapsed);
+    assert_eq!(fx.notices[0].kind, NoticeKind::Lapse);
 }

@@ -157,6 +157,7 @@ pub(crate) fn rules<'a>(catalog: &'a Catalog, case: &Case) -> Rules<'a> {
             .filter_map(|a| catalog.matter(&a.matter_code))
             .map(|m| &m.spec)
             .collect(),
+        supplement_days: catalog.manifest.supplement_days,
     }
 }
 

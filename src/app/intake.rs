@@ -14,8 +14,9 @@ use crate::decide::{assess, assess_bundle};
 use crate::domain::application::{Application, Channel, IntakeContext, PresentedMaterial};
 use crate::domain::assessment::Outcome;
 use crate::domain::case::{ApplicantRecord, Case, CaseId, CasePlace, CaseStatus, CaseSubject};
+use crate::domain::handling::{supplement_deadline, Rules};
 use crate::domain::handling::{EventKind, Handling};
-use crate::domain::notice::{intake_notice, NoticeHeader, NoticeKind};
+use crate::domain::notice::{intake_notice, supplement_due_item, NoticeHeader, NoticeKind};
 use crate::store::mapping::AsText;
 use crate::store::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice,
@@ -416,14 +417,30 @@ fn notices_for(
     let parts = assessment.parts();
     let mut out = Vec::new();
     for kind in NoticeKind::for_outcome(assessment.outcome()) {
-        let content = header.content(intake_notice(
+        let mut draft = intake_notice(
             *kind,
             plan.applicant,
             &matter,
             plan.today,
             &parts,
             bundle_defects,
-        ));
+        );
+        if *kind == NoticeKind::Supplement {
+            // The same deadline the lifecycle schedules (domain::handling::supplement_deadline).
+            let cal = super::handling::Calendar::of(app, plan.township);
+            let rules = Rules {
+                org: &plan.catalog.org,
+                matters: parts
+                    .iter()
+                    .filter_map(|a| plan.catalog.matter(&a.matter_code))
+                    .map(|m| &m.spec)
+                    .collect(),
+                supplement_days: plan.catalog.manifest.supplement_days,
+            };
+            let due = supplement_deadline(&rules, &parts, plan.today, &cal.days());
+            draft.items.push(supplement_due_item(due.date));
+        }
+        let content = header.content(draft);
         let year = plan.today.year();
         out.push(NewNotice {
             id: app.new_id("N"),
@@ -629,6 +646,14 @@ pub fn supplement(
         case_id,
         &loaded.facts(),
     )?;
+    if loaded.case.status == CaseStatus::Lapsed {
+        return Err(AppError::invalid(
+            ErrorCode::CaseLapsed,
+            format!(
+                "办件 {case_id} 已因逾期未补正而终止办理，不能再补正。请以补齐的材料重新提交申请（新建办件）"
+            ),
+        ));
+    }
     if loaded.case.status != CaseStatus::AwaitingSupplement {
         return Err(AppError::Conflict(format!(
             "办件 {case_id} 当前状态为“{}”，不需要补正",

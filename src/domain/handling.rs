@@ -164,6 +164,9 @@ pub struct Part {
     /// Art. 44 delivery limit of a result.
     pub delivery_due: Option<Deadline>,
     pub delivery: Option<DeliveryRecord>,
+    /// While awaiting 补正: the day the one-time notice lapses (逾期未补正).
+    #[serde(default)]
+    pub supplement_due: Option<Deadline>,
 }
 
 impl Part {
@@ -277,6 +280,8 @@ pub enum DueKind {
     PartTimeout,
     /// 容缺 materials were not supplied by their date.
     DeferredLapse,
+    /// A one-time notice was not answered by its date (逾期未补正).
+    SupplementLapse,
 }
 
 /// Something the scheduler must do after a day has passed.
@@ -330,6 +335,8 @@ pub enum EventKind {
     CatalogChanged,
     /// 撤回 at the applicant's request.
     Withdrawn,
+    /// 逾期未补正: the one-time notice lapsed.
+    Lapsed,
 }
 
 /// One entry of the case's history.
@@ -490,6 +497,8 @@ pub enum Command {
 pub struct Rules<'a> {
     pub org: &'a Organisation,
     pub matters: Vec<&'a Matter>,
+    /// Working days a one-time notice stays open unless a matter says otherwise.
+    pub supplement_days: u32,
 }
 
 impl<'a> Rules<'a> {
@@ -853,6 +862,19 @@ fn check_optional(t: Option<&str>) -> Result<()> {
 pub fn open(case: &Case, previous: &Handling, ctx: &Context) -> Effects {
     let mut ch = Change::new(case, previous, ctx, &case.place.clerk_id);
     let outcome = case.outcome;
+    let assessments = case.assessment.parts();
+    let lapse = (outcome == Outcome::SupplementNeeded)
+        .then(|| supplement_deadline(&ctx.rules, &assessments, ctx.today, &ctx.days));
+    // A new answer replaces the lapse of an earlier one-time notice.
+    for p in &previous.parts {
+        if p.supplement_due.is_some() {
+            ch.fx.cancel.push(Cancel::Part {
+                track: p.track.clone(),
+                kinds: vec![DueKind::SupplementLapse],
+            });
+        }
+    }
+    let mut scheduled = false;
     for a in case.assessment.parts() {
         let p = match ch.part_index(&a.matter_code) {
             Some(p) => p,
@@ -870,10 +892,25 @@ pub fn open(case: &Case, previous: &Handling, ctx: &Context) -> Effects {
             Outcome::SupplementNeeded => {
                 part.status = PartStatus::AwaitingSupplement;
                 part.supplement_notices += 1;
+                part.supplement_due = lapse;
+                // One lapse for the case (every part lapses with it).
+                if let (false, Some(by)) = (scheduled, lapse.and_then(|d| d.date)) {
+                    scheduled = true;
+                    ch.fx.schedule.push(DueItem {
+                        kind: DueKind::SupplementLapse,
+                        track: Some(a.matter_code.clone()),
+                        step_id: None,
+                        due_on: by,
+                    });
+                }
             }
             Outcome::AcceptedImmediate | Outcome::AcceptedPromised | Outcome::AcceptedDeferred => {
+                part.supplement_due = None;
                 accept_part(&mut ch, p, a);
             }
+        }
+        if outcome == Outcome::Refused {
+            ch.parts[p].supplement_due = None;
         }
     }
     ch.finish()
@@ -898,7 +935,30 @@ fn new_part(a: &Assessment) -> Part {
         decision: None,
         delivery_due: None,
         delivery: None,
+        supplement_due: None,
     }
+}
+
+/// The day a one-time notice of `assessments` (one matter, or a bundle's) lapses: the longest
+/// `supplement_days` of their matters (the catalog's default for a matter that names none),
+/// counted from `today`. The notice states it; the scheduler ends the case after it.
+pub fn supplement_deadline(
+    rules: &Rules,
+    assessments: &[&Assessment],
+    today: NaiveDate,
+    days: &WorkingDays,
+) -> Deadline {
+    let n = assessments
+        .iter()
+        .map(|a| {
+            rules
+                .matter(&a.matter_code)
+                .and_then(|m| m.handling.supplement_days)
+                .unwrap_or(rules.supplement_days)
+        })
+        .max()
+        .unwrap_or(rules.supplement_days);
+    days.deadline(today, n)
 }
 
 fn accept_part(ch: &mut Change, p: usize, a: &Assessment) {
@@ -1060,7 +1120,11 @@ fn withdraw(ch: &mut Change, reason: &str) -> Result<()> {
         }
         ch.fx.cancel.push(Cancel::Part {
             track: track.clone(),
-            kinds: vec![DueKind::PartTimeout, DueKind::DeferredLapse],
+            kinds: vec![
+                DueKind::PartTimeout,
+                DueKind::DeferredLapse,
+                DueKind::SupplementLapse,
+            ],
         });
         let part = &mut ch.parts[p];
         part.status = PartStatus::Withdrawn;
@@ -1835,6 +1899,39 @@ fn close_followup(ch: &mut Change, note: &str, callback: Option<&str>) -> Result
 /// A due item whose day has passed. The transition takes effect on the day after its due day,
 /// also when it is applied late (after downtime). Nothing to do is not a rejection: the effects
 /// are empty and the item is closed.
+/// 逾期未补正: the one-time notice due on `due_on` was not answered; every part still awaiting
+/// 补正 ends, with one notice. An item of an earlier notice (since replaced) does nothing.
+fn lapse(ch: &mut Change, p: usize, due_on: NaiveDate) -> Result<()> {
+    let part = &ch.parts[p];
+    if part.status != PartStatus::AwaitingSupplement
+        || part.supplement_due.and_then(|d| d.date) != Some(due_on)
+    {
+        return Ok(());
+    }
+    let mut names = Vec::new();
+    for q in 0..ch.parts.len() {
+        if ch.parts[q].status == PartStatus::AwaitingSupplement {
+            ch.parts[q].status = PartStatus::Lapsed;
+            ch.touched_parts.insert(q);
+            let track = ch.parts[q].track.clone();
+            names.push(ch.matter_name(&track));
+        }
+    }
+    let draft = notice::lapse_notice(
+        &ch.case.applicant.name,
+        ch.case.assessment.name(),
+        ch.case.received_on,
+        due_on,
+        &names,
+    );
+    ch.fx.notices.push(draft);
+    ch.event(
+        EventKind::Lapsed,
+        serde_json::json!({ "supplement_due": due_on, "matters": names }),
+    );
+    Ok(())
+}
+
 fn fire(ch: &mut Change, item: &DueItem) -> Result<()> {
     let effective = item.due_on.succ_opt().unwrap_or(item.due_on);
     ch.today = effective;
@@ -1850,6 +1947,9 @@ fn fire(ch: &mut Change, item: &DueItem) -> Result<()> {
         return Ok(());
     };
     let running = ch.parts[p].status == PartStatus::InProgress;
+    if item.kind == DueKind::SupplementLapse {
+        return lapse(ch, p, item.due_on);
+    }
     match item.kind {
         DueKind::StepTimeout if running => {
             let Some(i) = item.step_id.as_deref().and_then(|id| ch.step_index(id)) else {

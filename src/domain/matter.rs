@@ -298,6 +298,10 @@ pub struct Handling {
     /// How a 容缺 case ends when the promised materials are not supplied in time.
     #[serde(default)]
     pub deferred_lapse: DeferredLapse,
+    /// Working days a one-time notice (补正) stays open; then the case ends as 逾期未补正.
+    /// Absent: the catalog's `supplement_days`.
+    #[serde(default)]
+    pub supplement_days: Option<u32>,
 }
 
 /// How a 容缺受理 case ends when its deferred materials are not supplied by their date.

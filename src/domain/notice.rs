@@ -38,10 +38,12 @@ pub enum NoticeKind {
     Termination,
     /// 撤回申请终止办理告知书 (the applicant withdrew before the decision)
     Withdrawal,
+    /// 逾期未补正终止办理告知书 (the one-time notice was not answered in time)
+    Lapse,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 12] = [
+    pub const ALL: [NoticeKind; 13] = [
         Self::Supplement,
         Self::Acceptance,
         Self::Refusal,
@@ -54,6 +56,7 @@ impl NoticeKind {
         Self::Extension,
         Self::Termination,
         Self::Withdrawal,
+        Self::Lapse,
     ];
 
     pub fn title(self) -> &'static str {
@@ -70,6 +73,7 @@ impl NoticeKind {
             Self::Extension => "延长办理期限告知书",
             Self::Termination => "终止办理通知书",
             Self::Withdrawal => "撤回申请终止办理告知书",
+            Self::Lapse => "逾期未补正终止办理告知书",
         }
     }
 
@@ -88,6 +92,7 @@ impl NoticeKind {
             Self::Extension => "延",
             Self::Termination => "终",
             Self::Withdrawal => "撤",
+            Self::Lapse => "逾",
         }
     }
 
@@ -327,7 +332,8 @@ pub fn intake_notice(
         | NoticeKind::SpecialProcedure
         | NoticeKind::Extension
         | NoticeKind::Termination
-        | NoticeKind::Withdrawal => {}
+        | NoticeKind::Withdrawal
+        | NoticeKind::Lapse => {}
     }
     NoticeDraft {
         kind,
@@ -408,6 +414,37 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
 }
 
 /// 特别程序告知书 when a special procedure starts.
+/// The line of a one-time notice that says by when to supply (补正期限).
+pub fn supplement_due_item(due: Option<NaiveDate>) -> NoticeItem {
+    NoticeItem::new(
+        "补正期限",
+        format!(
+            "请于{}前补正。逾期未补正的，本申请终止办理，需要时请重新申请。",
+            date_or_pending(due)
+        ),
+    )
+}
+
+/// 逾期未补正: the one-time notice lapsed.
+pub fn lapse_notice(
+    applicant: &str,
+    matter: &str,
+    received_on: NaiveDate,
+    due_on: NaiveDate,
+    matters: &[String],
+) -> NoticeDraft {
+    NoticeDraft {
+        kind: NoticeKind::Lapse,
+        track: None,
+        paragraphs: vec![format!(
+            "{applicant}：您于{}申请办理的“{matter}”，本中心已一次性告知需要补正的全部内容，补正期限至{}。您未在期限内补正，本申请终止办理。已提交的材料可到窗口领回；如需办理，请重新申请。",
+            chinese_date(received_on),
+            chinese_date(due_on),
+        )],
+        items: vec![NoticeItem::new("终止办理的事项", matters.join("、"))],
+    }
+}
+
 /// 撤回: the applicant withdrew the application (or the matters named) before the decision.
 pub fn withdrawal_notice(
     applicant: &str,

@@ -180,4 +180,11 @@ pub struct Manifest {
     /// Calendar region of the county for regional holidays (townships may add their own).
     #[serde(default)]
     pub calendar_region: Option<String>,
+    /// Working days a one-time notice (补正) stays open unless a matter says otherwise.
+    #[serde(default = "default_supplement_days")]
+    pub supplement_days: u32,
+}
+
+fn default_supplement_days() -> u32 {
+    20
 }

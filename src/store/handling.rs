@@ -48,6 +48,8 @@ pub struct PartRow {
     pub delivery: Option<String>,
     pub rating: Option<i64>,
     pub updated_at: i64,
+    /// JSON of the deadline (start, working days, date or null).
+    pub supplement_due: Option<String>,
 }
 
 /// One step of a case's route.

@@ -139,6 +139,7 @@ text_enum!(DueKind, "due item kind", {
     StepTimeout => "step_timeout",
     PartTimeout => "part_timeout",
     DeferredLapse => "deferred_lapse",
+    SupplementLapse => "supplement_lapse",
 } legacy { "case_timeout" => PartTimeout });
 
 /// The state of a due item.
@@ -168,6 +169,7 @@ text_enum!(NoticeKind, "notice kind", {
     Extension => "extension",
     Termination => "termination",
     Withdrawal => "withdrawal",
+    Lapse => "lapse",
 });
 
 text_enum!(EventKind, "event kind", {
@@ -195,6 +197,7 @@ text_enum!(EventKind, "event kind", {
     FollowupClosed => "followup_closed",
     CatalogChanged => "catalog_changed",
     Withdrawn => "withdrawn",
+    Lapsed => "lapsed",
 });
 
 // ---------------------------------------------------------------- values
@@ -332,6 +335,7 @@ pub(crate) fn part_row(case: &Case, p: &Part, now_ms: i64, rating: Option<u8>) -
         delivery: p.delivery.as_ref().map(to_json),
         rating: rating.map(i64::from),
         updated_at: now_ms,
+        supplement_due: p.supplement_due.as_ref().map(to_json),
     }
 }
 
@@ -388,6 +392,11 @@ pub(crate) fn part_of(r: &PartRow) -> Result<Part, StoreError> {
             .delivery
             .as_deref()
             .map(|d| json::<DeliveryRecord>(&what("delivery"), d))
+            .transpose()?,
+        supplement_due: r
+            .supplement_due
+            .as_deref()
+            .map(|d| json::<Deadline>(&what("supplement_due"), d))
             .transpose()?,
     })
 }
@@ -599,6 +608,7 @@ mod tests {
             DueKind::StepTimeout,
             DueKind::PartTimeout,
             DueKind::DeferredLapse,
+            DueKind::SupplementLapse,
         ]);
         round_trip(&NoticeKind::ALL);
         use StepState as S;

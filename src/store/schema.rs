@@ -144,6 +144,7 @@ diesel::table! {
         delivery -> Nullable<Text>,
         rating -> Nullable<BigInt>,
         updated_at -> BigInt,
+        supplement_due -> Nullable<Text>,
     }
 }
 

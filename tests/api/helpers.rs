@@ -402,13 +402,15 @@ pub fn dibao_complete_named(name: &str) -> Value {
     a
 }
 
-/// The names of a notice's items.
+/// The titles of a notice's items, without the 补正期限 line that ends every one-time notice
+/// (`supplement::a_one_time_notice_lapses` checks that line).
 pub fn item_titles(notice: &Value) -> Vec<String> {
     notice["content"]["items"]
         .as_array()
         .unwrap_or_else(|| panic!("notice without items: {notice}"))
         .iter()
         .map(|i| i["title"].as_str().unwrap().to_string())
+        .filter(|t| t != "补正期限")
         .collect()
 }
 

@@ -186,7 +186,63 @@ async fn supplement_access_and_unknown_case(app: &TestApp) {
     assert_eq!(got.body["case"]["row_version"], 1);
 }
 
+/// 逾期未补正: the one-time notice says by when; after that day the scheduler ends the case with
+/// a numbered notice, and a late supplement is refused with what to do instead.
+async fn a_one_time_notice_lapses(app: &TestApp) {
+    let first = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let id = first.case_id();
+    // 20 working days (the catalog's default) from Monday 2026-03-02.
+    let items = first.body["notices"][0]["content"]["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let due = items
+        .iter()
+        .find(|i| i["title"] == "补正期限")
+        .unwrap_or_else(|| panic!("no 补正期限: {}", first.text));
+    assert!(
+        due["detail"]
+            .as_str()
+            .unwrap()
+            .contains("请于2026年3月30日前补正"),
+        "{due}"
+    );
+    // The day itself is still in time.
+    app.clock.set_day(day(2026, 3, 30));
+    let s = app
+        .post_json("/api/v1/scheduler/sweep", Some(ADMIN), &json!({}), &[])
+        .await;
+    assert_eq!(s.body["fired"], 0, "{}", s.text);
+    app.clock.set_day(day(2026, 3, 31));
+    let s = app
+        .post_json("/api/v1/scheduler/sweep", Some(ADMIN), &json!({}), &[])
+        .await;
+    assert_eq!(s.body["fired"], 1, "{}", s.text);
+    let c = app
+        .get(&format!("/api/v1/cases/{id}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(c.body["case"]["status"], "lapsed", "{}", c.text);
+    let notices = app
+        .get(&format!("/api/v1/cases/{id}/notices"), Some(CLERK_BAISHUI))
+        .await;
+    let last = notices.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "lapse", "{}", notices.text);
+    assert_eq!(last["number"], "白水镇政务〔2026〕逾字第0001号");
+    let late = app
+        .post_json(
+            &format!("/api/v1/cases/{id}/supplements"),
+            Some(CLERK_BAISHUI),
+            &full_supplement(),
+            &[],
+        )
+        .await;
+    late.assert_error(409, "case_lapsed");
+    assert!(late.text.contains("重新提交申请"), "{}", late.text);
+}
+
 on_both_backends! {
+    a_one_time_notice_lapses => notice_lapses_sqlite, notice_lapses_postgres;
     supplement_then_acceptance => supplement_then_acceptance_sqlite, supplement_then_acceptance_postgres;
     supplement_on_a_later_day => supplement_on_a_later_day_sqlite, supplement_on_a_later_day_postgres;
     partial_supplement_gives_new_notice => partial_supplement_gives_new_notice_sqlite, partial_supplement_gives_new_notice_postgres;

@@ -1,0 +1,1 @@
+ALTER TABLE case_parts DROP COLUMN supplement_due;
