@@ -35,8 +35,13 @@ fn day(s: &str) -> NaiveDate {
 
 /// The case of the matter's first example, taken at its township on its day.
 fn case_of(catalog: &Catalog, code: &str) -> Case {
+    example_case(catalog, code, 0, Outcome::AcceptedPromised)
+}
+
+/// The case of the matter's example `index`, answered with `outcome`.
+fn example_case(catalog: &Catalog, code: &str, index: usize, outcome: Outcome) -> Case {
     let m = catalog.matter(code).unwrap();
-    let ex = &m.spec.examples[0];
+    let ex = &m.spec.examples[index];
     let ctx = IntakeContext {
         today: ex.today,
         township: ex.township.clone(),
@@ -44,11 +49,15 @@ fn case_of(catalog: &Catalog, code: &str) -> Case {
         channel: Channel::Window,
     };
     let a = assess(catalog, code, &ex.application, &ctx).unwrap();
-    assert_eq!(a.outcome, Outcome::AcceptedPromised, "{}", ex.name);
+    assert_eq!(a.outcome, outcome, "{}", ex.name);
     Case {
         id: CaseId("QINGSHAN-TEST-1".into()),
         subject: CaseSubject::Matter(code.into()),
-        status: CaseStatus::Accepted,
+        status: if outcome == Outcome::SupplementNeeded {
+            CaseStatus::AwaitingSupplement
+        } else {
+            CaseStatus::Accepted
+        },
         outcome: a.outcome,
         place: CasePlace {
             center_id: ex.township.clone().unwrap_or_default(),
@@ -427,37 +436,11 @@ fn a_withdrawal_ends_the_open_matters_with_a_notice() {
     assert_eq!(act.code, ErrorCode::Conflict);
 }
 
-/// The case of the matter's example `index`, answered with a one-time notice.
-fn notice_case(catalog: &Catalog, code: &str, index: usize) -> Case {
-    let m = catalog.matter(code).unwrap();
-    let ex = &m.spec.examples[index];
-    let ctx = IntakeContext {
-        today: ex.today,
-        township: ex.township.clone(),
-        village: None,
-        channel: Channel::Window,
-    };
-    let a = assess(catalog, code, &ex.application, &ctx).unwrap();
-    assert_eq!(a.outcome, Outcome::SupplementNeeded, "{}", ex.name);
-    Case {
-        status: CaseStatus::AwaitingSupplement,
-        outcome: a.outcome,
-        application: ex.application.clone(),
-        received_on: ex.today,
-        assessment: CaseAssessment::Matter(a),
-        ..case_of_example(catalog, code)
-    }
-}
-
-fn case_of_example(catalog: &Catalog, code: &str) -> Case {
-    case_of(catalog, code)
-}
-
 #[test]
 fn a_one_time_notice_lapses_after_its_working_days_with_a_notice() {
     let catalog = catalog();
     let mut w = World {
-        case: notice_case(&catalog, DIBAO, 1),
+        case: example_case(&catalog, DIBAO, 1, Outcome::SupplementNeeded),
         catalog,
         handling: Handling::default(),
     };

@@ -323,7 +323,7 @@ fn list_cases_filters_and_paginates(store: &Store) {
         let mut c = intake(&format!("l{i:02}"));
         c.case = case_row(&format!("l{i:02}"), center);
         c.case.created_at = 1_000 + i;
-        c.case.status = if i % 2 == 0 { "accepted" } else { "rejected" }.into();
+        c.case.status = if i % 2 == 0 { "accepted" } else { "refused" }.into();
         c.case.matter_code = if i < 10 { "A" } else { "B" }.into();
         c.case.received_on = format!("2026-11-{:02}", i % 28 + 1);
         c.case.agent_id = (i == 7).then(|| "agent-9".to_string());
@@ -379,7 +379,7 @@ fn list_cases_filters_and_paginates(store: &Store) {
         0
     );
     let st = f(CaseFilter {
-        status: Some("rejected".into()),
+        status: Some(yichuang::domain::case::CaseStatus::Refused),
         matter_code: Some("A".into()),
         ..Default::default()
     });
@@ -387,7 +387,7 @@ fn list_cases_filters_and_paginates(store: &Store) {
     assert!(st
         .cases
         .iter()
-        .all(|c| c.status == "rejected" && c.matter_code == "A"));
+        .all(|c| c.status == "refused" && c.matter_code == "A"));
     let ag = f(CaseFilter {
         agent_id: Some("agent-9".into()),
         ..Default::default()

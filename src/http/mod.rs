@@ -439,8 +439,9 @@ async fn get_case(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<Htt
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CaseQuery {
-    /// `refused`, `awaiting_supplement`, `accepted` or `completed`.
-    status: Option<String>,
+    /// The case's status: `awaiting_supplement`, `refused`, `accepted`, `paused`, `completed`,
+    /// `decided`, `delivered`, `terminated`, `withdrawn` or `lapsed`.
+    status: Option<crate::domain::case::CaseStatus>,
     /// Matter code (or bundle code).
     matter: Option<String>,
     window: Option<String>,

@@ -258,7 +258,7 @@ pub struct CaseFilter {
     /// `None` = all centers; `Some(vec![])` = none.
     pub center_ids: Option<Vec<String>>,
     pub agent_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<crate::domain::case::CaseStatus>,
     pub matter_code: Option<String>,
     pub window_id: Option<String>,
     pub applicant_id_number: Option<String>,

@@ -420,8 +420,8 @@ fn filtered(f: &CaseFilter) -> cases::BoxedQuery<'_, MultiBackend> {
     if let Some(v) = &f.agent_id {
         q = q.filter(cases::agent_id.eq(v));
     }
-    if let Some(v) = &f.status {
-        q = q.filter(cases::status.eq(v));
+    if let Some(v) = f.status {
+        q = q.filter(cases::status.eq(super::mapping::AsText::as_text(v)));
     }
     if let Some(v) = &f.matter_code {
         q = q.filter(cases::matter_code.eq(v));

@@ -1004,6 +1004,16 @@ async fn withdrawal_before_the_decision(app: &TestApp) {
     post(app, CLERK_BAISHUI, &path, body)
         .await
         .assert_error(409, "conflict");
+    // Supervisors list the cases in each state.
+    let listed = app
+        .get("/api/v1/cases?status=withdrawn", Some(SUPERVISOR_BAISHUI))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body["total"], 1, "{}", listed.text);
+    assert_eq!(listed.body["cases"][0]["id"], case.as_str());
+    app.get("/api/v1/cases?status=gone", Some(SUPERVISOR_BAISHUI))
+        .await
+        .assert_error(400, "invalid_query");
     // Its deadlines are void: a sweep long after fires nothing for it.
     app.clock.set_day(day(2026, 6, 1));
     let s = sweep(app).await;
