@@ -701,3 +701,29 @@ pub fn supply_deferred(
         &Command::SupplyDeferred { materials },
     )
 }
+
+/// Hand over a result. A village agent records only a delivery through the agent (代办员带回);
+/// the window records every method the matter allows.
+pub fn deliver(
+    app: &App,
+    user: &User,
+    case_id: &str,
+    track: Option<String>,
+    method: lifecycle::Delivery,
+) -> Result<ActionResult, AppError> {
+    if user.role == Role::Agent && !matches!(method, lifecycle::Delivery::ViaAgent { .. }) {
+        // Out-of-scope cases still answer 404 first.
+        let l = Loaded::load(app, case_id)?;
+        authorize(app, user, Action::Deliver, case_id, &l.facts())?;
+        return Err(AppError::Forbidden(
+            "代办员只能登记由代办员带回的送达；窗口领取、邮寄和电子证照由受理中心窗口登记".into(),
+        ));
+    }
+    change(
+        app,
+        user,
+        case_id,
+        Action::Deliver,
+        &Command::Deliver { track, method },
+    )
+}

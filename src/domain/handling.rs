@@ -1727,12 +1727,10 @@ fn deliver(ch: &mut Change, track: Option<&str>, method: &Delivery) -> Result<()
                         ch.case.id
                     )))
                 }
-                _ => {
-                    return Err(Rejection::new(
-                        ErrorCode::InvalidRequest,
-                        "本办件有多个事项的结果待送达，请用 track 指明事项编码",
-                    ))
-                }
+                _ => return Err(Rejection::new(
+                    ErrorCode::InvalidRequest,
+                    "本办件有多个事项的结果待送达，请用 matter 指明送达哪个事项的结果（事项编码）",
+                )),
             }
         }
     };

@@ -165,6 +165,21 @@ fn respond(
     })
 }
 
+/// Run a change on a blocking thread and answer with the case's progress and the notices it
+/// numbered.
+async fn answer<F>(app: Data, auth: Auth, f: F) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(&App, &User) -> Result<ActionResult, AppError> + Send + 'static,
+{
+    let a = app.into_inner();
+    let body = blocking(move || {
+        let done = f(&a, &auth.0);
+        respond(&a, &auth.0, done)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
 /// Carry out a command on a case (the app retries a case changed meanwhile).
 async fn run(
     app: Data,
@@ -173,13 +188,10 @@ async fn run(
     action: Action,
     command: Command,
 ) -> ApiResult<HttpResponse> {
-    let a = app.into_inner();
-    let body = blocking(move || {
-        let done = handling::change(&a, &auth.0, &case_id, action, &command);
-        respond(&a, &auth.0, done)
+    answer(app, auth, move |a, u| {
+        handling::change(a, u, &case_id, action, &command)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(body))
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,13 +295,10 @@ async fn deferred(
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
     let (id, materials) = (id.into_inner(), body.into_inner().materials);
-    let a = app.into_inner();
-    let body = blocking(move || {
-        let done = handling::supply_deferred(&a, &auth.0, &id, materials);
-        respond(&a, &auth.0, done)
+    answer(app, auth, move |a, u| {
+        handling::supply_deferred(a, u, &id, materials)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(body))
+    .await
 }
 
 async fn deliver(
@@ -299,12 +308,11 @@ async fn deliver(
     body: web::Json<DeliveryRequest>,
 ) -> ApiResult<HttpResponse> {
     reject_nul_in(&*body)?;
-    let b = body.into_inner();
-    let command = Command::Deliver {
-        track: b.matter,
-        method: b.method,
-    };
-    run(app, auth, id.into_inner(), Action::Deliver, command).await
+    let (id, b) = (id.into_inner(), body.into_inner());
+    answer(app, auth, move |a, u| {
+        handling::deliver(a, u, &id, b.matter, b.method)
+    })
+    .await
 }
 
 async fn rate(

@@ -327,6 +327,15 @@ async fn parallel_group_waits_for_every_department(app: &TestApp) {
     let p = progress(app, AGENT_DONGCUN, &case).await;
     assert_eq!(p["parts"][0]["decision"], "approved");
     let path = format!("/api/v1/cases/{case}/delivery");
+    // An agent records only a delivery through the agent.
+    post(
+        app,
+        AGENT_DONGCUN,
+        &path,
+        json!({"method": "window_pickup", "originals_checked": true}),
+    )
+    .await
+    .assert_error(403, "forbidden");
     let r = post(
         app,
         AGENT_DONGCUN,
