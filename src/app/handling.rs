@@ -81,13 +81,7 @@ pub(crate) fn facts(case: &Case, h: &Handling) -> CaseFacts {
     CaseFacts {
         center_id: case.place.center_id.clone(),
         agent_id: case.place.agent_id.clone(),
-        // Steps not started yet do not open the case to their unit.
-        step_units: h
-            .steps
-            .iter()
-            .filter(|s| s.started_on.is_some())
-            .map(|s| s.unit.to_string())
-            .collect(),
+        step_units: h.units_reached().iter().map(|u| u.to_string()).collect(),
     }
 }
 

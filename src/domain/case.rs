@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::application::{Application, Channel, IntakeContext};
 use super::assessment::{Assessment, BundleAssessment, Outcome};
 use super::matter::SubjectKind;
-use super::unit::UnitId;
 
 /// A case id: `<COUNTY>-<yyyymmdd>-<time and random part>`; not guessable from another case's.
 #[derive(
@@ -201,18 +200,6 @@ impl CaseAssessment {
             Self::Matter(a) => a.due,
         }
         .and_then(|d| d.date)
-    }
-
-    /// Units that decide or handle a step of this case, by its plan.
-    pub fn units(&self) -> Vec<UnitId> {
-        let mut out = Vec::new();
-        for a in self.parts() {
-            out.push(a.decider.unit_id.clone());
-            if let Some(r) = &a.route {
-                out.extend(r.steps.iter().map(|s| s.unit.unit_id.clone()));
-            }
-        }
-        out
     }
 }
 

@@ -249,20 +249,12 @@ pub struct Handling {
 }
 
 impl Handling {
-    pub fn part(&self, track: &str) -> Option<&Part> {
-        self.parts.iter().find(|p| p.track == track)
-    }
-
-    /// Units that hold or held a step of the case (after transfers and countersigns too).
-    pub fn units_ever(&self) -> BTreeSet<&UnitId> {
-        self.steps.iter().map(|s| &s.unit).collect()
-    }
-
-    /// Units with an active step.
-    pub fn active_units(&self) -> BTreeSet<&UnitId> {
+    /// Units that hold or held a started step (after transfers and countersigns too): the
+    /// units the case has reached. A step not started yet does not open the case to its unit.
+    pub fn units_reached(&self) -> BTreeSet<&UnitId> {
         self.steps
             .iter()
-            .filter(|s| s.state == StepState::Active)
+            .filter(|s| s.started_on.is_some())
             .map(|s| &s.unit)
             .collect()
     }
