@@ -152,9 +152,90 @@ where
     Ok(())
 }
 
+/// Every `YICHUANG_*` variable the service reads (in [`Config::load`]).
+pub const VARIABLES: &[&str] = &[
+    "YICHUANG_BIND",
+    "YICHUANG_DATABASE_URL",
+    "YICHUANG_RULES_DIR",
+    "YICHUANG_TOKENS_FILE",
+    "YICHUANG_MAX_BODY_BYTES",
+    "YICHUANG_WORKERS",
+    "YICHUANG_DB_POOL_SIZE",
+    "YICHUANG_DB_TIMEOUT_MS",
+    "YICHUANG_DB_STATEMENT_TIMEOUT_MS",
+    "YICHUANG_SQLITE_MAX_MB",
+    "YICHUANG_RELOAD_POLL_MS",
+    "YICHUANG_FLEET_POLL_MS",
+    "YICHUANG_SCHEDULER_POLL_MS",
+    "YICHUANG_WARNING_PERCENT",
+    "YICHUANG_FOLLOWUP_DAYS",
+    "YICHUANG_JWT_ISSUER",
+    "YICHUANG_JWT_AUDIENCE",
+    "YICHUANG_JWT_PUBLIC_KEY_FILE",
+    "YICHUANG_JWT_JWKS_FILE",
+    "YICHUANG_JWT_LEEWAY_SECS",
+    "YICHUANG_RATE_LIMIT_PER_SEC",
+    "YICHUANG_RATE_LIMIT_BURST",
+    "YICHUANG_REQUEST_TIMEOUT_MS",
+    "YICHUANG_CLIENT_REQUEST_TIMEOUT_MS",
+    "YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS",
+    "YICHUANG_LOG_FORMAT",
+];
+
+/// Variables of the project's tools and tests, not the service's: never reported.
+const TOOL_VARIABLES: &[&str] = &[
+    "YICHUANG_TEST_PG",
+    "YICHUANG_URL",
+    "YICHUANG_TOKEN",
+    "YICHUANG_BENCH_KEEP",
+];
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// A `YICHUANG_*` variable the service does not know is an error naming the closest known one:
+/// a misspelt `YICHUANG_DATABSE_URL` must not start the service on the default database.
+pub fn check_variables<I: IntoIterator<Item = String>>(names: I) -> Result<(), ConfigError> {
+    for name in names {
+        if !name.starts_with("YICHUANG_")
+            || VARIABLES.contains(&name.as_str())
+            || TOOL_VARIABLES.contains(&name.as_str())
+        {
+            continue;
+        }
+        let closest = VARIABLES
+            .iter()
+            .min_by_key(|v| distance(&name, v))
+            .copied()
+            .unwrap_or("YICHUANG_BIND");
+        return Err(ConfigError::Env {
+            message: format!(
+                "unknown variable (did you mean {closest}?); the variables are listed in README.md"
+            ),
+            name,
+        });
+    }
+    Ok(())
+}
+
 impl Config {
-    /// Defaults, then the file (if given), then the environment.
+    /// Defaults, then the file (if given), then the environment. An unknown `YICHUANG_*`
+    /// variable is an error.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        check_variables(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))?;
         let mut c = match file {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -230,6 +311,42 @@ mod tests {
         .unwrap();
         let parsed: Config = serde_yaml::from_str(&example).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_an_error_naming_the_right_one() {
+        let err = check_variables(vec!["YICHUANG_DATABSE_URL".to_string()]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("YICHUANG_DATABSE_URL"), "{text}");
+        assert!(
+            text.contains("did you mean YICHUANG_DATABASE_URL"),
+            "{text}"
+        );
+        assert!(check_variables(vec![
+            "YICHUANG_BIND".to_string(),
+            "YICHUANG_TEST_PG".to_string(),
+            "PATH".to_string(),
+        ])
+        .is_ok());
+    }
+
+    /// `VARIABLES` lists exactly the names `load` reads.
+    #[test]
+    fn the_variable_list_is_what_load_reads() {
+        let src = include_str!("config.rs");
+        let load = &src[src.find("pub fn load(").unwrap()..src.find("mod tests").unwrap()];
+        let mut read: Vec<&str> = load
+            .match_indices("\"YICHUANG_")
+            .map(|(i, _)| {
+                let rest = &load[i + 1..];
+                &rest[..rest.find('"').unwrap()]
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        let mut listed: Vec<&str> = VARIABLES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(read, listed);
     }
 
     #[test]
