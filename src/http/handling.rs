@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::dto::NoticeView;
 use super::error::ApiError;
-use super::{blocking, reject_nul_in, ApiResult, Auth, Data};
+use super::extract::{Body, Checked};
+use super::{blocking, ApiResult, Auth, Data};
 use crate::app::access::Action;
 use crate::app::handling::{self, ActionResult, Progress};
 use crate::app::{scheduler, supervise, App, AppError};
@@ -136,6 +137,15 @@ pub struct FollowupClose {
     pub callback: Option<String>,
 }
 
+impl Checked for StepAction {}
+impl Checked for PauseRequest {}
+impl Checked for ExtensionRequest {}
+impl Checked for DeferredSupply {}
+impl Checked for DeliveryRequest {}
+impl Checked for RatingRequest {}
+impl Checked for FollowupClose {}
+impl Checked for WithdrawalRequest {}
+
 /// 撤回: the applicant's request to withdraw, recorded by the window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -230,11 +240,10 @@ async fn step_action(
     app: Data,
     auth: Auth,
     path: web::Path<(String, String)>,
-    body: web::Json<StepAction>,
+    body: Body<StepAction>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
     let (case_id, step) = path.into_inner();
-    let action = StepCommand::try_from(body.into_inner())?;
+    let action = StepCommand::try_from(body.0)?;
     run(
         app,
         auth,
@@ -249,10 +258,9 @@ async fn pause(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<PauseRequest>,
+    body: Body<PauseRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let b = body.into_inner();
+    let b = body.0;
     let command = Command::Pause {
         kind: b.kind,
         reason: b.reason,
@@ -276,10 +284,9 @@ async fn extend(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<ExtensionRequest>,
+    body: Body<ExtensionRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let b = body.into_inner();
+    let b = body.0;
     let command = Command::Extend {
         approved_by: b.approved_by,
         reason: b.reason,
@@ -291,10 +298,9 @@ async fn deferred(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<DeferredSupply>,
+    body: Body<DeferredSupply>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let (id, materials) = (id.into_inner(), body.into_inner().materials);
+    let (id, materials) = (id.into_inner(), body.0.materials);
     answer(app, auth, move |a, u| {
         handling::supply_deferred(a, u, &id, materials)
     })
@@ -305,10 +311,9 @@ async fn deliver(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<DeliveryRequest>,
+    body: Body<DeliveryRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let (id, b) = (id.into_inner(), body.into_inner());
+    let (id, b) = (id.into_inner(), body.0);
     answer(app, auth, move |a, u| {
         handling::deliver(a, u, &id, b.matter, b.method)
     })
@@ -319,10 +324,9 @@ async fn rate(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<RatingRequest>,
+    body: Body<RatingRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let b = body.into_inner();
+    let b = body.0;
     let command = Command::Rate {
         level: b.level,
         comment: b.comment,
@@ -334,10 +338,9 @@ async fn close_followup(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<FollowupClose>,
+    body: Body<FollowupClose>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    let b = body.into_inner();
+    let b = body.0;
     let command = Command::CloseFollowup {
         note: b.note,
         callback: b.callback,
@@ -349,11 +352,10 @@ async fn withdraw(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<WithdrawalRequest>,
+    body: Body<WithdrawalRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
     let command = Command::Withdraw {
-        reason: body.into_inner().reason,
+        reason: body.0.reason,
     };
     run(app, auth, id.into_inner(), Action::Withdraw, command).await
 }

@@ -3,11 +3,13 @@
 
 pub mod dto;
 pub mod error;
+pub mod extract;
 pub mod handling;
 pub mod limits;
 pub mod openapi;
 
 use crate::error_code::ErrorCode;
+use extract::{Body, Checked};
 use std::future::{ready, Ready};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -245,6 +247,8 @@ async fn catalog_status(app: Data, auth: Auth) -> HttpResponse {
     })
 }
 
+impl Checked for PeriodRequest {}
+
 #[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeriodRequest {
@@ -277,10 +281,10 @@ fn period_start(app: &App, body: &PeriodRequest) -> ApiResult<chrono::NaiveDate>
 async fn catalog_impact(
     app: Data,
     auth: Auth,
-    body: web::Json<PeriodRequest>,
+    body: Body<PeriodRequest>,
 ) -> ApiResult<HttpResponse> {
     require_admin(&auth, "预览目录变更的影响")?;
-    let from = period_start(&app, &body)?;
+    let from = period_start(&app, &body.0)?;
     let a = app.clone().into_inner();
     let report = blocking(move || {
         let sources = crate::catalog::CatalogSources::read_dir(&a.config.rules_dir).map_err(|e| {
@@ -300,13 +304,9 @@ async fn catalog_impact(
 
 /// Replay the stored intakes of a period under their own catalog versions: each must reproduce
 /// its stored assessment exactly.
-async fn replay_check(
-    app: Data,
-    auth: Auth,
-    body: web::Json<PeriodRequest>,
-) -> ApiResult<HttpResponse> {
+async fn replay_check(app: Data, auth: Auth, body: Body<PeriodRequest>) -> ApiResult<HttpResponse> {
     require_admin(&auth, "核对办件重放")?;
-    let from = period_start(&app, &body)?;
+    let from = period_start(&app, &body.0)?;
     let a = app.clone().into_inner();
     let report = blocking(move || {
         let cases = crate::app::replay::cases_since(&a.store, from)?;
@@ -343,15 +343,9 @@ async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(attempt))
 }
 
-async fn precheck(
-    app: Data,
-    auth: Auth,
-    body: web::Json<IntakeRequest>,
-) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    validated(&*body)?;
+async fn precheck(app: Data, auth: Auth, body: Body<IntakeRequest>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
-    let req = body.into_inner();
+    let req = body.0;
     let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
     Ok(HttpResponse::Ok().json(assessment))
 }
@@ -384,13 +378,11 @@ async fn take_intake(
     app: Data,
     auth: Auth,
     req: HttpRequest,
-    body: web::Json<IntakeRequest>,
+    body: Body<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
     let key = idempotency_key(&req)?;
-    reject_nul_in(&*body)?;
-    validated(&*body)?;
     let a = app.clone().into_inner();
-    let body = body.into_inner();
+    let body = body.0;
     let result = blocking(move || intake::take(&a, &auth.0, &body, key.as_deref())).await?;
     tracing::info!(
         case = %result.case.id,
@@ -417,12 +409,10 @@ async fn supplement(
     app: Data,
     auth: Auth,
     id: web::Path<String>,
-    body: web::Json<SupplementRequest>,
+    body: Body<SupplementRequest>,
 ) -> ApiResult<HttpResponse> {
-    reject_nul_in(&*body)?;
-    validated(&*body)?;
     let a = app.clone().into_inner();
-    let body = body.into_inner();
+    let body = body.0;
     let id = id.into_inner();
     let result = blocking(move || intake::supplement(&a, &auth.0, &id, &body)).await?;
     tracing::info!(case = %result.case.id, outcome = %result.case.outcome, "supplement");
@@ -590,7 +580,7 @@ fn nul_error() -> ApiError {
 }
 
 /// Check a request body with its `validator` rules: 422 with every failing field in `details`.
-fn validated<T: validator::Validate>(body: &T) -> ApiResult<()> {
+pub(crate) fn validated<T: validator::Validate>(body: &T) -> ApiResult<()> {
     body.validate().map_err(|errors| {
         let mut messages: Vec<String> = Vec::new();
         collect_messages(&errors, "", &mut messages);
@@ -626,7 +616,7 @@ fn collect_messages(errors: &validator::ValidationErrors, prefix: &str, out: &mu
     }
 }
 
-fn reject_nul_in<T: serde::Serialize>(body: &T) -> ApiResult<()> {
+pub(crate) fn reject_nul_in<T: serde::Serialize>(body: &T) -> ApiResult<()> {
     match serde_json::to_string(body) {
         Ok(s) if s.contains("\\u0000") => Err(nul_error()),
         _ => Ok(()),
