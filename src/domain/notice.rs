@@ -277,9 +277,19 @@ pub fn intake_notice(
                 "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，根据{PERMIT_LAW}第三十二条第一款第（五）项，决定予以受理。"
             ));
             for a in assessments {
+                // A bundle's 即办 matter is decided at intake with its own notice.
+                if a.outcome == Outcome::AcceptedImmediate && assessments.len() > 1 {
+                    continue;
+                }
                 if let Some(due) = &a.due {
                     items.push(NoticeItem::new(
                         format!("{} 承诺办结时限", a.matter_name),
+                        due_text(due),
+                    ));
+                }
+                if let Some(due) = &a.statutory_due {
+                    items.push(NoticeItem::new(
+                        format!("{} 法定办结时限", a.matter_name),
                         due_text(due),
                     ));
                 }

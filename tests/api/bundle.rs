@@ -78,6 +78,21 @@ async fn bundle_complete_is_accepted(app: &TestApp) {
     );
     assert_eq!(r.body["notices"][0]["content"]["matter"], "我要开理发店");
     assert_ne!(r.body["notices"][1]["content"]["matter"], "我要开理发店");
+    // The 受理通知书 gives the promised and the statutory date of the matter still running, and
+    // leaves out the licence already issued.
+    let titles = item_titles(&r.body["notices"][0]);
+    assert!(
+        titles.contains(&"公共场所卫生许可 承诺办结时限".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"公共场所卫生许可 法定办结时限".to_string()),
+        "{titles:?}"
+    );
+    assert!(
+        !titles.iter().any(|t| t.starts_with("个体工商户设立登记")),
+        "{titles:?}"
+    );
     // Progress shows each matter: the licence decided, the permit in progress.
     let p = app
         .get(
