@@ -95,6 +95,11 @@ impl World {
     fn new(code: &str) -> Self {
         let catalog = catalog();
         let case = case_of(&catalog, code);
+        World::opened(catalog, case).0
+    }
+
+    /// `case` opened on `catalog` on the day it was received, and what opening it did.
+    fn opened(catalog: Catalog, case: Case) -> (World, Effects) {
         let mut w = World {
             catalog,
             case,
@@ -105,7 +110,7 @@ impl World {
             .with(today, |case, h, ctx| Ok(open(case, h, ctx)))
             .unwrap();
         fx.apply_to(&mut w.handling);
-        w
+        (w, fx)
     }
 
     fn with(
@@ -186,7 +191,9 @@ impl World {
 
 #[test]
 fn opening_an_accepted_case_starts_the_first_group_and_schedules_its_deadlines() {
-    let w = World::new(DIBAO);
+    let catalog = catalog();
+    let case = case_of(&catalog, DIBAO);
+    let (w, fx) = World::opened(catalog, case);
     let part = &w.handling.parts[0];
     assert_eq!(part.status, PartStatus::InProgress);
     assert_eq!(part.accepted_on, Some(day("2026-03-02")));
@@ -198,13 +205,6 @@ fn opening_an_accepted_case_starts_the_first_group_and_schedules_its_deadlines()
         .iter()
         .skip(1)
         .all(|s| s.state == StepState::Pending));
-    let catalog = catalog();
-    let case = case_of(&catalog, DIBAO);
-    let fx = World::new(DIBAO)
-        .with(case.received_on, |c, _, ctx| {
-            Ok(open(c, &Handling::default(), ctx))
-        })
-        .unwrap();
     let kinds: Vec<DueKind> = fx.schedule.iter().map(|d| d.kind).collect();
     assert!(kinds.contains(&DueKind::StepTimeout), "{kinds:?}");
     assert!(kinds.contains(&DueKind::PartTimeout), "{kinds:?}");
@@ -439,16 +439,8 @@ fn a_withdrawal_ends_the_open_matters_with_a_notice() {
 #[test]
 fn a_one_time_notice_lapses_after_its_working_days_with_a_notice() {
     let catalog = catalog();
-    let mut w = World {
-        case: example_case(&catalog, DIBAO, 1, Outcome::SupplementNeeded),
-        catalog,
-        handling: Handling::default(),
-    };
-    let today = w.case.received_on;
-    let fx = w
-        .with(today, |case, h, ctx| Ok(open(case, h, ctx)))
-        .unwrap();
-    fx.apply_to(&mut w.handling);
+    let case = example_case(&catalog, DIBAO, 1, Outcome::SupplementNeeded);
+    let (mut w, fx) = World::opened(catalog, case);
     let part = &w.handling.parts[0];
     assert_eq!(part.status, PartStatus::AwaitingSupplement);
     let due = part.supplement_due.unwrap();
