@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::application::{Application, Channel, IntakeContext};
+use super::application::{Application, Channel};
 use super::assessment::{Assessment, BundleAssessment, Outcome};
 use super::matter::SubjectKind;
 
@@ -63,14 +63,6 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
-    /// Whether the case has ended (nothing more happens to it but delivery and rating).
-    pub fn is_final(self) -> bool {
-        !matches!(
-            self,
-            Self::AwaitingSupplement | Self::Accepted | Self::Paused
-        )
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::AwaitingSupplement => "待补正",
@@ -247,58 +239,4 @@ pub struct Case {
     pub updated_at_ms: i64,
     /// Optimistic-lock counter: 1 at intake, +1 with every change to the case or its handling.
     pub version: i64,
-}
-
-impl Case {
-    /// The context the stored assessment was made in: the same place and channel, on the day it
-    /// was assessed. Replays, impact previews and checks of materials supplied later all use it.
-    pub fn assessed_context(&self) -> IntakeContext {
-        self.context_on(self.assessment.assessed_on())
-    }
-
-    /// The case's place and channel on another day (a supplement is assessed on its own day).
-    pub fn context_on(&self, today: NaiveDate) -> IntakeContext {
-        IntakeContext {
-            today,
-            township: self.place.township.clone(),
-            village: self.place.village.clone(),
-            channel: self.place.channel,
-        }
-    }
-}
-
-/// A case in a list (without its application and assessment).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CaseSummary {
-    pub id: CaseId,
-    pub subject: CaseSubject,
-    pub status: CaseStatus,
-    pub outcome: Outcome,
-    pub place: CasePlace,
-    pub applicant: ApplicantRecord,
-    pub catalog_hash: String,
-    pub due_date: Option<NaiveDate>,
-    pub received_on: NaiveDate,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub version: i64,
-}
-
-impl From<&Case> for CaseSummary {
-    fn from(c: &Case) -> Self {
-        Self {
-            id: c.id.clone(),
-            subject: c.subject.clone(),
-            status: c.status,
-            outcome: c.outcome,
-            place: c.place.clone(),
-            applicant: c.applicant.clone(),
-            catalog_hash: c.catalog_hash.clone(),
-            due_date: c.due_date,
-            received_on: c.received_on,
-            created_at_ms: c.created_at_ms,
-            updated_at_ms: c.updated_at_ms,
-            version: c.version,
-        }
-    }
 }

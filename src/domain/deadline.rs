@@ -68,11 +68,6 @@ impl<'a> WorkingDays<'a> {
         let share = (u64::from(days) * u64::from(self.warn_percent)).div_ceil(100);
         self.deadline(start, u32::try_from(share).unwrap_or(days))
     }
-
-    /// The last day the calendar covers.
-    pub fn covered_until(&self) -> NaiveDate {
-        self.calendar.coverage().1
-    }
 }
 
 /// A deadline: `working_days` after `start`, due on `date` once the calendar reaches it.
@@ -88,11 +83,6 @@ impl Deadline {
     /// The same deadline `n` working days later (a pause or an extension).
     pub fn shifted(self, n: u32, days: &WorkingDays) -> Deadline {
         days.deadline(self.start, self.working_days.saturating_add(n))
-    }
-
-    /// The date on the calendar as it is now (the count stays).
-    pub fn refreshed(self, days: &WorkingDays) -> Deadline {
-        days.deadline(self.start, self.working_days)
     }
 
     pub fn is_pending(&self) -> bool {
@@ -128,11 +118,6 @@ impl Colour {
             (None, _) if warn.is_some_and(Deadline::is_pending) => Colour::DatePending,
             _ => Colour::Green,
         }
-    }
-
-    /// Shown in the supervisor's alert list (yellow, red or date pending).
-    pub fn is_alert(self) -> bool {
-        self != Colour::Green
     }
 }
 
