@@ -11,11 +11,13 @@
 #   scripts/schemathesis.sh short     # short form run by scripts/test.sh: the fuzzing phase with
 #                                     # 8 examples per operation and pass, a few hundred cases
 #
-# schemathesis is installed into target/schemathesis-venv on first use.
+# First the document is validated with openapi-spec-validator (strict OpenAPI 3.0).
+# schemathesis and the validator are installed into target/schemathesis-venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ST_VERSION=4.32.5
+OSV_VERSION=0.9.0
 FORM=${1:-full}
 case "$FORM" in
   short) EXAMPLES=${SCHEMATHESIS_EXAMPLES:-8}; PHASES=fuzzing ;;
@@ -30,6 +32,9 @@ if ! "$ST" --version 2>/dev/null | grep -q "$ST_VERSION"; then
   echo "installing schemathesis $ST_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
+fi
+if ! "$VENV/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$OSV_VERSION"
 fi
 
 cargo build --quiet --locked --bin yichuang
@@ -51,6 +56,9 @@ SERVER=$!
 for _ in $(seq 1 300); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "$BASE/readyz" >/dev/null || { cat "$WORK/server.log"; echo "the service did not start" >&2; exit 1; }
 curl -fs "$BASE/api/v1/openapi.json" > "$WORK/openapi.json"
+# The document must be valid OpenAPI 3.0 (a client generator for the hall's front-end reads it).
+"$VENV/bin/python" -m openapi_spec_validator --schema 3.0 "$WORK/openapi.json" \
+  || { echo "the OpenAPI document does not validate" >&2; exit 1; }
 
 CHECKS=not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance
 status=0

@@ -88,6 +88,10 @@ pub struct Config {
     /// Longest a connection shutdown may take after the answer. Env:
     /// `YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS`.
     pub client_disconnect_timeout_ms: u64,
+    /// Origins of browser front-ends on another origin that may call the API (CORS), e.g.
+    /// `https://hall.qingshan.gov.cn`; `*` for any. Empty (the default): CORS off, and a
+    /// preflight is answered 405. Env: `YICHUANG_CORS_ORIGINS`, comma-separated.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -119,6 +123,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             client_request_timeout_ms: 10_000,
             client_disconnect_timeout_ms: 2_000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -180,6 +185,7 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_CLIENT_REQUEST_TIMEOUT_MS",
     "YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS",
     "YICHUANG_LOG_FORMAT",
+    "YICHUANG_CORS_ORIGINS",
 ];
 
 /// Variables of the project's tools and tests, not the service's: never reported.
@@ -282,6 +288,25 @@ impl Config {
         env_parse::<u64>("YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS", |v| {
             c.client_disconnect_timeout_ms = v
         })?;
+        if let Ok(v) = std::env::var("YICHUANG_CORS_ORIGINS") {
+            c.cors_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        for o in &c.cors_origins {
+            let scheme = o.starts_with("https://") || o.starts_with("http://");
+            if o != "*" && (!scheme || o.trim_end_matches('/') != o.as_str() || o.contains(' ')) {
+                return Err(ConfigError::Env {
+                    name: "cors_origins".into(),
+                    message: format!(
+                        "'{o}' is not an origin: write scheme and host (and port) without a path, e.g. https://hall.example.gov.cn, or * for any"
+                    ),
+                });
+            }
+        }
         if let Ok(v) = std::env::var("YICHUANG_LOG_FORMAT") {
             c.log_format = match v.as_str() {
                 "text" => LogFormat::Text,

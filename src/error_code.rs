@@ -48,6 +48,7 @@ error_codes! {
     NotFound => "not_found", 404, "No such resource, or not within the user's scope.";
     UnknownMatter => "unknown_matter", 404, "No matter with this code.";
     UnknownBundle => "unknown_bundle", 404, "No bundle with this code.";
+    MethodNotAllowed => "method_not_allowed", 405, "The path exists but not with this method (the Allow header lists those it has).";
     Conflict => "conflict", 409, "The case is not in a state that allows this, or changed meanwhile.";
     CaseLapsed => "case_lapsed", 409, "The one-time notice lapsed (逾期未补正): a new application is needed.";
     // 413, 415

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod domain;
 pub mod error_code;
 pub mod http;
+pub mod metrics;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

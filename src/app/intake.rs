@@ -604,6 +604,9 @@ pub fn take(
         idempotency,
         lifecycle: Some(Box::new(opened.lifecycle)),
     })?;
+    if !receipt.replayed {
+        crate::metrics::intake(outcome.as_text());
+    }
     result_of(receipt)
 }
 

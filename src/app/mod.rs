@@ -117,33 +117,57 @@ pub struct ReloadAttempt {
     pub at_ms: i64,
     /// `startup`, `watch`, `admin` or `sighup`.
     pub trigger: String,
-    /// `activated`, `unchanged` or `rejected`.
-    pub outcome: String,
+    pub outcome: ReloadOutcome,
     /// Content hash of the catalog that was tried.
     pub hash: Option<String>,
     /// Why it was rejected: every error with file:line:column, and every failing example.
     pub errors: Vec<String>,
 }
 
+/// What a reload attempt did.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadOutcome {
+    /// The catalog passed the gate and went live.
+    Activated,
+    /// The rules directory is the active catalog already.
+    Unchanged,
+    /// The catalog failed the gate; the active catalog stays.
+    Rejected,
+}
+
+impl ReloadOutcome {
+    /// The label `/metrics` uses (the same word as in JSON).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Activated => "activated",
+            Self::Unchanged => "unchanged",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
 impl ReloadAttempt {
     fn new(
         at_ms: i64,
         trigger: &str,
-        outcome: &str,
+        outcome: ReloadOutcome,
         hash: Option<String>,
         errors: Vec<String>,
     ) -> Self {
         Self {
             at_ms,
             trigger: trigger.to_string(),
-            outcome: outcome.to_string(),
+            outcome,
             hash,
             errors,
         }
     }
 
     fn rejected(at_ms: i64, trigger: &str, hash: Option<String>, errors: Vec<String>) -> Self {
-        Self::new(at_ms, trigger, "rejected", hash, errors)
+        Self::new(at_ms, trigger, ReloadOutcome::Rejected, hash, errors)
     }
 }
 
@@ -501,6 +525,7 @@ impl App {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_i64(clock.now_ms());
         h.write_u32(std::process::id());
+        crate::metrics::install();
         let registry = CatalogRegistry::new(catalog);
         registry
             .activation
@@ -531,7 +556,13 @@ impl App {
             };
             let hash = sources.content_hash();
             if hash == self.registry.current().hash {
-                return ReloadAttempt::new(at_ms, trigger, "unchanged", Some(hash), Vec::new());
+                return ReloadAttempt::new(
+                    at_ms,
+                    trigger,
+                    ReloadOutcome::Unchanged,
+                    Some(hash),
+                    Vec::new(),
+                );
             }
             match gate(sources) {
                 Err(errors) => ReloadAttempt::rejected(at_ms, trigger, Some(hash), errors),
@@ -555,7 +586,7 @@ impl App {
                 return ReloadAttempt::new(
                     at_ms,
                     TRIGGER,
-                    "unchanged",
+                    ReloadOutcome::Unchanged,
                     Some(hash.into()),
                     Vec::new(),
                 );
@@ -580,7 +611,8 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let result = f(self.clock.now_ms());
-        if result.outcome == "rejected" {
+        crate::metrics::reload(trigger, result.outcome.label());
+        if result.outcome == ReloadOutcome::Rejected {
             tracing::warn!(trigger, errors = result.errors.len(), first = %result.errors.first().map_or("", String::as_str), "catalog change rejected; the active catalog stays");
         }
         *self
@@ -596,7 +628,13 @@ impl App {
         let hash = catalog.hash.clone();
         tracing::info!(catalog = %catalog.short_hash(), version = %catalog.manifest.version, trigger, "catalog activated");
         self.registry.activate(catalog, trigger, at_ms);
-        ReloadAttempt::new(at_ms, trigger, "activated", Some(hash), Vec::new())
+        ReloadAttempt::new(
+            at_ms,
+            trigger,
+            ReloadOutcome::Activated,
+            Some(hash),
+            Vec::new(),
+        )
     }
 
     /// This instance's name in leases and records (process id and a random tag).

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{handling, App, AppError};
+use crate::store::mapping::AsText;
 use crate::store::StoreError;
 
 /// Due items leased per round.
@@ -51,6 +52,7 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
             // `handling::fire` retries a version conflict (a concurrent approver action).
             match handling::fire(app, item, &owner) {
                 Ok(Some(what)) => {
+                    crate::metrics::due_fired(item.item.kind.as_text());
                     report.fired += 1;
                     report.actions.push(format!("{} {what}", item.case_id));
                 }
@@ -58,6 +60,7 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
                 Err(AppError::Store(StoreError::DueItemTaken(_))) => report.taken_by_others += 1,
                 Err(e) => {
                     tracing::warn!(case = %item.case_id, item = item.id, error = %e, "due item failed");
+                    crate::metrics::due_failed();
                     report.failed += 1;
                 }
             }

@@ -114,6 +114,7 @@ pub struct IntakeResponse {
     pub case: CaseView,
     pub outcome: String,
     /// The full assessment (one matter, or a bundle with each matter's assessment).
+    #[schemars(with = "crate::domain::case::CaseAssessment")]
     pub assessment: Value,
     pub notices: Vec<NoticeView>,
     /// True when this answers a retry with the same Idempotency-Key.
@@ -136,6 +137,7 @@ impl From<&IntakeResult> for IntakeResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CaseDetail {
     pub case: CaseView,
+    #[schemars(with = "crate::domain::case::CaseAssessment")]
     pub assessment: Value,
 }
 
@@ -165,6 +167,8 @@ pub struct EventView {
     pub actor: String,
     pub action: String,
     pub catalog_version: String,
+    /// What the entry records (its fields depend on the action).
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub detail: Value,
 }
 

@@ -424,21 +424,30 @@ async fn sweep(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(r))
 }
 
-/// The routes, inside `/api/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/inbox", web::get().to(inbox))
-        .route("/cases/{id}/progress", web::get().to(progress))
-        .route("/cases/{id}/steps/{step}", web::post().to(step_action))
-        .route("/cases/{id}/pause", web::post().to(pause))
-        .route("/cases/{id}/resume", web::post().to(resume))
-        .route("/cases/{id}/extension", web::post().to(extend))
-        .route("/cases/{id}/deferred-materials", web::post().to(deferred))
-        .route("/cases/{id}/delivery", web::post().to(deliver))
-        .route("/cases/{id}/rating", web::post().to(rate))
-        .route("/cases/{id}/followup/close", web::post().to(close_followup))
-        .route("/cases/{id}/withdrawal", web::post().to(withdraw))
-        .route("/supervision/figures", web::get().to(figures))
-        .route("/supervision/alerts", web::get().to(alerts))
-        .route("/supervision/followups", web::get().to(followups))
-        .route("/scheduler/sweep", web::post().to(sweep));
+/// The routes of the case after intake (full paths), for the route table in `super::routes`.
+pub fn routes() -> Vec<super::RouteDef> {
+    use super::RouteDef as R;
+    vec![
+        R::get("/api/v1/inbox", || web::get().to(inbox)),
+        R::get("/api/v1/cases/{id}/progress", || web::get().to(progress)),
+        R::post("/api/v1/cases/{id}/steps/{step}", || {
+            web::post().to(step_action)
+        }),
+        R::post("/api/v1/cases/{id}/pause", || web::post().to(pause)),
+        R::post("/api/v1/cases/{id}/resume", || web::post().to(resume)),
+        R::post("/api/v1/cases/{id}/extension", || web::post().to(extend)),
+        R::post("/api/v1/cases/{id}/deferred-materials", || {
+            web::post().to(deferred)
+        }),
+        R::post("/api/v1/cases/{id}/delivery", || web::post().to(deliver)),
+        R::post("/api/v1/cases/{id}/rating", || web::post().to(rate)),
+        R::post("/api/v1/cases/{id}/followup/close", || {
+            web::post().to(close_followup)
+        }),
+        R::post("/api/v1/cases/{id}/withdrawal", || web::post().to(withdraw)),
+        R::get("/api/v1/supervision/figures", || web::get().to(figures)),
+        R::get("/api/v1/supervision/alerts", || web::get().to(alerts)),
+        R::get("/api/v1/supervision/followups", || web::get().to(followups)),
+        R::post("/api/v1/scheduler/sweep", || web::post().to(sweep)),
+    ]
 }

@@ -100,6 +100,37 @@ async fn healthz() -> HttpResponse {
     })
 }
 
+/// `GET /metrics`: the Prometheus text format (see docs/metrics.md).
+async fn metrics(app: Data) -> ApiResult<HttpResponse> {
+    let a = app.clone();
+    let snapshot = web::block(move || {
+        let catalog = a.registry.current();
+        let (_, last) = catalog.calendar.coverage();
+        crate::metrics::Snapshot {
+            catalog_hash: catalog.hash.clone(),
+            catalog_version: catalog.manifest.version.clone(),
+            activated_at_ms: a.registry.activation().at_ms,
+            calendar_days_left: (last - a.clock.today()).num_days(),
+            pool: a.store.pool_state(),
+            due: a
+                .store
+                .due_counts(a.clock.now_ms())
+                .map_err(|e| tracing::warn!(error = %e, "due item counts unavailable for /metrics"))
+                .ok(),
+        }
+    })
+    .await?;
+    match crate::metrics::render(snapshot) {
+        Some(text) => Ok(HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text)),
+        None => Err(ApiError::new(
+            ErrorCode::NotReady,
+            "指标记录器未安装，/metrics 暂不可用",
+        )),
+    }
+}
+
 async fn readyz(app: Data) -> ApiResult<HttpResponse> {
     let catalog = app.registry.current();
     let a = app.clone();
@@ -330,7 +361,7 @@ async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     }
     let a = app.clone().into_inner();
     let attempt = web::block(move || a.reload("admin")).await?;
-    if attempt.outcome == "rejected" {
+    if attempt.outcome == crate::app::ReloadOutcome::Rejected {
         return Err(ApiError::new(
             ErrorCode::CatalogRejected,
             format!(
@@ -548,12 +579,37 @@ async fn api_docs() -> HttpResponse {
         .body(openapi::html_page(&openapi::document()))
 }
 
+/// No route answers this request: 405 with `Allow` when the path exists with other methods,
+/// else 404.
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::not_found(format!(
-        "没有这个接口：{} {}",
-        req.method(),
-        req.path()
-    )))
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return actix_web::ResponseError::error_response(&ApiError::not_found(format!(
+            "没有这个接口：{} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    let list = allowed
+        .iter()
+        .map(actix_web::http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = actix_web::ResponseError::error_response(
+        &ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!(
+                "接口 {} 不支持 {} 方法，请改用 {list}",
+                req.path(),
+                req.method()
+            ),
+        )
+        .with_details(serde_json::json!({ "allow": allowed.iter().map(actix_web::http::Method::as_str).collect::<Vec<_>>() })),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&list) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
 /// NUL characters are never valid in an application, and PostgreSQL cannot store them: refuse them
@@ -647,6 +703,11 @@ async fn request_log(
         );
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %crate::telemetry::loggable_path(req.path()));
     let start = Instant::now();
+    // The route's pattern, not its path: ids must not become metric labels.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().clone();
     req.extensions_mut().insert(RequestId(id.clone()));
     let res = next.call(req).instrument(span.clone()).await;
     let status = match &res {
@@ -654,6 +715,7 @@ async fn request_log(
         Err(e) => e.as_response_error().status_code(),
     }
     .as_u16();
+    crate::metrics::request(method.as_str(), &route, status, start.elapsed());
     span.in_scope(|| {
         tracing::info!(status, ms = start.elapsed().as_millis() as u64, "done");
     });
@@ -698,6 +760,90 @@ fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::E
     ApiError::new(ErrorCode::InvalidPath, format!("路径参数有误：{err}")).into()
 }
 
+/// One route the service answers: the table that serves requests, that the OpenAPI document
+/// is generated over (`openapi::document`) and that the 405 answer reads its `Allow` from.
+pub struct RouteDef {
+    pub method: actix_web::http::Method,
+    /// The full path pattern, as in the OpenAPI document (`/api/v1/cases/{id}`).
+    pub path: &'static str,
+    make: fn() -> actix_web::Route,
+}
+
+impl RouteDef {
+    fn get(path: &'static str, make: fn() -> actix_web::Route) -> Self {
+        Self {
+            method: actix_web::http::Method::GET,
+            path,
+            make,
+        }
+    }
+
+    fn post(path: &'static str, make: fn() -> actix_web::Route) -> Self {
+        Self {
+            method: actix_web::http::Method::POST,
+            path,
+            make,
+        }
+    }
+}
+
+/// Every route, in the order of the API reference.
+pub fn routes() -> Vec<RouteDef> {
+    use RouteDef as R;
+    let mut all = vec![
+        R::get("/healthz", || web::get().to(healthz)),
+        R::get("/readyz", || web::get().to(readyz)),
+        R::get("/metrics", || web::get().to(metrics)),
+        R::get("/api/docs", || web::get().to(api_docs)),
+        R::get("/api/v1/openapi.json", || web::get().to(openapi_json)),
+        R::get("/api/v1/matters", || web::get().to(list_matters)),
+        R::get("/api/v1/matters/{code}", || web::get().to(get_matter)),
+        R::get("/api/v1/matters/{code}/guide", || web::get().to(get_guide)),
+        R::get("/api/v1/matters/{code}/guide.html", || {
+            web::get().to(get_guide_html)
+        }),
+        R::get("/api/v1/bundles", || web::get().to(list_bundles)),
+        R::get("/api/v1/catalog", || web::get().to(catalog_status)),
+        R::post("/api/v1/catalog/reload", || web::post().to(reload_catalog)),
+        R::post("/api/v1/catalog/impact", || web::post().to(catalog_impact)),
+        R::post("/api/v1/catalog/replay-check", || {
+            web::post().to(replay_check)
+        }),
+        R::post("/api/v1/assessments", || web::post().to(precheck)),
+        R::post("/api/v1/cases", || web::post().to(take_intake)),
+        R::get("/api/v1/cases", || web::get().to(list_cases)),
+        R::get("/api/v1/cases/{id}", || web::get().to(get_case)),
+        R::post("/api/v1/cases/{id}/supplements", || {
+            web::post().to(supplement)
+        }),
+        R::get("/api/v1/cases/{id}/notices", || web::get().to(case_notices)),
+        R::get("/api/v1/cases/{id}/history", || web::get().to(case_history)),
+        R::get("/api/v1/notices/{id}", || web::get().to(get_notice)),
+        R::get("/api/v1/notices/{id}/print", || web::get().to(print_notice)),
+    ];
+    all.extend(handling::routes());
+    all
+}
+
+/// The methods each path pattern of the route table answers, for 405's `Allow`.
+fn allowed_methods(path: &str) -> Vec<actix_web::http::Method> {
+    static TABLE: std::sync::OnceLock<Vec<(actix_web::dev::ResourceDef, actix_web::http::Method)>> =
+        std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        routes()
+            .into_iter()
+            .map(|r| (actix_web::dev::ResourceDef::new(r.path), r.method))
+            .collect()
+    });
+    let mut methods: Vec<_> = table
+        .iter()
+        .filter(|(def, _)| def.is_match(path))
+        .map(|(_, m)| m.clone())
+        .collect();
+    methods.dedup();
+    methods
+}
+
 /// Register every route on a service config (shared by the server and the tests).
 pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     cfg.app_data(
@@ -707,34 +853,38 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     )
     .app_data(web::QueryConfig::default().error_handler(query_error))
     .app_data(web::PathConfig::default().error_handler(path_error))
-    .app_data(web::PayloadConfig::default().limit(max_body))
-    .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz))
-    .route("/api/docs", web::get().to(api_docs))
-    .service(
-        web::scope("/api/v1")
-            .route("/openapi.json", web::get().to(openapi_json))
-            .route("/matters", web::get().to(list_matters))
-            .route("/matters/{code}", web::get().to(get_matter))
-            .route("/matters/{code}/guide", web::get().to(get_guide))
-            .route("/matters/{code}/guide.html", web::get().to(get_guide_html))
-            .route("/bundles", web::get().to(list_bundles))
-            .route("/catalog", web::get().to(catalog_status))
-            .route("/catalog/reload", web::post().to(reload_catalog))
-            .route("/catalog/impact", web::post().to(catalog_impact))
-            .route("/catalog/replay-check", web::post().to(replay_check))
-            .route("/assessments", web::post().to(precheck))
-            .route("/cases", web::post().to(take_intake))
-            .route("/cases", web::get().to(list_cases))
-            .route("/cases/{id}", web::get().to(get_case))
-            .route("/cases/{id}/supplements", web::post().to(supplement))
-            .route("/cases/{id}/notices", web::get().to(case_notices))
-            .route("/cases/{id}/history", web::get().to(case_history))
-            .route("/notices/{id}", web::get().to(get_notice))
-            .route("/notices/{id}/print", web::get().to(print_notice))
-            .configure(handling::routes),
-    )
-    .default_service(web::to(not_found));
+    .app_data(web::PayloadConfig::default().limit(max_body));
+    for r in routes() {
+        cfg.route(r.path, (r.make)());
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+/// CORS for the configured origins: the API's methods and the headers a front-end sends and
+/// reads. Only applied when origins are configured.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut c = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotent-replayed"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(3600);
+    for o in origins {
+        c = if o == "*" {
+            c.allow_any_origin()
+        } else {
+            c.allowed_origin(o)
+        };
+    }
+    c
 }
 
 /// Start the HTTP server on a bound listener.
@@ -751,10 +901,15 @@ pub fn serve(
         ms(data.config.client_request_timeout_ms),
         ms(data.config.client_disconnect_timeout_ms),
     );
+    let origins = data.config.cors_origins.clone();
     let mut server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
             .app_data(limiter.clone())
+            .wrap(actix_web::middleware::Condition::new(
+                !origins.is_empty(),
+                cors(&origins),
+            ))
             .wrap(from_fn(reject_nul_in_url))
             .wrap(from_fn(limits::time_limit))
             .wrap(from_fn(request_log))

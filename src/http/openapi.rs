@@ -103,6 +103,9 @@ pub fn document() -> Value {
     let ops = vec![
         Op { method: "get", path: "/healthz", summary: "Liveness", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<HealthStatus>(&mut gen)), errors: &[] },
         Op { method: "get", path: "/readyz", summary: "Readiness: database reachable and a catalog loaded", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<HealthStatus>(&mut gen)), errors: &["503"] },
+        Op { method: "get", path: "/metrics", summary: "Metrics in the Prometheus text format (see docs/metrics.md)", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json!({"text/plain": {"schema": {"type": "string"}}}), errors: &[] },
+        Op { method: "get", path: "/api/docs", summary: "The browsable API reference (this document, with a form to try each call)", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: html(), errors: &[] },
+        Op { method: "get", path: "/api/v1/openapi.json", summary: "This OpenAPI document", tag: "ops", auth: false, params: vec![], body: None, ok_status: "200", ok: json_of(json!({"type": "object"})), errors: &[] },
         Op { method: "get", path: "/api/v1/matters", summary: "List matters (事项目录)", tag: "matters", auth: false,
             params: vec![
                 query_param("level", "Accepted at this level", level.clone()),
@@ -117,7 +120,7 @@ pub fn document() -> Value {
         Op { method: "post", path: "/api/v1/catalog/reload", summary: "Reload the rules directory now (admin): activated only if it loads and every golden example passes", tag: "catalog", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<crate::app::ReloadAttempt>(&mut gen)), errors: &["401", "403", "422"] },
         Op { method: "post", path: "/api/v1/catalog/impact", summary: "Impact preview (admin): re-assess the stored intakes of the last `days` under the rules directory as it is now", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ImpactReport>(&mut gen)), errors: &["400", "401", "403", "413", "415", "422", "503"] },
         Op { method: "post", path: "/api/v1/catalog/replay-check", summary: "Replay the stored intakes of the last `days` under their own catalog versions (admin): each must reproduce its stored assessment exactly", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ReplayCheck>(&mut gen)), errors: &["400", "401", "403", "413", "415", "422", "503"] },
-        Op { method: "post", path: "/api/v1/assessments", summary: "Pre-check: assess an application without storing anything", tag: "intake", auth: true, params: vec![], body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "200", ok: json_of(json!({"type": "object"})), errors: &["400", "401", "403", "404", "413", "415", "422"] },
+        Op { method: "post", path: "/api/v1/assessments", summary: "Pre-check: assess an application without storing anything", tag: "intake", auth: true, params: vec![], body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::domain::case::CaseAssessment>(&mut gen)), errors: &["400", "401", "403", "404", "413", "415", "422"] },
         Op { method: "post", path: "/api/v1/cases", summary: "Intake: assess, store the case and its notices, answer with what to print", tag: "intake", auth: true,
             params: vec![json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "A retry with the same key returns the same case", "schema": {"type": "string", "minLength": 1, "maxLength": 128}})],
             body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "201", ok: json_of(schema_ref::<IntakeResponse>(&mut gen)), errors: &["400", "401", "403", "404", "413", "415", "422", "503"] },
@@ -142,45 +145,31 @@ pub fn document() -> Value {
     let mut ops = ops;
     ops.extend(handling_ops(&mut gen));
 
+    // The paths come from the route table that serves requests: a route without an operation
+    // here is still listed (marked undocumented, and a test fails), and an operation without a
+    // route is left out.
+    let mut described: std::collections::HashMap<(String, &str), Op> = ops
+        .into_iter()
+        .map(|op| ((op.method.to_string(), op.path), op))
+        .collect();
     let mut paths = Map::new();
-    for op in ops {
-        let mut responses = Map::new();
-        let mut ok = json!({"description": "OK", "content": op.ok});
-        if let Some(links) = links_from(op.method, op.path) {
-            ok["links"] = links;
-        }
-        if op.method == "post" && op.path == "/api/v1/cases" {
-            // A retry with the same Idempotency-Key answers 200 with the case taken the first time.
-            let mut replay = ok.clone();
-            replay["description"] = json!("A retry with the same Idempotency-Key: the case taken the first time (header Idempotent-Replayed: true)");
-            responses.insert("200".into(), replay);
-        }
-        responses.insert(op.ok_status.into(), ok);
-        // Any request may meet the time limit (503); an authenticated one, the rate limit (429).
-        let limits: &[&str] = if op.auth { &["429", "503"] } else { &["503"] };
-        for e in op.errors.iter().chain(limits) {
-            responses.insert(
-                (*e).into(),
-                json!({"description": "Error (the project's error shape)", "content": json_of(error.clone())}),
-            );
-        }
-        let mut o = json!({
-            "operationId": operation_id(op.method, op.path),
-            "summary": op.summary,
-            "tags": [op.tag],
-            "parameters": op.params,
-            "responses": responses,
-        });
-        if op.auth {
-            o["security"] = json!([{"bearer": []}]);
-        }
-        if let Some(b) = op.body {
-            o["requestBody"] = json!({"required": true, "content": json_of(b)});
-        }
-        let entry = paths
-            .entry(op.path.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        entry[op.method] = o;
+    for route in super::routes() {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let op = described
+            .remove(&(method.clone(), route.path))
+            .unwrap_or_else(|| Op {
+                method: if method == "post" { "post" } else { "get" },
+                path: route.path,
+                summary: UNDOCUMENTED,
+                tag: "undocumented",
+                auth: true,
+                params: Vec::new(),
+                body: None,
+                ok_status: "200",
+                ok: json_of(json!({"type": "object"})),
+                errors: &[],
+            });
+        paths_insert(&mut paths, op, &error);
     }
     let schemas = serde_json::to_value(gen.definitions()).unwrap_or(Value::Null);
     json!({
@@ -196,6 +185,49 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token of the tokens file, or a JWT of the county's identity system (when configured)"}}
         }
     })
+}
+
+/// The summary of a served route that has no operation in this file.
+pub const UNDOCUMENTED: &str = "UNDOCUMENTED: this route has no operation in http/openapi.rs";
+
+fn paths_insert(paths: &mut Map<String, Value>, op: Op, error: &Value) {
+    let mut responses = Map::new();
+    let mut ok = json!({"description": "OK", "content": op.ok});
+    if let Some(links) = links_from(op.method, op.path) {
+        ok["links"] = links;
+    }
+    if op.method == "post" && op.path == "/api/v1/cases" {
+        // A retry with the same Idempotency-Key answers 200 with the case taken the first time.
+        let mut replay = ok.clone();
+        replay["description"] = json!("A retry with the same Idempotency-Key: the case taken the first time (header Idempotent-Replayed: true)");
+        responses.insert("200".into(), replay);
+    }
+    responses.insert(op.ok_status.into(), ok);
+    // Any request may meet the time limit (503); an authenticated one, the rate limit (429).
+    let limits: &[&str] = if op.auth { &["429", "503"] } else { &["503"] };
+    for e in op.errors.iter().chain(limits) {
+        responses.insert(
+            (*e).into(),
+            json!({"description": "Error (the project's error shape)", "content": json_of(error.clone())}),
+        );
+    }
+    let mut o = json!({
+        "operationId": operation_id(op.method, op.path),
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": op.params,
+        "responses": responses,
+    });
+    if op.auth {
+        o["security"] = json!([{"bearer": []}]);
+    }
+    if let Some(b) = op.body {
+        o["requestBody"] = json!({"required": true, "content": json_of(b)});
+    }
+    let entry = paths
+        .entry(op.path.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    entry[op.method] = o;
 }
 
 /// The operations after acceptance: inbox, step actions, clock, delivery, rating, supervision.

@@ -464,6 +464,27 @@ pub(crate) fn inbox(
 /// Takes a lease on up to `limit` pending due items whose time has come. On PostgreSQL the
 /// candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so instances sweeping at once take
 /// different items; on SQLite the write transaction excludes every other writer.
+/// Pending due items, and those among them whose time has passed.
+pub(crate) fn due_counts(
+    conn: &mut DbConnection,
+    now_ms: i64,
+) -> Result<super::DueCounts, StoreError> {
+    use due_items::dsl as d;
+    let pending = DueState::Pending.as_text();
+    let all = d::due_items.filter(d::state.eq(pending));
+    let (pending, overdue): (i64, i64) = match conn {
+        DbConnection::Pg(c) => (
+            all.count().get_result(c)?,
+            all.filter(d::fire_at.le(now_ms)).count().get_result(c)?,
+        ),
+        DbConnection::Sqlite(c) => (
+            all.count().get_result(c)?,
+            all.filter(d::fire_at.le(now_ms)).count().get_result(c)?,
+        ),
+    };
+    Ok(super::DueCounts { pending, overdue })
+}
+
 pub(crate) fn claim_due(
     conn: &mut DbConnection,
     now_ms: i64,

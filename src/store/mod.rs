@@ -232,6 +232,21 @@ pub struct IntakeReceipt {
     pub replayed: bool,
 }
 
+/// The database connection pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    pub idle: u32,
+    pub in_use: u32,
+    pub max: u32,
+}
+
+/// Pending due items, and those among them already past their time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCounts {
+    pub pending: i64,
+    pub overdue: i64,
+}
+
 /// A re-assessment of an open case (补正).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseUpdate {
@@ -433,6 +448,21 @@ impl Store {
         Ok(())
     }
 
+    /// The connection pool now: idle and in-use connections, and its size (for `/metrics`).
+    pub fn pool_state(&self) -> PoolState {
+        let s = self.inner.pool.state();
+        PoolState {
+            idle: s.idle_connections,
+            in_use: s.connections.saturating_sub(s.idle_connections),
+            max: self.inner.pool.max_size(),
+        }
+    }
+
+    /// Due items waiting to fire, and those of them whose time has passed (for `/metrics`).
+    pub fn due_counts(&self, now_ms: i64) -> Result<DueCounts, StoreError> {
+        handling::due_counts(&mut *self.conn()?, now_ms)
+    }
+
     /// Stores a catalog version under its content hash; an existing hash is left as it is.
     pub fn save_catalog_version(&self, v: &CatalogVersionRow) -> Result<(), StoreError> {
         let inserted = {
@@ -550,7 +580,10 @@ impl Store {
                     ),
                     Backend::Postgres => None,
                 };
-                ops::run_job(&mut c, &job, true)
+                let started = std::time::Instant::now();
+                let done = ops::run_job(&mut c, &job, true);
+                crate::metrics::commit(1, started.elapsed());
+                done
             }
         }
     }

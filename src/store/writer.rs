@@ -199,6 +199,7 @@ fn writer_loop(
         // The thread must outlive anything a batch does: a panic fails that batch (the
         // connection, in an unknown state, is dropped) and the writer goes on.
         progress.tick();
+        let started = Instant::now();
         let ran = catch_unwind(AssertUnwindSafe(|| {
             run_batch(
                 &mut conn,
@@ -210,6 +211,7 @@ fn writer_loop(
             )
         }));
         progress.idle();
+        crate::metrics::commit(batch.len(), started.elapsed());
         let replies = match ran {
             Ok(replies) => replies,
             Err(_) => {

@@ -18,6 +18,7 @@ mod hostile;
 mod idempotency;
 mod intake;
 mod logs;
+mod operations;
 mod outage;
 mod reload;
 mod routing;

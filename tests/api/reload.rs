@@ -512,7 +512,10 @@ fn open_cases_keep_their_version_after_a_restart() {
     assert_eq!(taken.case.status, "awaiting_supplement");
 
     add_marked_refusal(&rules);
-    assert_eq!(first.reload("admin").outcome, "activated");
+    assert_eq!(
+        first.reload("admin").outcome,
+        yichuang::app::ReloadOutcome::Activated
+    );
     drop(first);
 
     // A new process on the same database, whose rules directory has the new version.
