@@ -366,8 +366,8 @@ fn make_templates(app: &App) -> Res<Vec<Template>> {
         "dev-clerk-qingshi",
         "dev-clerk-dongguan",
     ] {
-        let user = app
-            .users
+        let users = app.users();
+        let user = users
             .authenticate(clerk)
             .ok_or_else(|| format!("no user {clerk}"))?;
         for (code, m) in &catalog.matters {

@@ -113,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registry =
         CatalogRegistry::new(Catalog::load_dir(&root.join("rules")).map_err(|e| e.to_string())?);
     let t = Instant::now();
-    let check = check_replay(&registry, &store, &cases);
+    let check = check_replay(&registry, &store, &cases, |_| {});
     println!(
         "replayed {} under their own version in {:.2?}: {} identical, {} different",
         check.cases,

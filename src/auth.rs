@@ -138,6 +138,8 @@ impl AuthError {
 pub struct Users {
     by_hash: HashMap<String, User>,
     signed: Option<SignedTokens>,
+    /// Users whose token is the guessable development token `dev-<id>`.
+    development: Vec<String>,
 }
 
 /// Whether `unit` is a unit of `org` where a user of `role` can sit.
@@ -161,6 +163,17 @@ pub fn token_hash(token: &str) -> String {
     crate::digest::sha256_hex(token.as_bytes())
 }
 
+/// A new random token (256 bits, URL-safe) for a user of the tokens file.
+pub fn new_token() -> Result<String, getrandom::Error> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!(
+        "yc_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
+}
+
 impl Users {
     /// Load the tokens file and check every unit against the organisation.
     pub fn load(path: &Path, org: &Organisation) -> Result<Self, AuthConfigError> {
@@ -175,6 +188,7 @@ impl Users {
     fn parse(text: &str, org: &Organisation) -> Result<Self, String> {
         let file: UsersFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_hash = HashMap::new();
+        let mut development = Vec::new();
         for u in file.users {
             if !unit_known(org, u.role, &u.unit) {
                 return Err(format!("user {}: unknown unit '{}'", u.id, u.unit));
@@ -185,6 +199,9 @@ impl Users {
                     "user {}: token_sha256 is not a SHA-256 hex digest",
                     u.id
                 ));
+            }
+            if hash == token_hash(&format!("dev-{}", u.id)) {
+                development.push(u.id.clone());
             }
             let user = User {
                 id: u.id,
@@ -200,7 +217,14 @@ impl Users {
         Ok(Self {
             by_hash,
             signed: None,
+            development,
         })
+    }
+
+    /// The users that still have the shipped development token (`dev-<user id>`, published in
+    /// the README): anyone can sign in as them.
+    pub fn development_tokens(&self) -> &[String] {
+        &self.development
     }
 
     /// Also accept the signed tokens this verifier accepts.

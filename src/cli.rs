@@ -59,6 +59,38 @@ pub enum Command {
     /// The tamper-evident case history (电子监察).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Users' tokens (用户令牌).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print a completion script for a shell, e.g. `yichuang completions bash > /etc/bash_completion.d/yichuang`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new random token for a user: print the token (give it to the user) and the line
+    /// for the tokens file (which keeps only its SHA-256). The service takes the changed file on
+    /// SIGHUP (`systemctl reload yichuang`), without a restart.
+    New {
+        /// The user's id (unique in the tokens file), e.g. clerk-baishui-2.
+        #[arg(long)]
+        user: String,
+        /// The user's name as shown in the history.
+        #[arg(long)]
+        name: String,
+        /// clerk, agent, approver, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// The user's unit: a township or village id, a department id, or the county id.
+        #[arg(long)]
+        unit: String,
+        /// The window a clerk sits at.
+        #[arg(long)]
+        window: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -334,7 +366,7 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async move {
         #[cfg(unix)]
         {
-            // `kill -HUP` reloads the catalog through the same gate.
+            // `kill -HUP` reloads the tokens file, and the catalog through the same gate.
             let app = app.clone();
             actix_web::rt::spawn(async move {
                 use actix_web::rt::signal::unix::{signal, SignalKind};
@@ -343,7 +375,13 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
                 };
                 while hangups.recv().await.is_some() {
                     let a = app.clone();
-                    let _ = actix_web::web::block(move || a.reload("sighup")).await;
+                    let _ = actix_web::web::block(move || {
+                        if let Err(e) = a.reload_users() {
+                            tracing::error!(error = %e, "tokens file not reloaded; the users stay as they were");
+                        }
+                        a.reload("sighup")
+                    })
+                    .await;
                 }
             });
         }
@@ -358,6 +396,62 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
     }
 }
 
+/// A progress bar on stderr (drawn only on a terminal, so logs and pipes stay clean).
+fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+    )
+    .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// One line of the tokens file, for `yichuang token new`.
+fn token_line(
+    user: &str,
+    name: &str,
+    role: &str,
+    unit: &str,
+    window: Option<&str>,
+    hash: &str,
+) -> String {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("'{s}'"));
+    let window = window.map_or(String::new(), |w| format!(", window: {}", quote(w)));
+    format!(
+        "  - {{ id: {}, name: {}, role: {role}, unit: {}{window}, token_sha256: {hash} }}",
+        quote(user),
+        quote(name),
+        quote(unit)
+    )
+}
+
+fn token_new(user: &str, name: &str, role: &str, unit: &str, window: Option<&str>) -> ExitCode {
+    if serde_yaml::from_str::<crate::auth::Role>(role).is_err() {
+        eprintln!("token new: unknown role '{role}': clerk, agent, approver, supervisor or admin");
+        return ExitCode::from(2);
+    }
+    if user.trim().is_empty() || name.trim().is_empty() || unit.trim().is_empty() {
+        eprintln!("token new: --user, --name and --unit must not be empty");
+        return ExitCode::from(2);
+    }
+    let token = match crate::auth::new_token() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("token new: no randomness from the system: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let hash = crate::auth::token_hash(&token);
+    out!("token (give it to {name}; it is not stored anywhere): {token}");
+    out!("line for the tokens file (users:), then `systemctl reload yichuang` or kill -HUP:");
+    out!("{}", token_line(user, name, role, unit, window, &hash));
+    ExitCode::SUCCESS
+}
+
 fn audit_verify(database: Option<String>, config: Option<&std::path::Path>) -> ExitCode {
     let url = match database {
         Some(u) => u,
@@ -369,7 +463,18 @@ fn audit_verify(database: Option<String>, config: Option<&std::path::Path>) -> E
             }
         },
     };
-    let report = match crate::store::verify_audit(&url) {
+    // Drawn once the database has answered with the number of cases.
+    let bar = progress_bar(0, "audit verify");
+    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    let report = crate::store::verify_audit_with(&url, &mut |done, total| {
+        if bar.is_hidden() && done == 1 {
+            bar.set_length(total);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             eprintln!("audit verify: {}: {e}", redact_url(&url));
@@ -406,6 +511,19 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
+        Command::Token(TokenCommand::New {
+            user,
+            name,
+            role,
+            unit,
+            window,
+        }) => token_new(&user, &name, &role, &unit, window.as_deref()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "yichuang", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Migrate { config } => {
             let config = match Config::load(config.as_deref()) {
                 Ok(c) => c,
@@ -511,10 +629,12 @@ pub fn run() -> ExitCode {
             };
             let total = cases.len();
             let started = std::time::Instant::now();
+            let bar = progress_bar(total as u64, "re-assessing");
             let report = crate::app::replay::impact(&candidate, &cases, |done| {
-                eprint!("\r{done}/{total} cases re-assessed");
+                bar.set_position(done as u64);
             });
-            eprintln!(" in {:.2?}", started.elapsed());
+            bar.finish_and_clear();
+            eprintln!("{total} cases re-assessed in {:.2?}", started.elapsed());
             out!(
                 "impact of {} on {} cases since {from}: outcome {} · materials {} · due date {} · route {} · cannot assess {}",
                 &report.candidate[..12],
@@ -564,7 +684,11 @@ pub fn run() -> ExitCode {
             };
             let registry = crate::app::CatalogRegistry::new(catalog);
             let started = std::time::Instant::now();
-            let r = crate::app::replay::check_replay(&registry, &store, &cases);
+            let bar = progress_bar(cases.len() as u64, "replaying");
+            let r = crate::app::replay::check_replay(&registry, &store, &cases, |done| {
+                bar.set_position(done as u64);
+            });
+            bar.finish_and_clear();
             out!(
                 "replayed {} cases under their own catalog versions in {:.2?}: {} identical, {} different",
                 r.cases,

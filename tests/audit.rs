@@ -358,6 +358,28 @@ fn cli_verify_names_the_first_broken_entry(db: &Db) {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("intact: 3 cases, 6 entries"), "{out}");
+    // Without a terminal (here: a pipe) no progress bar is drawn: the output stays clean.
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("audit verify ["),
+        "{o:?}"
+    );
+    // On a terminal (a pseudo-terminal from util-linux `script`) the bar is drawn on stderr.
+    let shown = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} audit verify --database '{}'",
+            env!("CARGO_BIN_EXE_yichuang"),
+            db.url()
+        ))
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux) runs");
+    let tty = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        tty.contains("audit verify [") && tty.contains("/3 ("),
+        "{tty}"
+    );
+    assert!(tty.contains("intact: 3 cases"), "{tty}");
 
     db.lift_append_only();
     db.exec(&format!(

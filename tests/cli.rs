@@ -211,3 +211,35 @@ fn diff_describes_what_changed_between_two_catalogs() {
         "only one matter changed: {out}"
     );
 }
+
+/// The shipped binary is built without debug info (the release profile strips it; a separate
+/// `profiling` profile keeps line tables for perf).
+#[test]
+fn release_profile_ships_without_debug_info() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let release = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("a [profile.release] section");
+    let setting = |key: &str| {
+        release.lines().find_map(|l| {
+            l.strip_prefix(key)
+                .map(|v| v.trim().trim_start_matches('=').trim().to_string())
+        })
+    };
+    assert!(
+        matches!(
+            setting("debug ").as_deref(),
+            Some("false" | "0" | "\"none\"")
+        ),
+        "{release}"
+    );
+    assert_eq!(
+        setting("strip ").as_deref(),
+        Some("\"debuginfo\""),
+        "{release}"
+    );
+    assert!(manifest.contains("[profile.profiling]"));
+}

@@ -407,7 +407,20 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         users = users.len(),
         "catalog loaded"
     );
+    warn_development_tokens(&users);
     Ok(App::new(config, catalog, store, users, clock))
+}
+
+/// A loud warning while users have the published development tokens (`dev-<id>`).
+fn warn_development_tokens(users: &Users) {
+    let dev = users.development_tokens();
+    if !dev.is_empty() {
+        tracing::warn!(
+            users = dev.len(),
+            first = %dev[0],
+            "development tokens in use: anyone who read the README can sign in as these users; give each a token of its own (`yichuang token new`) before the hall opens"
+        );
+    }
 }
 
 /// What the rules directory looks like now: each file's path, size and modification time.
@@ -507,7 +520,8 @@ pub struct App {
     pub config: Config,
     pub registry: CatalogRegistry,
     pub store: Store,
-    pub users: Users,
+    /// The tokens file as last loaded; `reload_users` swaps it (SIGHUP).
+    users: std::sync::RwLock<Arc<Users>>,
     pub clock: Arc<dyn Clock>,
     ids: AtomicU64,
     id_seed: u64,
@@ -536,11 +550,30 @@ impl App {
             config,
             registry,
             store,
-            users,
+            users: std::sync::RwLock::new(Arc::new(users)),
             clock,
             ids: AtomicU64::new(0),
             id_seed: h.finish(),
         }
+    }
+
+    /// The users of the tokens file (and the signed-token verifier), as last loaded.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Read the tokens file again (and the signed-token keys) and use it from the next request:
+    /// users added or revoked take effect without a restart. A file that does not load leaves
+    /// the users as they were.
+    pub fn reload_users(&self) -> Result<usize, StartError> {
+        let org = &self.registry.current().org;
+        let users = Users::load(&self.config.tokens_file, org)?
+            .with_signed_tokens(crate::auth::SignedTokens::from_config(&self.config)?);
+        warn_development_tokens(&users);
+        let n = users.len();
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(users);
+        tracing::info!(users = n, "tokens file reloaded");
+        Ok(n)
     }
 
     /// Load the rules directory again and activate it if it differs from the active catalog and

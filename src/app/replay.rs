@@ -199,10 +199,16 @@ pub struct ReplayCheck {
 }
 
 /// Replay each case under the catalog version it was assessed under and compare the JSON.
-pub fn check_replay(registry: &CatalogRegistry, store: &Store, cases: &[CaseRow]) -> ReplayCheck {
+pub fn check_replay(
+    registry: &CatalogRegistry,
+    store: &Store,
+    cases: &[CaseRow],
+    mut progress: impl FnMut(usize),
+) -> ReplayCheck {
     let mut r = ReplayCheck::default();
     for case in cases {
         r.cases += 1;
+        progress(r.cases);
         let outcome = registry
             .by_hash(store, &case.catalog_hash)
             .map_err(|e| e.to_string())

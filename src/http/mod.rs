@@ -67,7 +67,7 @@ impl FromRequest for Auth {
         };
         let now_secs = app.clock.now_ms().div_euclid(1000);
         let user = match app
-            .users
+            .users()
             .resolve(token, now_secs, &app.registry.current().org)
         {
             Ok(u) => u,
@@ -345,6 +345,7 @@ async fn replay_check(app: Data, auth: Auth, body: Body<PeriodRequest>) -> ApiRe
             &a.registry,
             &a.store,
             &cases,
+            |_| {},
         ))
     })
     .await?;

@@ -159,7 +159,10 @@ const PAGE: i64 = 500;
 
 /// Checks every case's chain in one read snapshot (a concurrent writer does not make a trail
 /// look broken). Needs the audit-chain migration; does not write.
-pub(crate) fn verify(conn: &mut DbConnection) -> Result<AuditReport, StoreError> {
+pub(crate) fn verify(
+    conn: &mut DbConnection,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditReport, StoreError> {
     conn.transaction(|c| {
         if let DbConnection::Pg(pg) = c {
             // One snapshot for the whole check (SQLite's read transaction is one already).
@@ -168,11 +171,14 @@ pub(crate) fn verify(conn: &mut DbConnection) -> Result<AuditReport, StoreError>
                 "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
             )?;
         }
-        verify_in(c)
+        verify_in(c, progress)
     })
 }
 
-fn verify_in(conn: &mut DbConnection) -> Result<AuditReport, StoreError> {
+fn verify_in(
+    conn: &mut DbConnection,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditReport, StoreError> {
     let legacy_through: i64 = audit_chain::table
         .select(audit_chain::legacy_through_id)
         .get_result(conn)
@@ -183,6 +189,8 @@ fn verify_in(conn: &mut DbConnection) -> Result<AuditReport, StoreError> {
             other => other,
         })?;
     let mut report = AuditReport::default();
+    let total: i64 = cases::table.count().get_result(conn)?;
+    let total = u64::try_from(total).unwrap_or(0);
     let mut after: Option<String> = None;
     loop {
         let mut q = cases::table
@@ -213,6 +221,7 @@ fn verify_in(conn: &mut DbConnection) -> Result<AuditReport, StoreError> {
             if let Some(b) = check_case(id, head.as_deref(), &trail, legacy_through, &mut report) {
                 report.add(b);
             }
+            progress(report.cases, total);
         }
     }
     // Entries whose case row is gone (possible only with foreign keys off or dropped).

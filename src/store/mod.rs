@@ -334,6 +334,14 @@ pub fn migrate(url: &str) -> Result<(), StoreError> {
 /// [`audit`]) in one read snapshot. Never creates or migrates the database: a missing SQLite
 /// file is an error.
 pub fn verify_audit(url: &str) -> Result<audit::AuditReport, StoreError> {
+    verify_audit_with(url, &mut |_, _| {})
+}
+
+/// As [`verify_audit`], calling `progress(cases checked, cases in all)` as it goes.
+pub fn verify_audit_with(
+    url: &str,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<audit::AuditReport, StoreError> {
     let target = Target::parse(url)?;
     if let Target::Sqlite(path) = &target {
         if !path.is_file() {
@@ -345,7 +353,7 @@ pub fn verify_audit(url: &str) -> Result<audit::AuditReport, StoreError> {
     }
     let mut c = target.connect()?;
     conn::apply_pragmas(&mut c)?;
-    audit::verify(&mut c)
+    audit::verify(&mut c, progress)
 }
 
 /// How often the checkpoint thread runs: small, frequent checkpoints keep each one short (measured

@@ -108,10 +108,10 @@ fn percent_encoded(s: &str) -> String {
 }
 
 /// The service process, killed when the test ends however it ends.
-struct Service {
-    child: Child,
+pub(crate) struct Service {
+    pub(crate) child: Child,
     address: String,
-    log: PathBuf,
+    pub(crate) log: PathBuf,
     client: awc::Client,
 }
 
@@ -131,10 +131,20 @@ fn free_port() -> u16 {
 }
 
 async fn start_service(dir: &Path, database_url: &str, log_format: &str) -> Service {
+    start_service_with(dir, database_url, log_format, |_| {}).await
+}
+
+/// As `start_service`, with the settings changed by `adjust` (e.g. another tokens file).
+pub(crate) async fn start_service_with(
+    dir: &Path,
+    database_url: &str,
+    log_format: &str,
+    adjust: impl FnOnce(&mut Value),
+) -> Service {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let port = free_port();
     let config = dir.join("yichuang.yaml");
-    let settings = json!({
+    let mut settings = json!({
         "bind": format!("127.0.0.1:{port}"),
         "database_url": database_url,
         "rules_dir": root.join("rules"),
@@ -144,6 +154,7 @@ async fn start_service(dir: &Path, database_url: &str, log_format: &str) -> Serv
         "jwt_issuer": "qingshan-county-sso",
         "jwt_public_key_file": root.join("tests/fixtures/jwt/test-only-rsa-public.pem"),
     });
+    adjust(&mut settings);
     std::fs::write(&config, serde_yaml::to_string(&settings).unwrap()).unwrap();
     let log = dir.join("service.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -221,7 +232,7 @@ impl Service {
         finish(sent.expect("the service answers")).await
     }
 
-    async fn get(&self, path: &str, token: &str) -> Resp {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Resp {
         let auth = format!("Bearer {token}");
         self.send("GET", path, &[("Authorization", &auth)], None)
             .await

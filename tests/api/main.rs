@@ -25,4 +25,5 @@ mod routing;
 mod scheduler;
 mod security;
 mod supplement;
+mod tokens;
 mod validation;

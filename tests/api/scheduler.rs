@@ -30,7 +30,7 @@ fn start(url: &str, clock: &Arc<ManualClock>) -> App {
 }
 
 fn take(app: &App, token: &str, matter: &str, application: Value) -> String {
-    let user = app.users.authenticate(token).expect("dev token").clone();
+    let user = app.users().authenticate(token).expect("dev token").clone();
     let req: IntakeRequest = serde_json::from_value(serde_json::json!({
         "matter": matter, "application": application,
     }))
