@@ -53,7 +53,7 @@ pub enum Command {
     /// Tools for rule files (规则文件工具).
     #[command(subcommand)]
     Rules(RulesCommand),
-    /// Working-day calendar queries (工作日历).
+    /// Working-day calendar: queries and the yearly import (工作日历).
     #[command(subcommand)]
     Calendar(CalendarCommand),
     /// The tamper-evident case history (电子监察).
@@ -177,6 +177,21 @@ pub enum CalendarCommand {
         /// The rules directory holding calendar/.
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
+    },
+    /// Read the State Council's yearly holiday notice (关于……年部分节假日安排的通知, the text as
+    /// published) and write the calendar year file. Exit 1 when the notice cannot be read.
+    Import {
+        /// The notice's text (UTF-8), or `-` for stdin.
+        notice: PathBuf,
+        /// The notice's year, when its text has no title (checked against the title otherwise).
+        #[arg(long)]
+        year: Option<i32>,
+        /// Where to write [default: rules/calendar/<year>.yaml].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overwrite the file if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -506,6 +521,81 @@ fn audit_verify(database: Option<String>, config: Option<&std::path::Path>) -> E
     ExitCode::FAILURE
 }
 
+/// `calendar import`: the holiday notice read into `rules/calendar/<year>.yaml`.
+fn calendar_import(
+    notice: &std::path::Path,
+    year: Option<i32>,
+    out: Option<PathBuf>,
+    force: bool,
+) -> ExitCode {
+    use crate::authoring::holiday_notice::{parse_for_year, render_checked};
+    use std::io::{Read as _, Write as _};
+    let text = if notice == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(notice)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("calendar import: cannot read {}: {e}", notice.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let read = parse_for_year(&text, year).and_then(|p| render_checked(&p).map(|y| (p, y)));
+    let (plan, yaml) = match read {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("calendar import: {}: {e}", notice.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("rules/calendar/{}.yaml", plan.year)));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .create_new(!force)
+        .open(&out)
+        .and_then(|mut f| f.write_all(yaml.as_bytes()));
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "calendar import: {} exists; give --force to overwrite it",
+                out.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("calendar import: cannot write {}: {e}", out.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    out_raw!("{yaml}");
+    for l in plan.left_out() {
+        out!(
+            "note: {} {}..{} 不在 {} 年内，未写入，请记入该年的文件 / outside {}, not written: add it to that year's file",
+            l.what,
+            l.from,
+            l.to,
+            plan.year,
+            plan.year
+        );
+    }
+    let file = plan.year_file();
+    out!("wrote {}", out.display());
+    out!(
+        "calendar import: {}: {} holidays, {} make-up working days, {} days off; check with `yichuang rules lint rules/`",
+        plan.year,
+        file.holidays.len(),
+        file.workdays.len(),
+        plan.days_off()
+    );
+    ExitCode::SUCCESS
+}
+
 /// Run the command line.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
@@ -782,5 +872,11 @@ pub fn run() -> ExitCode {
                 }
             }
         }
+        Command::Calendar(CalendarCommand::Import {
+            notice,
+            year,
+            out,
+            force,
+        }) => calendar_import(&notice, year, out, force),
     }
 }

@@ -1,7 +1,9 @@
-//! Tools for policy staff: run golden examples, print a service guide, produce the rule schema.
+//! Tools for policy staff: run golden examples, print a service guide, produce the rule schema,
+//! read the yearly holiday notice into a calendar year file.
 
 mod diff;
 mod guide;
+pub mod holiday_notice;
 
 use std::collections::BTreeSet;
 
