@@ -80,11 +80,20 @@ pub fn start_scheduler(app: &Arc<App>) {
         return;
     }
     let weak = Arc::downgrade(app);
+    let mut warned_on = None;
     let spawned = std::thread::Builder::new()
         .name("yichuang-scheduler".into())
         .spawn(move || loop {
             std::thread::sleep(std::time::Duration::from_millis(every));
             let Some(app) = weak.upgrade() else { return };
+            // Once a day from 1 November while next year's calendar is missing.
+            let today = app.clock.today();
+            if warned_on != Some(today) {
+                warned_on = Some(today);
+                if let Some(w) = app.registry.current().calendar.next_year_missing(today) {
+                    tracing::warn!(warning = %w, "working-day calendar");
+                }
+            }
             match sweep(&app) {
                 Ok(r) if r.claimed > 0 => tracing::info!(
                     claimed = r.claimed,

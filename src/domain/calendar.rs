@@ -385,6 +385,21 @@ impl Calendar {
         (self.start, self.end)
     }
 
+    /// From 1 November of the calendar's last year, while the next year is not published: what
+    /// county IT must do (dates past the end stay pending until then).
+    pub fn next_year_missing(&self, today: NaiveDate) -> Option<String> {
+        use chrono::Datelike as _;
+        let last = self.end.year();
+        let november = NaiveDate::from_ymd_opt(last, 11, 1)?;
+        (today >= november).then(|| {
+            format!(
+                "{next} 年工作日历尚未发布：{until} 之后的期限日期暂定不了。请按国务院办公厅{next}年节假日安排通知生成 calendar/{next}.yaml（yichuang calendar import）并发布目录。/ The {next} calendar is missing: deadlines after {until} have no date until it is published.",
+                next = last + 1,
+                until = self.end
+            )
+        })
+    }
+
     /// Region ids that have local additions.
     pub fn regions(&self) -> impl Iterator<Item = &str> {
         self.regions.keys().map(String::as_str)
@@ -565,6 +580,18 @@ mod tests {
 
     fn real() -> Calendar {
         Calendar::from_years(vec![year_file(2025), year_file(2026)]).unwrap()
+    }
+
+    #[test]
+    fn next_year_missing_is_said_from_the_first_of_november() {
+        let cal = real();
+        assert_eq!(cal.next_year_missing(d(2026, 10, 31)), None);
+        let w = cal.next_year_missing(d(2026, 11, 1)).expect("warned");
+        assert!(
+            w.contains("2027 年工作日历尚未发布") && w.contains("2026-12-31"),
+            "{w}"
+        );
+        assert!(cal.next_year_missing(d(2027, 1, 5)).is_some());
     }
 
     fn nat(cal: &Calendar, date: NaiveDate) -> bool {

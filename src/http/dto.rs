@@ -235,6 +235,8 @@ pub struct CatalogStatus {
     pub examples: usize,
     pub calendar_from: String,
     pub calendar_until: String,
+    /// From 1 November while next year's calendar is missing.
+    pub calendar_warning: Option<String>,
     pub warnings: Vec<String>,
     /// When and by what (`startup`, `watch`, `admin`, `sighup`) this version was activated.
     pub activated: crate::app::Activation,
@@ -248,4 +250,10 @@ pub struct HealthStatus {
     pub status: String,
     pub catalog: Option<String>,
     pub database: Option<String>,
+    /// The last day of the published working-day calendar (`/readyz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_until: Option<String>,
+    /// From 1 November while next year's calendar is missing (`/readyz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_warning: Option<String>,
 }

@@ -97,6 +97,8 @@ async fn healthz() -> HttpResponse {
         status: "ok".into(),
         catalog: None,
         database: None,
+        calendar_until: None,
+        calendar_warning: None,
     })
 }
 
@@ -140,6 +142,8 @@ async fn readyz(app: Data) -> ApiResult<HttpResponse> {
             status: "ready".into(),
             catalog: Some(catalog.hash.clone()),
             database: Some("ok".into()),
+            calendar_until: Some(catalog.calendar.coverage().1.to_string()),
+            calendar_warning: catalog.calendar.next_year_missing(app.clock.today()),
         })),
         Err(e) => Err(
             ApiError::new(ErrorCode::NotReady, "数据库不可用，服务暂不能受理")
@@ -268,6 +272,7 @@ async fn catalog_status(app: Data, auth: Auth) -> HttpResponse {
         examples: c.example_count(),
         calendar_from: from.to_string(),
         calendar_until: until.to_string(),
+        calendar_warning: c.calendar.next_year_missing(app.clock.today()),
         warnings: if admin {
             c.warnings.iter().map(ToString::to_string).collect()
         } else {

@@ -279,7 +279,35 @@ async fn openapi_covers_every_route(app: &TestApp) {
     assert_eq!(operations, yichuang::http::routes().len());
 }
 
+/// From 1 November the service says next year's calendar is missing (catalog status and
+/// readiness); before, it only reports the coverage end.
+async fn missing_next_year_calendar_is_warned_from_november(app: &TestApp) {
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["calendar_until"], "2026-12-31", "{}", ready.text);
+    assert!(
+        ready.body.get("calendar_warning").is_none(),
+        "{}",
+        ready.text
+    );
+    let status = app.get("/api/v1/catalog", Some(CLERK_BAISHUI)).await;
+    assert_eq!(status.body["calendar_warning"], serde_json::Value::Null);
+
+    app.clock
+        .set_day(chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap());
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(
+        ready.status, 200,
+        "a warning, not unreadiness: {}",
+        ready.text
+    );
+    let w = ready.body["calendar_warning"].as_str().expect("warned");
+    assert!(w.contains("2027") && w.contains("calendar import"), "{w}");
+    let status = app.get("/api/v1/catalog", Some(CLERK_BAISHUI)).await;
+    assert_eq!(status.body["calendar_warning"].as_str(), Some(w));
+}
+
 on_both_backends! {
+    missing_next_year_calendar_is_warned_from_november => missing_next_year_calendar_is_warned_from_november_sqlite, missing_next_year_calendar_is_warned_from_november_postgres;
     metrics_count_what_happens => metrics_count_what_happens_sqlite, metrics_count_what_happens_postgres;
     metrics_count_reloads_and_sweeps => metrics_count_reloads_and_sweeps_sqlite, metrics_count_reloads_and_sweeps_postgres;
     wrong_method_is_405_with_allow => wrong_method_is_405_with_allow_sqlite, wrong_method_is_405_with_allow_postgres;
