@@ -233,6 +233,14 @@ impl Users {
         self
     }
 
+    /// The name of a user of the tokens file.
+    pub fn name_of(&self, id: &str) -> Option<&str> {
+        self.by_hash
+            .values()
+            .find(|u| u.id == id)
+            .map(|u| u.name.as_str())
+    }
+
     /// The user of a token of the tokens file.
     pub fn authenticate(&self, token: &str) -> Option<&User> {
         self.by_hash.get(&token_hash(token))

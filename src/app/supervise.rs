@@ -8,7 +8,7 @@ use super::{App, AppError};
 use crate::auth::{Role, User};
 use crate::domain::deadline::Colour;
 use crate::domain::route::Step;
-use crate::store::{FigureCounts, FigureKey, PartOfCase};
+use crate::store::{FigureCounts, FigureKey, IntakeCounts, PartOfCase};
 
 /// Whose figures a user sees: `None` the whole county, `Some(center)` one township's center.
 pub fn supervision_scope(app: &App, user: &User) -> Result<Option<String>, AppError> {
@@ -26,8 +26,21 @@ pub fn supervision_scope(app: &App, user: &User) -> Result<Option<String>, AppEr
 /// The figures of one group (rates are `null` when their base is 0).
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Figures {
-    /// Township, matter code, deciding unit, window, level, or `all`.
+    /// Township, matter code, deciding unit, window, level, clerk id, or `all`.
     pub key: String,
+    /// The key in words: 白水镇, the matter's name, the department, the window, 县级, the clerk's
+    /// name (`null` for an id no longer in the organisation, catalog or tokens file).
+    pub name: Option<String>,
+    /// 接件量: matters applied for in the period (by day of receipt), whatever the answer.
+    pub taken: i64,
+    /// 补办件: of those, matters named in a one-time notice (一次性告知).
+    pub supplement_noticed: i64,
+    /// 退回件: of those, matters refused at intake (不予受理).
+    pub refused_at_intake: i64,
+    /// Of those, withdrawn by the applicant (撤回).
+    pub withdrawn: i64,
+    /// Of those, closed as 逾期未补正.
+    pub lapsed: i64,
     /// 受理量: cases accepted in the period.
     pub received: i64,
     /// 办结量: of those, decided (approved, not approved, deemed approved or terminated).
@@ -38,7 +51,7 @@ pub struct Figures {
     pub on_time: i64,
     /// 按时办结率 = on_time / finished.
     pub on_time_rate: Option<f64>,
-    /// 现场办结: decided on the day of acceptance.
+    /// 现场办结: decided at the window at intake (即办件 decided at acceptance).
     pub on_the_spot: i64,
     /// 现场办结率 = on_the_spot / finished.
     pub on_the_spot_rate: Option<f64>,
@@ -56,6 +69,8 @@ pub struct Figures {
     pub satisfaction_rate: Option<f64>,
     /// 差评 (不满意 and 非常不满意).
     pub bad_ratings: i64,
+    /// Ratings of each level, 非常不满意 (1) to 非常满意 (5).
+    pub ratings_by_level: [i64; 5],
 }
 
 fn rate(n: i64, base: i64) -> Option<f64> {
@@ -63,10 +78,42 @@ fn rate(n: i64, base: i64) -> Option<f64> {
     (base > 0).then(|| ((n as f64 / base as f64) * 10_000.0).round() / 10_000.0)
 }
 
-impl From<&FigureCounts> for Figures {
-    fn from(c: &FigureCounts) -> Self {
+impl Figures {
+    /// One group's figures from its counts of accepted matters and of intakes (either may be
+    /// missing: a group with intakes but no acceptance, or the other way round in the period).
+    fn of(
+        key: String,
+        name: Option<String>,
+        c: Option<&FigureCounts>,
+        i: Option<&IntakeCounts>,
+    ) -> Self {
+        let z = FigureCounts {
+            key: String::new(),
+            received: 0,
+            finished: 0,
+            on_time: 0,
+            on_the_spot: 0,
+            immediate: 0,
+            overdue_now: 0,
+            days_used: 0,
+            rated: 0,
+            satisfied: 0,
+            bad: 0,
+            rating_1: 0,
+            rating_2: 0,
+            rating_3: 0,
+            rating_4: 0,
+            rating_5: 0,
+        };
+        let c = c.unwrap_or(&z);
         Self {
-            key: c.key.clone(),
+            key,
+            name,
+            taken: i.map_or(0, |i| i.taken),
+            supplement_noticed: i.map_or(0, |i| i.supplement_noticed),
+            refused_at_intake: i.map_or(0, |i| i.refused_at_intake),
+            withdrawn: i.map_or(0, |i| i.withdrawn),
+            lapsed: i.map_or(0, |i| i.lapsed),
             received: c.received,
             finished: c.finished,
             completion_rate: rate(c.finished, c.received),
@@ -81,7 +128,34 @@ impl From<&FigureCounts> for Figures {
             rated: c.rated,
             satisfaction_rate: rate(c.satisfied, c.rated),
             bad_ratings: c.bad,
+            ratings_by_level: [c.rating_1, c.rating_2, c.rating_3, c.rating_4, c.rating_5],
         }
+    }
+}
+
+/// The name of a group's key, in the words the hall uses.
+fn key_name(app: &App, key: FigureKey, k: &str) -> Option<String> {
+    let catalog = app.registry.current();
+    let org = &catalog.org;
+    match key {
+        FigureKey::All => Some("全部".into()),
+        FigureKey::Township => org
+            .township(k)
+            .map(|t| t.name.clone())
+            .or_else(|| k.parse().ok().and_then(|u| org.unit_name(&u)))
+            .or_else(|| (k == org.county.id).then(|| org.county.center.clone())),
+        FigureKey::Matter => catalog
+            .matters
+            .get(k)
+            .map(|m| m.spec.name.clone())
+            .or_else(|| catalog.bundles.get(k).map(|b| b.name.clone())),
+        FigureKey::Department => k.parse().ok().and_then(|u| org.unit_name(&u)),
+        FigureKey::Window => org.window_name(k).map(str::to_string),
+        FigureKey::Level => {
+            use crate::store::mapping::AsText as _;
+            crate::domain::matter::Level::from_text(k).map(|l| l.label().to_string())
+        }
+        FigureKey::Clerk => app.users().name_of(k).map(str::to_string),
     }
 }
 
@@ -94,11 +168,12 @@ pub fn figure_key(by: Option<&str>) -> Result<FigureKey, AppError> {
         "department" => FigureKey::Department,
         "window" => FigureKey::Window,
         "level" => FigureKey::Level,
+        "clerk" => FigureKey::Clerk,
         other => {
             return Err(AppError::invalid(
                 ErrorCode::InvalidQuery,
                 format!(
-                    "by 应为 all、township、matter、department、window 或 level，而不是“{other}”"
+                    "by 应为 all、township、matter、department、window、level 或 clerk，而不是“{other}”"
                 ),
             ))
         }
@@ -121,30 +196,56 @@ pub fn figures(
         ));
     }
     let today = app.clock.today().to_string();
-    let rows = app.store.figures(
-        key,
-        &from.to_string(),
-        &to.to_string(),
-        scope.as_deref(),
-        &today,
-    )?;
-    Ok(rows.iter().map(Figures::from).collect())
+    let (from, to) = (from.to_string(), to.to_string());
+    let accepted = app
+        .store
+        .figures(key, &from, &to, scope.as_deref(), &today)?;
+    let taken = app
+        .store
+        .intake_figures(key, &from, &to, scope.as_deref())?;
+    let mut groups: std::collections::BTreeMap<
+        String,
+        (Option<&FigureCounts>, Option<&IntakeCounts>),
+    > = std::collections::BTreeMap::new();
+    for c in &accepted {
+        groups.entry(c.key.clone()).or_default().0 = Some(c);
+    }
+    for i in &taken {
+        groups.entry(i.key.clone()).or_default().1 = Some(i);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(k, (c, i))| {
+            let name = key_name(app, key, &k);
+            Figures::of(k, name, c, i)
+        })
+        .collect())
 }
 
 /// The figures as CSV (UTF-8 with a BOM so spreadsheet programs read the Chinese header).
 pub fn figures_csv(rows: &[Figures]) -> String {
     let mut out = String::from(
-        "\u{feff}分组,受理量,办结量,办结率,按时办结量,按时办结率,现场办结量,现场办结率,即办件,即办件占比,当前超期,平均用时（工作日）,评价数,满意率,差评数\n",
+        "\u{feff}分组,名称,接件量,补办件,退回件,撤回,逾期未补正,受理量,办结量,办结率,按时办结量,按时办结率,现场办结量,现场办结率,即办件,即办件占比,当前超期,平均用时（工作日）,评价数,满意率,差评数,非常不满意,不满意,基本满意,满意,非常满意\n",
     );
     let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-    for r in rows {
-        let key = if r.key.contains([',', '"', '\n']) {
-            format!("\"{}\"", r.key.replace('"', "\"\""))
+    let cell = |v: &str| {
+        if v.contains([',', '"', '\n']) {
+            format!("\"{}\"", v.replace('"', "\"\""))
         } else {
-            r.key.clone()
-        };
+            v.to_string()
+        }
+    };
+    for r in rows {
+        let key = cell(&r.key);
+        let name = cell(r.name.as_deref().unwrap_or_default());
+        let [l1, l2, l3, l4, l5] = r.ratings_by_level;
         out.push_str(&format!(
-            "{key},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{key},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{l1},{l2},{l3},{l4},{l5}\n",
+            r.taken,
+            r.supplement_noticed,
+            r.refused_at_intake,
+            r.withdrawn,
+            r.lapsed,
             r.received,
             r.finished,
             f(r.completion_rate),

@@ -81,6 +81,37 @@ impl Organisation {
     }
 
     /// The village and the township it belongs to.
+    /// The name of a unit: a center, or a department of the county or a township.
+    pub fn unit_name(&self, unit: &UnitId) -> Option<String> {
+        match unit {
+            UnitId::Center { place } if *place == self.county.id => {
+                Some(self.county.center.clone())
+            }
+            UnitId::Center { place } => self.township(place).map(|t| t.center.clone()),
+            UnitId::Department { place, department } => {
+                let departments = if *place == self.county.id {
+                    &self.county.departments
+                } else {
+                    &self.township(place)?.departments
+                };
+                departments
+                    .iter()
+                    .find(|d| d.id == *department)
+                    .map(|d| d.name.clone())
+            }
+        }
+    }
+
+    /// The name of a window of the county's or a township's center.
+    pub fn window_name(&self, id: &str) -> Option<&str> {
+        self.county
+            .windows
+            .iter()
+            .chain(self.townships.iter().flat_map(|t| t.windows.iter()))
+            .find(|w| w.id == id)
+            .map(|w| w.name.as_str())
+    }
+
     pub fn village(&self, id: &str) -> Option<(&Township, &Village)> {
         self.townships
             .iter()

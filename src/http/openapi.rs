@@ -285,7 +285,7 @@ fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
             params: vec![
                 json!({"name": "from", "in": "query", "required": true, "description": "First day of acceptance", "schema": date}),
                 json!({"name": "to", "in": "query", "required": true, "description": "Last day of acceptance", "schema": date}),
-                query_param("by", "Grouping", json!({"type": "string", "enum": ["all", "township", "matter", "department", "window", "level"]})),
+                query_param("by", "Grouping", json!({"type": "string", "enum": ["all", "township", "matter", "department", "window", "level", "clerk"]})),
                 query_param("format", "json (default) or csv", json!({"type": "string", "enum": ["json", "csv"]})),
             ], body: None, ok_status: "200",
             ok: json!({"application/json": {"schema": {"type": "array", "items": schema_ref::<Figures>(gen)}}, "text/csv": {"schema": {"type": "string"}}}),

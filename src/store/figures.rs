@@ -26,6 +26,8 @@ pub enum FigureKey {
     Window,
     /// The deciding level.
     Level,
+    /// The clerk who took the case (首问负责人).
+    Clerk,
 }
 
 impl FigureKey {
@@ -37,6 +39,7 @@ impl FigureKey {
             Self::Department => "decider_unit",
             Self::Window => "COALESCE(window_id, '')",
             Self::Level => "decider_level",
+            Self::Clerk => "COALESCE(clerk_id, '')",
         }
     }
 
@@ -49,7 +52,14 @@ impl FigureKey {
             Self::Department => &["decider_unit"],
             Self::Window => &["window_id"],
             Self::Level => &["decider_level"],
+            Self::Clerk => &["clerk_id"],
         }
+    }
+
+    /// Whether SQLite's covering index holds the key's columns (the clerk is the case's, read
+    /// through a join).
+    fn in_index(self) -> bool {
+        self.raw_columns().iter().all(|c| FIGURES_INDEX.contains(c))
     }
 
     /// SQLite's inner grouping: the shortest prefix of [`FIGURES_INDEX`] that holds every raw
@@ -87,13 +97,18 @@ fn counts() -> String {
         "COUNT(*) AS received,
     COUNT(decision) AS finished,
     COUNT(*) FILTER (WHERE on_time = 1) AS on_time,
-    COUNT(*) FILTER (WHERE decided_on = accepted_on) AS on_the_spot,
+    COUNT(*) FILTER (WHERE immediate = 1 AND decision IS NOT NULL) AS on_the_spot,
     SUM(immediate) AS immediate,
     COUNT(*) FILTER (WHERE status = '{running}' AND due_date < $1) AS overdue_now,
     SUM(days_used) AS days_used,
     COUNT(rating) AS rated,
     COUNT(*) FILTER (WHERE rating >= 3) AS satisfied,
-    COUNT(*) FILTER (WHERE rating <= 2) AS bad",
+    COUNT(*) FILTER (WHERE rating <= 2) AS bad,
+    COUNT(*) FILTER (WHERE rating = 1) AS rating_1,
+    COUNT(*) FILTER (WHERE rating = 2) AS rating_2,
+    COUNT(*) FILTER (WHERE rating = 3) AS rating_3,
+    COUNT(*) FILTER (WHERE rating = 4) AS rating_4,
+    COUNT(*) FILTER (WHERE rating = 5) AS rating_5",
         running = PartStatus::InProgress.as_text()
     )
 }
@@ -123,7 +138,98 @@ pub struct FigureCounts {
     pub satisfied: i64,
     #[diesel(sql_type = BigInt)]
     pub bad: i64,
+    /// Ratings of each level, 1 (非常不满意) to 5 (非常满意).
+    #[diesel(sql_type = BigInt)]
+    pub rating_1: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_2: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_3: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_4: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_5: i64,
 }
+
+/// What happened at intake to the matters of the applications received in a period, in one
+/// group: 接件量 and how the first answer went.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct IntakeCounts {
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    /// 接件量: matters applied for (a bundle counts each of its matters), whatever the answer.
+    #[diesel(sql_type = BigInt)]
+    pub taken: i64,
+    /// 补办件: matters named in a one-time notice (一次性告知).
+    #[diesel(sql_type = BigInt)]
+    pub supplement_noticed: i64,
+    /// 退回件: matters refused at intake (不予受理).
+    #[diesel(sql_type = BigInt)]
+    pub refused_at_intake: i64,
+    /// Withdrawn by the applicant (撤回).
+    #[diesel(sql_type = BigInt)]
+    pub withdrawn: i64,
+    /// Closed as 逾期未补正.
+    #[diesel(sql_type = BigInt)]
+    pub lapsed: i64,
+}
+
+/// The counts of [`IntakeCounts`] for the applications received in `from..=to`, optionally only
+/// one center's, grouped by `key`.
+pub(crate) fn intake_figures(
+    conn: &mut DbConnection,
+    key: FigureKey,
+    from: &str,
+    to: &str,
+    center: Option<&str>,
+) -> Result<Vec<IntakeCounts>, StoreError> {
+    let sql = intake_sql(key, center.is_some());
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {{
+            let q = diesel::sql_query($sql)
+                .bind::<Text, _>(from)
+                .bind::<Text, _>(to);
+            match center {
+                Some(t) => q.bind::<Text, _>(t).load::<IntakeCounts>($c)?,
+                None => q.load::<IntakeCounts>($c)?,
+            }
+        }};
+    }
+    Ok(match conn {
+        DbConnection::Pg(c) => run!(c, sql),
+        DbConnection::Sqlite(c) => run!(c, sql.replace('$', "?")),
+    })
+}
+
+/// The statement behind [`intake_figures`]: `$1`/`$2` the period of receipt, `$3` the center.
+fn intake_sql(key: FigureKey, center: bool) -> String {
+    let center = if center { "AND center_id = $3" } else { "" };
+    let group = match key {
+        FigureKey::All => "HAVING COUNT(*) > 0",
+        _ => "GROUP BY 1 ORDER BY 1",
+    };
+    format!(
+        "SELECT {k} AS key,
+            COUNT(*) AS taken,
+            COUNT(*) FILTER (WHERE supplement_notices > 0) AS supplement_noticed,
+            COUNT(*) FILTER (WHERE status = '{refused}' AND accepted_on IS NULL) AS refused_at_intake,
+            COUNT(*) FILTER (WHERE status = '{withdrawn}') AS withdrawn,
+            COUNT(*) FILTER (WHERE status = '{lapsed}') AS lapsed
+         FROM {source}
+         WHERE received_on >= $1 AND received_on <= $2 {center}
+         {group}",
+        k = key.column(),
+        source = WITH_CASE,
+        refused = PartStatus::Refused.as_text(),
+        withdrawn = PartStatus::Withdrawn.as_text(),
+        lapsed = PartStatus::Lapsed.as_text(),
+    )
+}
+
+/// `case_parts` with the case's day of receipt and clerk, under the table's own name, so that
+/// the counts read the same column names.
+const WITH_CASE: &str = "(SELECT p.*, c.received_on, c.clerk_id
+           FROM case_parts p JOIN cases c ON c.id = p.case_id) AS case_parts";
 
 /// The counts behind the figures of cases accepted in `from..=to` (YYYY-MM-DD), optionally only
 /// those of one township's center, grouped by `key`. `today` decides what is overdue now.
@@ -178,8 +284,13 @@ fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
     // SUM(received) > 0` keeps the answer of no row for a period without cases.
     let inner = match (key, backend) {
         (FigureKey::All, _) => String::new(),
-        (_, Backend::Postgres) => key.raw_columns().join(", "),
-        (_, Backend::Sqlite) => key.index_prefix(),
+        (_, Backend::Sqlite) if key.in_index() => key.index_prefix(),
+        _ => key.raw_columns().join(", "),
+    };
+    let source = if key.in_index() {
+        "case_parts"
+    } else {
+        WITH_CASE
     };
     let (inner_select, inner_group) = if inner.is_empty() {
         (String::new(), String::new())
@@ -210,9 +321,14 @@ fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
             CAST(COALESCE(SUM(days_used), 0) AS BIGINT) AS days_used,
             CAST(SUM(rated) AS BIGINT) AS rated,
             CAST(SUM(satisfied) AS BIGINT) AS satisfied,
-            CAST(SUM(bad) AS BIGINT) AS bad
+            CAST(SUM(bad) AS BIGINT) AS bad,
+            CAST(SUM(rating_1) AS BIGINT) AS rating_1,
+            CAST(SUM(rating_2) AS BIGINT) AS rating_2,
+            CAST(SUM(rating_3) AS BIGINT) AS rating_3,
+            CAST(SUM(rating_4) AS BIGINT) AS rating_4,
+            CAST(SUM(rating_5) AS BIGINT) AS rating_5
          FROM (SELECT {inner_select}{counts}
-               FROM case_parts
+               FROM {source}
                WHERE accepted_on >= $2 AND accepted_on <= $3 {center}
                {inner_group}) AS g
          {outer_group}",

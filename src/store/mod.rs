@@ -28,7 +28,7 @@ use diesel::r2d2::R2D2Connection;
 
 pub use conn::DbConnection;
 pub use error::StoreError;
-pub use figures::{FigureCounts, FigureKey, PartOfCase, RatingOfCase};
+pub use figures::{FigureCounts, FigureKey, IntakeCounts, PartOfCase, RatingOfCase};
 pub use handling::{fire_at_ms, CaseChange, LifecycleWrite, StoredDueItem};
 pub use mapping::case_of;
 pub use ops::MAX_PAGE;
@@ -670,6 +670,17 @@ impl Store {
         today: &str,
     ) -> Result<Vec<FigureCounts>, StoreError> {
         figures::figures(&mut *self.conn()?, key, from, to, center, today)
+    }
+
+    /// What happened at intake to the applications received in `from..=to`, grouped by `key`.
+    pub fn intake_figures(
+        &self,
+        key: FigureKey,
+        from: &str,
+        to: &str,
+        center: Option<&str>,
+    ) -> Result<Vec<IntakeCounts>, StoreError> {
+        figures::intake_figures(&mut *self.conn()?, key, from, to, center)
     }
 
     /// Cases in progress that are yellow or red on `today`.

@@ -1030,6 +1030,16 @@ async fn withdrawal_before_the_decision(app: &TestApp) {
     assert!(history_actions(app, &case)
         .await
         .contains(&"withdrawn".to_string()));
+    // The figures count it as withdrawn, by the day it was received.
+    let f = app
+        .get(
+            "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31",
+            Some(SUPERVISOR_COUNTY),
+        )
+        .await;
+    assert_eq!(f.body[0]["taken"], 1, "{}", f.text);
+    assert_eq!(f.body[0]["withdrawn"], 1, "{}", f.text);
+    assert_eq!(f.body[0]["finished"], 0, "{}", f.text);
 }
 
 on_both_backends! {
@@ -1136,11 +1146,16 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
     let q = "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31";
     let all = app.get(q, Some(SUPERVISOR_COUNTY)).await;
     assert_eq!(all.status, 200, "{}", all.text);
+    // 接件量 counts the refused application too (six taken, one 退回件); 现场办结 is the 即办件
+    // decided at the window (c3); the ratings are one 5 and one 2.
     let expected = json!([{
-        "key": "all", "received": 5, "finished": 3, "completion_rate": 0.6,
+        "key": "all", "name": "全部",
+        "taken": 6, "supplement_noticed": 0, "refused_at_intake": 1, "withdrawn": 0, "lapsed": 0,
+        "received": 5, "finished": 3, "completion_rate": 0.6,
         "on_time": 3, "on_time_rate": 1.0, "on_the_spot": 1, "on_the_spot_rate": 0.3333,
         "immediate": 1, "immediate_share": 0.2, "overdue_now": 1,
-        "average_working_days": 2.0, "rated": 2, "satisfaction_rate": 0.5, "bad_ratings": 1
+        "average_working_days": 2.0, "rated": 2, "satisfaction_rate": 0.5, "bad_ratings": 1,
+        "ratings_by_level": [0, 1, 0, 0, 1]
     }]);
     assert_eq!(all.body, expected);
 
@@ -1148,6 +1163,10 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
         .get(&format!("{q}&by=township"), Some(SUPERVISOR_COUNTY))
         .await;
     assert_eq!(row(&t.body, "baishui")["received"], 4);
+    assert_eq!(row(&t.body, "baishui")["name"], "白水镇");
+    assert_eq!(row(&t.body, "baishui")["taken"], 4);
+    assert_eq!(row(&t.body, "qingshi")["taken"], 2);
+    assert_eq!(row(&t.body, "qingshi")["refused_at_intake"], 1);
     assert_eq!(row(&t.body, "baishui")["overdue_now"], 1);
     assert_eq!(row(&t.body, "qingshi")["received"], 1);
     assert_eq!(row(&t.body, "qingshi")["completion_rate"], 0.0);
@@ -1156,21 +1175,39 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
         .get(&format!("{q}&by=department"), Some(SUPERVISOR_COUNTY))
         .await;
     assert_eq!(row(&d.body, "qingshan/civil-affairs")["received"], 2);
+    assert_eq!(
+        row(&d.body, "qingshan/civil-affairs")["name"],
+        "青山县民政局"
+    );
     assert_eq!(row(&d.body, "qingshan/civil-affairs")["finished"], 1);
     assert_eq!(row(&d.body, "baishui/police-station")["on_the_spot"], 1);
     let l = app
         .get(&format!("{q}&by=level"), Some(SUPERVISOR_COUNTY))
         .await;
     assert_eq!(row(&l.body, "county")["received"], 3);
+    assert_eq!(row(&l.body, "county")["name"], "县");
     assert_eq!(row(&l.body, "township")["received"], 2);
     let m = app
         .get(&format!("{q}&by=matter"), Some(SUPERVISOR_COUNTY))
         .await;
     assert_eq!(row(&m.body, DIBAO)["received"], 2);
+    assert_eq!(row(&m.body, DIBAO)["name"], "最低生活保障审核确认");
     let w = app
         .get(&format!("{q}&by=window"), Some(SUPERVISOR_COUNTY))
         .await;
     assert_eq!(row(&w.body, "bs-w01")["received"], 3);
+    assert!(row(&w.body, "bs-w01")["name"].is_string(), "{}", w.text);
+    // 首问负责人: the clerk (or agent) who took each application.
+    let k = app
+        .get(&format!("{q}&by=clerk"), Some(SUPERVISOR_COUNTY))
+        .await;
+    assert_eq!(k.status, 200, "{}", k.text);
+    assert_eq!(row(&k.body, "clerk-baishui")["taken"], 3);
+    assert_eq!(row(&k.body, "clerk-baishui")["received"], 3);
+    assert_eq!(row(&k.body, "clerk-baishui")["name"], "王芳");
+    assert_eq!(row(&k.body, "agent-dongcun")["received"], 1);
+    assert_eq!(row(&k.body, "clerk-qingshi")["taken"], 2);
+    assert_eq!(row(&k.body, "clerk-qingshi")["received"], 1);
 
     // A township supervisor sees the township's own center.
     let own = app.get(q, Some(SUPERVISOR_BAISHUI)).await;
@@ -1189,7 +1226,15 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
         "{}",
         csv.text
     );
-    assert_eq!(lines[1], "baishui,4,3,0.75,3,1,1,0.3333,1,0.25,1,2,2,0.5,1");
+    assert!(
+        lines[0].contains("接件量") && lines[0].contains("非常满意"),
+        "{}",
+        csv.text
+    );
+    assert_eq!(
+        lines[1],
+        "baishui,白水镇,4,0,0,0,0,4,3,0.75,3,1,1,0.3333,1,0.25,1,2,2,0.5,1,0,1,0,0,1"
+    );
     app.get(q, Some(CLERK_BAISHUI))
         .await
         .assert_error(403, "forbidden");

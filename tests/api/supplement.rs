@@ -239,6 +239,33 @@ async fn a_one_time_notice_lapses(app: &TestApp) {
         .await;
     late.assert_error(409, "case_lapsed");
     assert!(late.text.contains("重新提交申请"), "{}", late.text);
+    // A 补办件 that lapsed: counted as taken, noticed and lapsed, never accepted.
+    let f = app
+        .get(
+            "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31&by=township",
+            Some(SUPERVISOR_COUNTY),
+        )
+        .await;
+    assert_eq!(f.status, 200, "{}", f.text);
+    let b = &f.body[0];
+    assert_eq!(
+        (
+            &b["key"],
+            &b["taken"],
+            &b["supplement_noticed"],
+            &b["lapsed"],
+            &b["received"]
+        ),
+        (
+            &json!("baishui"),
+            &json!(1),
+            &json!(1),
+            &json!(1),
+            &json!(0)
+        ),
+        "{}",
+        f.text
+    );
 }
 
 on_both_backends! {
