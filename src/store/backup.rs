@@ -156,9 +156,10 @@ pub fn backup(database_url: &str, to: &Path) -> Result<BackupReport, BackupError
     let started = Instant::now();
     let snapshot_at = chrono::Utc::now();
     let copied = (|| -> Result<(), BackupError> {
-        let mut c = SqliteConnection::establish(utf8(&source)?).map_err(StoreError::from)?;
-        c.batch_execute("PRAGMA busy_timeout = 5000")
-            .map_err(StoreError::from)?;
+        // Read-only: the backup never writes the live database.
+        let DbConnection::Sqlite(mut c) = open_read_only(&source)? else {
+            return Err(invalid(&source, "not a SQLite database".into()));
+        };
         diesel::sql_query("VACUUM INTO ?")
             .bind::<Text, _>(utf8(&partial)?)
             .execute(&mut c)
