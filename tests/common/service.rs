@@ -1,7 +1,7 @@
 //! The real `yichuang` binary as county IT runs it: `serve` on a database of the test's own, a
 //! small blocking HTTP/1.1 client, the sample intakes, and the other subcommands run as
-//! processes. (Used by the backup and archive tests, as `#[path = "common/service.rs"] mod
-//! service;`: the examples that share `common/` have no binary to run.)
+//! processes. (Used by the backup and archive tests and `examples/backup_load.rs`, each as
+//! `#[path = "…/common/service.rs"] mod service;`.)
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,8 +12,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// The binary under test; outside the tests (examples), `$BIN` or the release build.
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_yichuang"))
+    match option_env!("CARGO_BIN_EXE_yichuang") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::var_os("BIN").map_or_else(
+            || {
+                let target = std::env::var_os("CARGO_TARGET_DIR")
+                    .map_or_else(|| root().join("target"), PathBuf::from);
+                target.join("release/yichuang")
+            },
+            PathBuf::from,
+        ),
+    }
 }
 
 pub fn root() -> PathBuf {
