@@ -26,6 +26,8 @@ macro_rules! out_raw {
     }};
 }
 
+mod operations;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "yichuang",
@@ -59,6 +61,54 @@ pub enum Command {
     /// The tamper-evident case history (电子监察).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back up the SQLite database while the service runs: one consistent snapshot, verified
+    /// (integrity, migrations, audit chains) before it is reported. PostgreSQL: exit 2, see
+    /// docs/deploy.md (pg_dump, point-in-time recovery).
+    Backup {
+        /// The backup file to write (never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+        /// The database (default: `database_url` of the configuration).
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Restore the SQLite database from a backup, verified first. Stop the service first.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The database to restore (default: `database_url` of the configuration).
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Replace an existing database.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Move finished cases whose last change came before DATE to an archive file (JSON Lines),
+    /// verify it, then delete them. The county's retention rules say which DATE.
+    Archive {
+        /// Cases whose last change came before this day (China time), YYYY-MM-DD.
+        #[arg(long, required_unless_present = "verify")]
+        before: Option<NaiveDate>,
+        /// The archive file to write (never overwritten).
+        #[arg(long, required_unless_present_any = ["dry_run", "verify"])]
+        to: Option<PathBuf>,
+        /// List what would be archived; write and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Check an archive file (header, digest, count, every case's audit chain) and exit.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["before", "to", "dry_run"])]
+        verify: Option<PathBuf>,
+        /// The database (default: `database_url` of the configuration).
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Users' tokens (用户令牌).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -847,6 +897,36 @@ pub fn run() -> ExitCode {
         Command::Audit(AuditCommand::Verify { database, config }) => {
             audit_verify(database, config.as_deref())
         }
+        Command::Backup {
+            to,
+            database,
+            config,
+        } => operations::backup(database, config.as_deref(), &to),
+        Command::Restore {
+            from,
+            database,
+            config,
+            force,
+        } => operations::restore(database, config.as_deref(), &from, force),
+        Command::Archive {
+            verify: Some(file), ..
+        } => operations::archive_verify(&file),
+        Command::Archive {
+            before,
+            to,
+            dry_run,
+            database,
+            config,
+            verify: None,
+        } => match before {
+            Some(before) => {
+                operations::archive(database, config.as_deref(), before, to.as_deref(), dry_run)
+            }
+            None => {
+                eprintln!("archive: --before DATE is required");
+                ExitCode::FAILURE
+            }
+        },
         Command::Calendar(CalendarCommand::Add {
             date,
             days,

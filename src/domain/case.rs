@@ -63,6 +63,15 @@ pub enum CaseStatus {
 }
 
 impl CaseStatus {
+    /// Whether the case has ended: nothing more happens to its matters but the handing over of
+    /// a result and the follow-up of a rating (see [`super::handling::finished`]).
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            Self::AwaitingSupplement | Self::Accepted | Self::Paused
+        )
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::AwaitingSupplement => "待补正",

@@ -260,6 +260,52 @@ impl Handling {
     }
 }
 
+/// Why a case is not finished yet (see [`finished`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfinished {
+    /// Its status is not final: waiting for 补正, accepted and running, or paused.
+    Open(CaseStatus),
+    /// A matter's result (by the matter's code) has not been handed over yet.
+    Undelivered(String),
+    /// A 差评's follow-up (整改、回访) is not closed.
+    FollowupOpen(RatingSubject),
+}
+
+impl std::fmt::Display for Unfinished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Open(s) => write!(f, "not ended ({})", s.label()),
+            Self::Undelivered(track) => write!(f, "the result of {track} is not handed over"),
+            Self::FollowupOpen(subject) => write!(f, "a 差评 follow-up is open ({subject:?})"),
+        }
+    }
+}
+
+/// A case is finished when nothing more is to happen to it: its status is final, no matter is
+/// open, every result has been handed over and every 差评 followed up. Only a finished case may
+/// leave the database for the archive (`yichuang archive`); the store also requires that no
+/// due item of it is pending.
+pub fn finished(status: CaseStatus, handling: &Handling) -> std::result::Result<(), Unfinished> {
+    if !status.is_final() || handling.parts.iter().any(|p| p.status.is_open()) {
+        return Err(Unfinished::Open(status));
+    }
+    if let Some(p) = handling
+        .parts
+        .iter()
+        .find(|p| p.has_result() && p.delivery.is_none())
+    {
+        return Err(Unfinished::Undelivered(p.track.clone()));
+    }
+    if let Some(r) = handling
+        .ratings
+        .iter()
+        .find(|r| r.followup.as_ref().is_some_and(|f| f.closed_on.is_none()))
+    {
+        return Err(Unfinished::FollowupOpen(r.subject.clone()));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- what a change does
 
 /// What the scheduler does at a due item.

@@ -259,7 +259,7 @@ impl AuditReport {
 }
 
 /// The first break of one case's trail (entries in id order), if any.
-fn check_case(
+pub(crate) fn check_case(
     case_id: &str,
     head: Option<&str>,
     trail: &[&EventRow],

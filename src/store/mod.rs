@@ -10,7 +10,9 @@
 //!
 //! No diesel type appears in the public signatures; the row structs are plain structs.
 
+pub mod archive;
 pub mod audit;
+pub mod backup;
 mod conn;
 mod error;
 mod figures;

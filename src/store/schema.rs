@@ -94,6 +94,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Cases archived by `yichuang archive`: where each went and its chain head (append-only).
+    archived_cases (case_id) {
+        case_id -> Text,
+        status -> Text,
+        received_on -> Text,
+        audit_head -> Nullable<Text>,
+        entries -> BigInt,
+        archive_sha256 -> Text,
+        archived_at -> BigInt,
+    }
+}
+
+diesel::table! {
     idempotency_keys (user_id, key) {
         user_id -> Text,
         key -> Text,
@@ -225,6 +238,7 @@ diesel::joinable!(case_steps -> cases (case_id));
 diesel::joinable!(due_items -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    archived_cases,
     audit_chain,
     catalog_activations,
     catalog_versions,

@@ -1,0 +1,265 @@
+//! `yichuang backup`, `restore` and `archive`: the command-line side of `store::backup` and
+//! `store::archive` (what to run on which database, and what to print).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+
+use crate::config::Config;
+use crate::store::archive::{self, ArchiveError};
+use crate::store::backup::{self, BackupError};
+use crate::store::mapping::AsText;
+
+/// The database: `--database`, else `database_url` of the configuration.
+pub(super) fn database_url(
+    database: Option<String>,
+    config: Option<&Path>,
+) -> Result<String, ExitCode> {
+    match database {
+        Some(u) => Ok(u),
+        None => Config::load(config).map(|c| c.database_url).map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }),
+    }
+}
+
+fn size(bytes: u64) -> String {
+    format!(
+        "{:.1} MiB ({bytes} bytes)",
+        bytes as f64 / (1024.0 * 1024.0)
+    )
+}
+
+fn china_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    match chrono::FixedOffset::east_opt(8 * 3600) {
+        Some(cst) => t
+            .with_timezone(&cst)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        None => t.to_rfc3339(),
+    }
+}
+
+/// Exit 2 for PostgreSQL (not handled by these commands), 1 for every other failure.
+fn backup_failed(command: &str, e: &BackupError) -> ExitCode {
+    eprintln!("{command}: {e}");
+    match e {
+        BackupError::Postgres(_) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+pub(super) fn backup(database: Option<String>, config: Option<&Path>, to: &Path) -> ExitCode {
+    let url = match database_url(database, config) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    match backup::backup(&url, to) {
+        Ok(r) => {
+            let v = &r.verified;
+            out!("backup: {}", v.path.display());
+            out!("  size:       {}", size(v.bytes));
+            out!("  cases:      {}", v.cases);
+            out!(
+                "  snapshot:   {} (everything committed before it is in the backup)",
+                china_time(r.snapshot_at)
+            );
+            out!("  time:       copy {:.2?}, verify {:.2?}", r.copy, r.verify);
+            out!(
+                "  verified:   integrity_check ok; {} migrations{}; audit verify intact ({} cases, {} entries)",
+                v.migrations,
+                pending(&v.pending),
+                v.audit.cases,
+                v.audit.entries
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => backup_failed("backup", &e),
+    }
+}
+
+fn pending(p: &[String]) -> String {
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} of this build not yet applied: {}; `serve` or `migrate` applies them)",
+            p.len(),
+            p.join(", ")
+        )
+    }
+}
+
+pub(super) fn restore(
+    database: Option<String>,
+    config: Option<&Path>,
+    from: &Path,
+    force: bool,
+) -> ExitCode {
+    let url = match database_url(database, config) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    match backup::restore(from, &url, force) {
+        Ok(r) => {
+            let v = &r.verified;
+            out!(
+                "restore: {} {} from {}",
+                r.target.display(),
+                if r.replaced { "replaced" } else { "created" },
+                from.display()
+            );
+            out!("  size:       {}", size(v.bytes));
+            out!("  cases:      {}", v.cases);
+            for p in &r.removed {
+                out!("  removed:    {} (stale)", p.display());
+            }
+            out!(
+                "  verified:   integrity_check ok; {} migrations{}; audit verify intact ({} cases, {} entries)",
+                v.migrations,
+                pending(&v.pending),
+                v.audit.cases,
+                v.audit.entries
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => backup_failed("restore", &e),
+    }
+}
+
+fn archive_failed(e: &ArchiveError) -> ExitCode {
+    eprintln!("archive: {e}");
+    ExitCode::FAILURE
+}
+
+fn day_of(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| china_time(t)[..10].to_string())
+}
+
+pub(super) fn archive(
+    database: Option<String>,
+    config: Option<&Path>,
+    before: NaiveDate,
+    to: Option<&Path>,
+    dry_run: bool,
+) -> ExitCode {
+    let url = match database_url(database, config) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    let Some(store) = super::open_store(&url) else {
+        return ExitCode::FAILURE;
+    };
+    if dry_run {
+        let sel = match archive::select(&store, before) {
+            Ok(s) => s,
+            Err(e) => return archive_failed(&e),
+        };
+        out!(
+            "archive --dry-run: {} finished case(s) whose last change came before {before} (China time) would be archived and deleted:",
+            sel.finished.len()
+        );
+        for c in &sel.finished {
+            out!(
+                "  {}  {:<10} {}  received {}  last change {}  {} audit entries",
+                c.case_id,
+                c.status.as_text(),
+                c.status.label(),
+                c.received_on,
+                day_of(c.last_change_ms),
+                c.entries
+            );
+        }
+        held(&sel.held);
+        return ExitCode::SUCCESS;
+    }
+    let Some(to) = to else {
+        eprintln!("archive: --to FILE is required (or --dry-run)");
+        return ExitCode::FAILURE;
+    };
+    let r = match archive::archive(&store, before, to) {
+        Ok(r) => r,
+        Err(e) => return archive_failed(&e),
+    };
+    let Some(file) = &r.file else {
+        out!(
+            "archive: no finished case whose last change came before {before}; nothing written, nothing deleted"
+        );
+        held(&r.held);
+        return ExitCode::SUCCESS;
+    };
+    out!("archive: {}", file.path.display());
+    out!(
+        "  written:    {} cases, {}, body sha256 {}",
+        file.header.count,
+        size(file.bytes),
+        file.header.body_sha256
+    );
+    out!(
+        "  verified:   read back: {} lines, digest matches, every case's audit chain ({} entries) recomputes to its head",
+        file.cases.len(),
+        file.entries
+    );
+    let d = &r.removed;
+    out!(
+        "  deleted:    {} cases in {} transaction(s): {} audit entries, {} notices, {} parts, {} steps, {} ratings, {} due items, {} idempotency keys (recorded in archived_cases)",
+        d.cases,
+        r.batches,
+        d.events,
+        d.notices,
+        d.parts,
+        d.steps,
+        d.ratings,
+        d.due_items,
+        d.idempotency_keys
+    );
+    if !r.kept.is_empty() {
+        out!(
+            "  kept:       {} case(s) changed after they were read; they stay and a later run archives them: {}",
+            r.kept.len(),
+            r.kept.join(", ")
+        );
+    }
+    if !r.gone.is_empty() {
+        out!(
+            "  gone:       {} case(s) of the file were no longer in the database",
+            r.gone.len()
+        );
+    }
+    held(&r.held);
+    ExitCode::SUCCESS
+}
+
+fn held(held: &[archive::Held]) {
+    if held.is_empty() {
+        return;
+    }
+    out!("  not finished ({}; they stay until they are):", held.len());
+    for h in held {
+        out!("  {}  {:<10} {}", h.case_id, h.status.as_text(), h.reason);
+    }
+}
+
+pub(super) fn archive_verify(file: &Path) -> ExitCode {
+    match archive::verify_archive(file) {
+        Ok(v) => {
+            out!(
+                "archive verify: {}: intact: {} cases before {}, written {}, {} audit entries ({} from before the chain), body sha256 {}",
+                v.path.display(),
+                v.cases.len(),
+                v.header.before,
+                v.header.created_at,
+                v.entries,
+                v.pre_chain_entries,
+                v.header.body_sha256
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            out!("archive verify: BROKEN: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
