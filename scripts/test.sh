@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and clippy, then unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL, then
-# the short form of the schemathesis run against the service's OpenAPI document.
+# the short form of the schemathesis run against the service's OpenAPI document, then the API
+# reference page in a headless Chromium (scripts/api_docs_test.sh).
 # Starts the local PostgreSQL server when it is down (each test makes its own database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +21,4 @@ python3 scripts/check_literals.py
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
 bash scripts/schemathesis.sh short
+bash scripts/api_docs_test.sh

@@ -31,6 +31,13 @@ macro_rules! error_codes {
                     $(ErrorCode::$variant => $status,)*
                 }
             }
+
+            /// What it means (listed in the OpenAPI document and on the API page).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $doc,)*
+                }
+            }
         }
     };
 }

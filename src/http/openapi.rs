@@ -1,6 +1,7 @@
 //! The OpenAPI 3.0 document, generated from the types the handlers send and receive (their JSON
-//! Schemas come from `schemars`), and two small HTML renderers: the browsable API page and the
-//! printable service guide. Nothing is downloaded at build or run time.
+//! Schemas come from `schemars`); the browsable API reference (`api_docs.html`, embedded, with
+//! its Content-Security-Policy) and the renderer of the printable service guide. Nothing is
+//! downloaded at build or run time.
 
 use schemars::gen::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
@@ -179,12 +180,32 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "One-window intake and approval routing for county, township and village government service centers. Errors: {\"error\": code, \"message\": text, \"details\": ...}."
         },
+        "tags": tags(),
+        "x-error-codes": crate::error_code::ErrorCode::ALL
+            .iter()
+            .map(|c| json!({"code": c.as_str(), "status": c.status(), "description": c.meaning()}))
+            .collect::<Vec<_>>(),
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "A token of the tokens file, or a JWT of the county's identity system (when configured)"}}
         }
     })
+}
+
+/// The tags of the operations, in the order of the API page.
+fn tags() -> Value {
+    json!([
+        {"name": "matters", "description": "事项目录与办事指南 / Matters, bundles and service guides"},
+        {"name": "intake", "description": "受理 / Pre-check and intake"},
+        {"name": "cases", "description": "办件 / Cases, their notices, history and supplements"},
+        {"name": "notices", "description": "文书 / Notices"},
+        {"name": "handling", "description": "办理 / Steps, clock, delivery and rating after acceptance"},
+        {"name": "supervision", "description": "电子监察 / Supervision figures, alerts and follow-ups"},
+        {"name": "catalog", "description": "事项规则库 / The rule catalog: version, reload, impact and replay"},
+        {"name": "ops", "description": "运维 / Health, metrics, this reference and the scheduler"},
+        {"name": "undocumented", "description": "Routes without an operation in http/openapi.rs"},
+    ])
 }
 
 /// The summary of a served route that has no operation in this file.
@@ -296,35 +317,40 @@ fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
     ]
 }
 
-/// The browsable API page: every operation with its parameters, from the document itself.
-pub fn html_page(doc: &Value) -> String {
-    let mut rows = String::new();
-    if let Some(paths) = doc["paths"].as_object() {
-        for (path, ops) in paths {
-            if let Some(ops) = ops.as_object() {
-                for (method, op) in ops {
-                    let auth = if op.get("security").is_some() {
-                        "🔒"
-                    } else {
-                        ""
-                    };
-                    rows.push_str(&format!(
-                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                        escape(&method.to_uppercase()),
-                        escape(path),
-                        escape(op["summary"].as_str().unwrap_or("")),
-                        auth
-                    ));
-                }
-            }
-        }
-    }
-    format!(
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>yichuang API</title>\
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td{{border-bottom:1px solid #ddd;padding:4px 8px}}</style></head>\
-<body><h1>yichuang 一窗 API</h1><p>OpenAPI document: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>. 🔒 = Bearer token required.</p>\
-<table>{rows}</table></body></html>"
-    )
+/// The browsable API reference: one HTML file with its CSS and vanilla JavaScript inline, which
+/// fetches `/api/v1/openapi.json` and renders every operation with its parameters, schemas and a
+/// form to try it. Embedded in the binary; it loads nothing from elsewhere.
+pub const API_DOCS_HTML: &str = include_str!("api_docs.html");
+
+/// The text of the page's one inline `<script>` element.
+fn inline_script(page: &str) -> Option<&str> {
+    let start = page.find("<script>")? + "<script>".len();
+    let end = start + page[start..].find("</script>")?;
+    Some(&page[start..end])
+}
+
+/// The Content-Security-Policy of the API page: its own inline script by hash and nothing else
+/// (no other origin, no `eval`); inline styles, because the printable pages a try-it call opens
+/// in a new tab (from a `blob:` URL, so under this policy) carry their own `<style>`; `fetch`
+/// to this origin only.
+pub fn api_docs_csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let script = match inline_script(API_DOCS_HTML) {
+            Some(s) => format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s))
+            ),
+            None => "'none'".to_string(),
+        };
+        format!(
+            "default-src 'none'; script-src {script}; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self' data: blob:; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'"
+        )
+    })
 }
 
 fn inline(s: &str) -> String {
@@ -411,4 +437,24 @@ pub fn markdown_page(title: &str, md: &str) -> String {
 table{{border-collapse:collapse;width:100%}}td{{border:1px solid #000;padding:3px 6px;vertical-align:top}}</style></head><body>{body}</body></html>",
         escape(title)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_page_has_one_inline_script_named_by_its_policy() {
+        let script = inline_script(API_DOCS_HTML).unwrap();
+        assert!(script.contains("fetch('/api/v1/openapi.json'"));
+        assert_eq!(API_DOCS_HTML.matches("<script").count(), 1);
+        // Data goes into the DOM as text only.
+        assert!(!script.contains("innerHTML") && !script.contains("insertAdjacentHTML"));
+        let csp = api_docs_csp();
+        assert!(
+            csp.starts_with("default-src 'none'; script-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(!csp.contains("  "), "{csp}");
+    }
 }

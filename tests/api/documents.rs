@@ -131,6 +131,64 @@ async fn guides_and_api_description(app: &TestApp) {
     let d = app.get("/api/docs", None).await;
     assert_eq!(d.status, 200);
     assert!(d.header("content-type").unwrap().starts_with("text/html"));
+    // The page is self-contained: its one script runs under a policy naming that script's hash,
+    // and nothing is loaded from another origin (a headless browser renders it in
+    // scripts/api_docs_test.sh).
+    let csp = d
+        .header("content-security-policy")
+        .expect("a CSP on /api/docs");
+    let script = d
+        .text
+        .split_once("<script>")
+        .and_then(|(_, rest)| rest.split_once("</script>"))
+        .map(|(s, _)| s)
+        .expect("an inline script");
+    assert!(script.contains("/api/v1/openapi.json"));
+    assert_eq!(d.text.matches("<script").count(), 1);
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script))
+    };
+    assert!(
+        csp.contains(&format!("script-src 'sha256-{hash}';")),
+        "{csp}"
+    );
+    for directive in [
+        "default-src 'none'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe-eval") && !csp.contains("script-src 'unsafe-inline'"));
+    for external in ["http://", "https://", "src=\"//", "@import", "url("] {
+        assert!(!d.text.contains(external), "{external} in the API page");
+    }
+    assert_eq!(
+        d.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    // The page lists the error codes from the document.
+    let codes = o.body["x-error-codes"].as_array().expect("x-error-codes");
+    assert!(codes
+        .iter()
+        .any(|c| c["code"] == "unknown_matter" && c["status"] == 404));
+    let tags: Vec<&str> = o.body["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let tag = op["tags"][0].as_str().unwrap_or_default();
+            assert!(
+                tags.contains(&tag),
+                "{method} {path}: tag {tag} not in {tags:?}"
+            );
+        }
+    }
 
     let m = app.get("/api/v1/matters?level=village", None).await;
     assert_eq!(m.status, 200, "{}", m.text);
