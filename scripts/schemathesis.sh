@@ -33,7 +33,7 @@ if ! "$ST" --version 2>/dev/null | grep -q "$ST_VERSION"; then
 fi
 
 cargo build --quiet --locked --bin yichuang
-BIN=target/debug/yichuang
+BIN="${CARGO_TARGET_DIR:-target}/debug/yichuang"
 
 WORK=$(mktemp -d)
 SERVER=""
