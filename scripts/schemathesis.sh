@@ -38,7 +38,7 @@ if ! "$VENV/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
 fi
 
 cargo build --quiet --locked --bin yichuang
-BIN=target/debug/yichuang
+BIN="${CARGO_TARGET_DIR:-target}/debug/yichuang"
 
 WORK=$(mktemp -d)
 SERVER=""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting and clippy, then unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL, then
-# the short form of the schemathesis run against the service's OpenAPI document, then the API
-# reference page in a headless Chromium (scripts/api_docs_test.sh).
+# The whole test suite: formatting and clippy, then unit, rule-catalog, store and HTTP tests on SQLite and PostgreSQL
+# (with the notice snapshots), the print test (scripts/print_test.sh), the short form of the schemathesis run
+# against the service's OpenAPI document, then the API reference page in a headless Chromium
+# (scripts/api_docs_test.sh).
 # Starts the local PostgreSQL server when it is down (each test makes its own database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,8 @@ cargo fmt --check
 python3 scripts/check_literals.py
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked "$@"
+# Notices and guides printed to A4 PDF in headless Chromium (installs chromium, fonts-noto-cjk and
+# poppler-utils when missing): page counts, the seal block whole, page numbers.
+bash scripts/print_test.sh
 bash scripts/schemathesis.sh short
 bash scripts/api_docs_test.sh

@@ -164,6 +164,15 @@ pub enum RulesCommand {
     Test { dir: PathBuf },
     /// Print the service guide (办事指南) of a matter as Markdown.
     Guide { dir: PathBuf, code: String },
+    /// Write every sample notice (each notice kind of each golden example) and every service
+    /// guide as printable HTML, laid out by the catalog's templates, with a manifest
+    /// (`manifest.tsv`) for the print test.
+    Print {
+        dir: PathBuf,
+        /// The folder to write into (created).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check a catalog through the gate, store it and make it the active version of every
     /// instance on the database (they follow within `fleet_poll_ms`).
     Publish {
@@ -328,12 +337,131 @@ fn test(dir: &std::path::Path) -> ExitCode {
             failed += 1;
         }
     }
+    // Every notice kind of every example, and every guide, must render with the templates.
+    let unrendered = crate::authoring::render_samples(&catalog);
+    for u in &unrendered {
+        out!("FAIL  {u}");
+    }
+    out!(
+        "templates: {} sample notices and {} guides rendered, {} failed",
+        crate::authoring::sample_notices(&catalog).len(),
+        catalog.matters.len(),
+        unrendered.len()
+    );
     out!(
         "rules test: {} examples in {} matters: {} passed, {} failed",
         results.len(),
         catalog.matters.len(),
         results.len() - failed,
         failed
+    );
+    if failed > 0 || !unrendered.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `rules print`: the sample notices and guides as HTML files, and `manifest.tsv` with, per file,
+/// what the print test looks for: kind, seal name, date, number and the length of its text.
+fn print(dir: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    use crate::authoring::{guide_html, sample_notices};
+    use crate::domain::notice::chinese_date;
+    let catalog = match load(dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let clean = |s: &str| s.replace(['\t', '\n'], " ");
+    let mut manifest =
+        String::from("type\tfile\tkind\tmatter\texample\tseal\tdate\tnumber\tchars\n");
+    let mut failed = 0;
+    let write = |path: std::path::PathBuf, text: &str| -> bool {
+        match std::fs::create_dir_all(path.parent().unwrap_or(out))
+            .and_then(|()| std::fs::write(&path, text))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                false
+            }
+        }
+    };
+    let samples = sample_notices(&catalog);
+    for s in &samples {
+        let file = format!("notices/{}.html", s.stem());
+        match catalog.templates.notice(&s.content, &s.number) {
+            Ok(html) => {
+                if !write(out.join(&file), &html) {
+                    return ExitCode::FAILURE;
+                }
+                let chars: usize = s
+                    .content
+                    .paragraphs
+                    .iter()
+                    .map(|p| p.chars().count())
+                    .sum::<usize>()
+                    + s.content
+                        .items
+                        .iter()
+                        .map(|i| {
+                            i.title.chars().count()
+                                + i.detail.chars().count()
+                                + i.basis.as_deref().map_or(0, |b| b.chars().count())
+                                + i.obtain_from.as_deref().map_or(0, |b| b.chars().count())
+                        })
+                        .sum::<usize>()
+                    + s.content
+                        .received
+                        .iter()
+                        .map(|m| m.name.chars().count() + 12)
+                        .sum::<usize>();
+                let kind = serde_json::to_value(s.kind())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                manifest.push_str(&format!(
+                    "notice\t{file}\t{kind}\t{}\t{}\t{}\t{}\t{}\t{chars}\n",
+                    s.matter,
+                    clean(&s.example_name),
+                    clean(&s.content.seal),
+                    chinese_date(s.content.issued_on),
+                    clean(&s.number),
+                ));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("[{}] {}: {e}", s.matter, s.stem());
+            }
+        }
+    }
+    for m in catalog.matters.values() {
+        let file = format!("guides/{}.html", m.spec.code);
+        match guide_html(&catalog, m) {
+            Ok(html) => {
+                if !write(out.join(&file), &html) {
+                    return ExitCode::FAILURE;
+                }
+                manifest.push_str(&format!(
+                    "guide\t{file}\tguide\t{}\t\t\t\t{}\t0\n",
+                    m.spec.code,
+                    clean(&m.spec.name)
+                ));
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("[{}] guide: {e}", m.spec.code);
+            }
+        }
+    }
+    if !write(out.join("manifest.tsv"), &manifest) {
+        return ExitCode::FAILURE;
+    }
+    out!(
+        "rules print: {} notices ({} kinds) and {} guides written to {}; {failed} did not render",
+        samples.len(),
+        crate::authoring::kinds_of(&samples).len(),
+        catalog.matters.len(),
+        out.display()
     );
     if failed > 0 {
         ExitCode::FAILURE
@@ -685,6 +813,7 @@ pub fn run() -> ExitCode {
         }
         Command::Rules(RulesCommand::Lint { dir }) => lint(&dir),
         Command::Rules(RulesCommand::Test { dir }) => test(&dir),
+        Command::Rules(RulesCommand::Print { dir, out }) => print(&dir, &out),
         Command::Rules(RulesCommand::Guide { dir, code }) => {
             let catalog = match load(&dir) {
                 Ok(c) => c,

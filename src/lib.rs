@@ -1,7 +1,8 @@
 //! yichuang (一窗): one-window intake and approval routing for government service centers.
 //!
 //! Layers, inner to outer: `domain` (pure types) ← `rules` (rhai) and `catalog` (loading) ←
-//! `decide` (the pure intake decision) ← `store` (diesel) and `app` (services) ← `http` and `cli`.
+//! `decide` (the pure intake decision) ← `store` (diesel) and `app` (services) ← `http` and `cli`;
+//! `print` lays out notices and guides with the catalog's templates.
 
 pub mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod error_code;
 pub mod http;
 pub mod metrics;
+pub mod print;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -34,13 +34,38 @@ fn lint_and_test_pass_on_the_sample_catalog_and_report_counts() {
         summary.contains("31 matters") && summary.contains("0 error(s)"),
         "{summary}"
     );
-    assert!(summary.contains("148 examples"), "{summary}");
+    assert!(summary.contains("149 examples"), "{summary}");
 
     let o = yichuang(&["rules", "test", "rules/"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("148 passed, 0 failed"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("PASS")).count(), 148);
+    assert!(out.contains("149 passed, 0 failed"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS")).count(), 149);
+    // Every notice kind of every example and every guide renders with the catalog's templates.
+    assert!(out.contains("31 guides rendered, 0 failed"), "{out}");
+
+    // A template that does not compile is a catalog error naming the file and line.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(std::path::Path::new("rules"), dir.path());
+    std::fs::write(
+        dir.path().join("templates/notice.html"),
+        "<p>\n{% if n.title %}\n",
+    )
+    .unwrap();
+    let o = yichuang(&["rules", "lint", dir.path().to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("templates/notice.html:"), "{out}");
+    // One that compiles but does not render (an unknown filter) fails `rules test`.
+    std::fs::write(
+        dir.path().join("templates/notice.html"),
+        "{{ n.title | no_such_filter }}",
+    )
+    .unwrap();
+    let o = yichuang(&["rules", "test", dir.path().to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("templates/notice.html"), "{out}");
 }
 
 #[test]

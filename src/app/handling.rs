@@ -186,6 +186,7 @@ pub(crate) fn notices_and_events(
             draft.clone(),
             NoticeIds {
                 id: format!("{}-N{version}-{}", case.id, i + 1),
+                org: &catalog.org,
                 short: &short,
                 center: &center,
                 seal: &seal,
@@ -208,6 +209,7 @@ pub(crate) fn notices_and_events(
 
 struct NoticeIds<'a> {
     id: String,
+    org: &'a crate::domain::org::Organisation,
     short: &'a str,
     center: &'a str,
     seal: &'a str,
@@ -239,6 +241,8 @@ fn new_notice(
         today,
         applicant_name: &case.applicant.name,
         matter: &matter,
+        org: ids.org,
+        township: case.place.township.as_deref(),
     };
     let content = header.content(draft);
     let year = today.year();

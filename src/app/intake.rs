@@ -16,7 +16,9 @@ use crate::domain::assessment::Outcome;
 use crate::domain::case::{ApplicantRecord, Case, CaseId, CasePlace, CaseStatus, CaseSubject};
 use crate::domain::handling::{supplement_deadline, Rules};
 use crate::domain::handling::{EventKind, Handling};
-use crate::domain::notice::{intake_notice, supplement_due_item, NoticeHeader, NoticeKind};
+use crate::domain::notice::{
+    intake_notice, supplement_due_item, IntakeFacts, NoticeHeader, NoticeKind,
+};
 use crate::store::mapping::AsText;
 use crate::store::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice,
@@ -394,6 +396,8 @@ struct NoticePlan<'a> {
     township: Option<&'a str>,
     applicant: &'a str,
     today: chrono::NaiveDate,
+    /// The materials as presented (for the 受理通知书's list of materials taken in).
+    presented: &'a [crate::domain::application::PresentedMaterial],
 }
 
 fn notices_for(
@@ -413,18 +417,27 @@ fn notices_for(
         today: plan.today,
         applicant_name: plan.applicant,
         matter: &matter,
+        org: &plan.catalog.org,
+        township: plan.township,
     };
     let parts = assessment.parts();
+    let specs: Vec<&crate::domain::matter::Matter> = parts
+        .iter()
+        .filter_map(|a| plan.catalog.matter(&a.matter_code))
+        .map(|m| &m.spec)
+        .collect();
+    let facts = IntakeFacts {
+        applicant: plan.applicant,
+        matter: &matter,
+        today: plan.today,
+        assessments: &parts,
+        bundle_defects,
+        matters: &specs,
+        presented: plan.presented,
+    };
     let mut out = Vec::new();
     for kind in NoticeKind::for_outcome(assessment.outcome()) {
-        let mut draft = intake_notice(
-            *kind,
-            plan.applicant,
-            &matter,
-            plan.today,
-            &parts,
-            bundle_defects,
-        );
+        let mut draft = intake_notice(*kind, &facts);
         if *kind == NoticeKind::Supplement {
             // The same deadline the lifecycle schedules (domain::handling::supplement_deadline).
             let cal = super::handling::Calendar::of(app, plan.township);
@@ -506,6 +519,7 @@ pub fn take(
         township: place.township.as_deref(),
         applicant: &req.application.applicant.name,
         today,
+        presented: &req.application.materials,
     };
     let notices = notices_for(app, &plan, &assessment)?;
     let (matter_code, bundle_code) = match assessment {
@@ -711,6 +725,7 @@ pub fn supplement(
         township: case.township.as_deref(),
         applicant: &application.applicant.name,
         today,
+        presented: &application.materials,
     };
     let mut notices = notices_for(app, &plan, &assessment)?;
     let now = app.clock.now_ms();

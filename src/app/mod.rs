@@ -97,6 +97,10 @@ pub enum AppError {
     CatalogVersion { hash: String, message: String },
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A notice or guide template of the catalog did not render (the gate renders every kind
+    /// of every golden example, so this is a notice unlike any example).
+    #[error(transparent)]
+    Template(#[from] crate::print::TemplateError),
 }
 
 impl AppError {
@@ -272,12 +276,18 @@ impl CatalogRegistry {
     }
 }
 
-/// The gate every new catalog passes before it goes live: it loads (parse, validate, compile)
-/// with no error and every golden example passes. Returns the catalog or every reason.
+/// The gate every new catalog passes before it goes live: it loads (parse, validate, compile,
+/// templates included) with no error, every golden example passes, and every notice kind of
+/// every golden example and every service guide renders with its templates. Returns the catalog
+/// or every reason.
 pub fn gate(sources: CatalogSources) -> Result<Catalog, Vec<String>> {
     let catalog = Catalog::load(sources)
         .map_err(|f| f.errors().map(ToString::to_string).collect::<Vec<_>>())?;
     examples_pass(&catalog)?;
+    let unrendered = crate::authoring::render_samples(&catalog);
+    if !unrendered.is_empty() {
+        return Err(unrendered);
+    }
     Ok(catalog)
 }
 

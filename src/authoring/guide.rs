@@ -216,6 +216,7 @@ pub fn guide_markdown(catalog: &Catalog, m: &CompiledMatter) -> String {
     let _ = writeln!(o, "- 期限按工作日计算，不含法定节假日；受理当日不计入。");
 
     let _ = writeln!(o, "\n## 六、收费标准\n");
+
     if s.fees.is_empty() {
         let _ = writeln!(o, "不收费。");
     } else {
@@ -234,5 +235,74 @@ pub fn guide_markdown(catalog: &Catalog, m: &CompiledMatter) -> String {
             );
         }
     }
+    contact_section(catalog, m, &mut o);
     o
+}
+
+/// 七、办理地点和咨询方式: the centers that take the matter, with address, telephone and hours.
+fn contact_section(catalog: &Catalog, m: &CompiledMatter, o: &mut String) {
+    let org = &catalog.org;
+    let accept = &m.spec.jurisdiction.accept;
+    let mut rows: Vec<(&str, Option<&crate::domain::org::Contact>)> = Vec::new();
+    if accept.contains(&Level::County) {
+        rows.push((&org.county.center, org.county.contact.as_ref()));
+    }
+    if accept.iter().any(|l| *l != Level::County) {
+        for t in &org.townships {
+            rows.push((
+                &t.center,
+                t.contact.as_ref().or(org.county.contact.as_ref()),
+            ));
+        }
+    }
+    let _ = writeln!(o, "\n## 七、办理地点和咨询方式\n");
+    let _ = writeln!(
+        o,
+        "| 服务中心 | 地址 | 咨询电话 | 办公时间 |\n|---|---|---|---|"
+    );
+    for (center, c) in rows {
+        match c {
+            Some(c) => {
+                let _ = writeln!(
+                    o,
+                    "| {center} | {} | {} | {} |",
+                    c.address, c.telephone, c.hours
+                );
+            }
+            None => {
+                let _ = writeln!(o, "| {center} | （未登记） | （未登记） | （未登记） |");
+            }
+        }
+    }
+    if accept.contains(&Level::Village) {
+        let _ = writeln!(o, "\n村（社区）便民服务室可代办，由村级代办员代为提交。");
+    }
+    if let Some(w) = org
+        .county
+        .contact
+        .as_ref()
+        .and_then(|c| c.website.as_deref())
+    {
+        let _ = writeln!(o, "\n网上办理及咨询：{w}");
+    }
+}
+
+/// The printable A4 guide: the Markdown guide laid out by the catalog's `guide.html` template.
+pub fn guide_html(
+    catalog: &Catalog,
+    m: &CompiledMatter,
+) -> Result<String, crate::print::TemplateError> {
+    let page = crate::print::GuidePage {
+        code: m.spec.code.clone(),
+        name: m.spec.name.clone(),
+        footer: format!("{}（办事指南） {}", m.spec.name, m.spec.code),
+        center: catalog.org.county.center.clone(),
+        contact: catalog.org.county.contact.clone(),
+        catalog: catalog.manifest.name.clone(),
+        version: catalog.manifest.version.clone(),
+    };
+    catalog.templates.guide(
+        &page,
+        crate::print::markdown_html(&guide_markdown(catalog, m)),
+    )
 }

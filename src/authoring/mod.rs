@@ -4,6 +4,7 @@
 mod diff;
 mod guide;
 pub mod holiday_notice;
+mod samples;
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,8 @@ use crate::domain::assessment::Assessment;
 use crate::domain::matter::{Example, Expectation};
 
 pub use diff::{diff_markdown, matter_changes};
-pub use guide::guide_markdown;
+pub use guide::{guide_html, guide_markdown};
+pub use samples::{kinds_of, render_samples, sample_notices, SampleNotice, SAMPLE_CASE_ID};
 
 /// The result of one golden example.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -74,6 +74,13 @@ pub fn is_rule_file_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
+/// Whether a file at `rel` (its path in the rules directory) belongs to the catalog: a rule file
+/// anywhere, or a template (`templates/*.html`, see [`crate::print`]).
+pub fn is_catalog_file(rel: &str, name: &str) -> bool {
+    is_rule_file_name(name)
+        || (rel.starts_with(crate::print::TEMPLATE_DIR) && name.ends_with(".html"))
+}
+
 /// Cut a text to `max` characters, marking the cut with `…`.
 pub fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

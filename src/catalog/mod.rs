@@ -134,7 +134,8 @@ fn refused(rel: &str, message: String) -> Diagnostic {
 }
 
 impl CatalogSources {
-    /// Read the rule files below `dir`: every regular `.yaml`/`.yml` file inside it (README and
+    /// Read the rule files below `dir`: every regular `.yaml`/`.yml` file inside it and the
+    /// templates (`templates/*.html`) (README and
     /// other files are ignored; so are hidden, backup and editor lock files, see
     /// [`guard::is_ignored_name`]). A link leading outside `dir`, anything that is not a regular
     /// file, a file over [`guard::MAX_FILE_BYTES`] or a catalog over the total limits is refused,
@@ -185,7 +186,7 @@ impl CatalogSources {
                 // Where the entry really is; a link must stay inside the rules directory.
                 let real = match std::fs::canonicalize(&path) {
                     Ok(r) => r,
-                    Err(_) if is_link && !guard::is_rule_file_name(&name) => continue,
+                    Err(_) if is_link && !guard::is_catalog_file(&rel, &name) => continue,
                     Err(e) => {
                         problems.push(refused(
                             &rel,
@@ -221,7 +222,7 @@ impl CatalogSources {
                     }
                     continue;
                 }
-                if !guard::is_rule_file_name(&name) {
+                if !guard::is_catalog_file(&rel, &name) {
                     continue;
                 }
                 if !meta.is_file() {
@@ -307,6 +308,8 @@ pub struct Catalog {
     pub matters: IndexMap<String, CompiledMatter>,
     pub bundles: IndexMap<String, Bundle>,
     pub engine: Engine,
+    /// The notice and guide templates of this version (`templates/`, else the built-in ones).
+    pub templates: crate::print::Templates,
     pub sources: CatalogSources,
     /// Warnings found while loading (a catalog with errors never loads).
     pub warnings: Vec<Diagnostic>,
@@ -551,6 +554,20 @@ impl Catalog {
             }
         };
         let calendar = load_calendar(&sources, &mut findings);
+        let templates = match crate::print::Templates::from_files(&sources.files) {
+            Ok(t) => t,
+            Err(errors) => {
+                for e in errors {
+                    findings.error(
+                        &e.file,
+                        (e.line, 1),
+                        None,
+                        format!("模板错误 / template error: {}", e.message),
+                    );
+                }
+                crate::print::Templates::builtin()
+            }
+        };
 
         let mut bundles = IndexMap::new();
         for (file, text) in sources
@@ -639,6 +656,7 @@ impl Catalog {
             matters,
             bundles: bundles.into_iter().map(|(k, (_, b))| (k, b)).collect(),
             engine,
+            templates,
             sources,
             warnings: findings
                 .list

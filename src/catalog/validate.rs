@@ -8,7 +8,9 @@ use super::locate::Locator;
 use super::{CatalogSources, CompiledMatter, Findings};
 use crate::domain::calendar::Calendar;
 use crate::domain::matter::{FieldSpec, FieldType, HandlingKind, Level, Matter, StepUnit, UnitRef};
-use crate::domain::org::{Bundle, Organisation};
+use crate::domain::org::{
+    Bundle, Contact, Organisation, Remedies, LAWSUIT_MONTHS_MIN, REVIEW_DAYS_MIN,
+};
 
 /// Built-in refusal rule ids (see `decide`).
 pub const BUILTIN_REFUSALS: &[&str] = &["subject_not_served", "not_accepted_at_level"];
@@ -79,6 +81,7 @@ pub(crate) fn validate(
         locators: HashMap::new(),
         findings,
     };
+    validate_org(&mut ctx);
     for (code, (file, b)) in bundles {
         if matters.contains_key(code) {
             ctx.error(
@@ -129,6 +132,113 @@ pub(crate) fn validate(
                 );
             }
         }
+    }
+}
+
+/// Contact details and 救济途径 in `org.yaml`: present where the notices need them, complete,
+/// and no shorter than the law's time limits.
+fn validate_org(ctx: &mut Ctx) {
+    const FILE: &str = "org.yaml";
+    let org = ctx.org;
+    let mut places: Vec<(String, Option<&Contact>, Option<&Remedies>)> = vec![(
+        "county".to_string(),
+        org.county.contact.as_ref(),
+        org.county.remedies.as_ref(),
+    )];
+    for (i, d) in org.county.departments.iter().enumerate() {
+        places.push((
+            format!("county.departments[{i}]"),
+            None,
+            d.remedies.as_ref(),
+        ));
+    }
+    for (i, t) in org.townships.iter().enumerate() {
+        places.push((
+            format!("townships[{i}]"),
+            t.contact.as_ref(),
+            t.remedies.as_ref(),
+        ));
+        for (j, d) in t.departments.iter().enumerate() {
+            places.push((
+                format!("townships[{i}].departments[{j}]"),
+                None,
+                d.remedies.as_ref(),
+            ));
+        }
+    }
+    for (path, contact, remedies) in places {
+        if let Some(c) = contact {
+            for (key, value) in [
+                ("address", &c.address),
+                ("telephone", &c.telephone),
+                ("hours", &c.hours),
+            ] {
+                if value.trim().is_empty() {
+                    let at = ctx.pos(FILE, &format!("{path}.contact.{key}"));
+                    ctx.findings.error(
+                        FILE,
+                        at,
+                        None,
+                        format!("联系方式的 {key} 不能为空 / contact {key} is empty"),
+                    );
+                }
+            }
+        }
+        if let Some(r) = remedies {
+            for (key, value) in [("review_body", &r.review_body), ("court", &r.court)] {
+                if value.trim().is_empty() {
+                    let at = ctx.pos(FILE, &format!("{path}.remedies.{key}"));
+                    ctx.findings.error(
+                        FILE,
+                        at,
+                        None,
+                        format!("救济途径的 {key} 不能为空 / remedies {key} is empty"),
+                    );
+                }
+            }
+            if r.review_days < REVIEW_DAYS_MIN {
+                let at = ctx.pos(FILE, &format!("{path}.remedies.review_days"));
+                ctx.findings.error(
+                    FILE,
+                    at,
+                    None,
+                    format!(
+                        "行政复议期限 {} 日短于法定的 {REVIEW_DAYS_MIN} 日（行政复议法第二十条）/ review_days {} is below the statutory {REVIEW_DAYS_MIN}",
+                        r.review_days, r.review_days
+                    ),
+                );
+            }
+            if r.lawsuit_months < LAWSUIT_MONTHS_MIN {
+                let at = ctx.pos(FILE, &format!("{path}.remedies.lawsuit_months"));
+                ctx.findings.error(
+                    FILE,
+                    at,
+                    None,
+                    format!(
+                        "行政诉讼期限 {} 个月短于法定的 {LAWSUIT_MONTHS_MIN} 个月（行政诉讼法第四十六条）/ lawsuit_months {} is below the statutory {LAWSUIT_MONTHS_MIN}",
+                        r.lawsuit_months, r.lawsuit_months
+                    ),
+                );
+            }
+        }
+    }
+    if org.county.remedies.is_none() {
+        let at = ctx.pos(FILE, "county");
+        ctx.findings.warning(
+            FILE,
+            at,
+            None,
+            "county 没有 remedies：不予受理决定书和不予决定书将不写明行政复议机关和人民法院 / no county remedies: refusals will not name the review body and the court".into(),
+        );
+    }
+    if org.county.contact.is_none() {
+        let at = ctx.pos(FILE, "county");
+        ctx.findings.warning(
+            FILE,
+            at,
+            None,
+            "county 没有 contact：文书和办事指南将不印办公地址和电话 / no county contact: notices and guides will show no address or telephone".into(),
+        );
     }
 }
 

@@ -622,6 +622,18 @@ impl<'a> Change<'a> {
     }
 
     /// The track a notice is about: `None` for a single matter.
+    /// The law a notice about `track` cites (the 行政许可法 for a 行政许可, else the matter's own
+    /// basis).
+    fn law(&self, track: &str) -> notice::MatterLaw {
+        self.ctx.rules.matter(track).map_or(
+            notice::MatterLaw {
+                permit: true,
+                basis: Vec::new(),
+            },
+            notice::MatterLaw::of,
+        )
+    }
+
     fn notice_track(&self, track: &str) -> Option<String> {
         self.case.subject.bundle().map(|_| track.to_string())
     }
@@ -758,14 +770,14 @@ impl<'a> Change<'a> {
         });
         let part = self.parts[p].clone();
         let matter = self.matter_name(track);
-        let result_name = self.ctx.rules.matter(track).map(|m| m.result.name.clone());
         let center = center_name(self.ctx.rules.org, self.case.place.township.as_deref());
         let facts = notice::DecisionFacts {
             applicant: &self.case.applicant.name,
             received_on: self.case.received_on,
             matter: &matter,
             decision,
-            result_name: result_name.as_deref(),
+            decider: &part.decider,
+            spec: self.ctx.rules.matter(track),
             refusal,
             delivery: Some((part.delivery_due.and_then(|d| d.date), &center)),
         };
@@ -1027,13 +1039,18 @@ fn accept_part(ch: &mut Change, p: usize, a: &Assessment) {
         });
         part.delivery_due = Some(days.deadline(today, DELIVERY_DAYS));
         if ch.case.subject.bundle().is_some() {
+            let specs: Vec<&Matter> = ch.ctx.rules.matter(&a.matter_code).into_iter().collect();
             let mut draft = notice::intake_notice(
                 NoticeKind::ImmediateDecision,
-                &ch.case.applicant.name,
-                &a.matter_name,
-                today,
-                &[a],
-                None,
+                &notice::IntakeFacts {
+                    applicant: &ch.case.applicant.name,
+                    matter: &a.matter_name,
+                    today,
+                    assessments: &[a],
+                    bundle_defects: None,
+                    matters: &specs,
+                    presented: &ch.case.application.materials,
+                },
             );
             draft.track = Some(a.matter_code.clone());
             ch.fx.notices.push(draft);
@@ -1547,9 +1564,13 @@ fn pause(
             kinds: vec![DueKind::PartTimeout],
         });
         let matter = ch.matter_name(&track);
+        let law = ch.law(&track);
         let draft = notice::pause_notice(
-            &ch.case.applicant.name,
-            &matter,
+            &notice::About {
+                applicant: &ch.case.applicant.name,
+                matter: &matter,
+                law: &law,
+            },
             kind,
             reason,
             ch.today,
@@ -1660,9 +1681,13 @@ fn extend(ch: &mut Change, actor: &Actor, approved_by: &str, reason: &str) -> Re
         let track = ch.parts[p].track.clone();
         let new_due = ch.parts[p].due.and_then(|d| d.date);
         let matter = ch.matter_name(&track);
+        let law = ch.law(&track);
         let draft = notice::extension_notice(
-            &ch.case.applicant.name,
-            &matter,
+            &notice::About {
+                applicant: &ch.case.applicant.name,
+                matter: &matter,
+                law: &law,
+            },
             reason,
             approved_by,
             ext_days,

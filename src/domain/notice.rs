@@ -6,15 +6,21 @@ use chrono::{Datelike, NaiveDate};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assessment::{Assessment, Defect, DueDate, Outcome};
-use super::matter::SpecialProcedureKind;
+use super::application::PresentedMaterial;
+use super::assessment::{Assessment, Defect, DueDate, MaterialStatus, Outcome};
+use super::matter::{
+    MaterialForm, Matter, MatterType, Medium, ResultKind, ResultSpec, SpecialProcedureKind,
+};
+use super::org::{Contact, Organisation, Remedies};
 use super::route::Decision;
+use super::unit::UnitId;
 
 /// The kinds of notice a center issues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// 一次性告知书
+    #[default]
     Supplement,
     /// 受理通知书
     Acceptance,
@@ -107,6 +113,11 @@ impl NoticeKind {
         }
     }
 
+    /// Whether the notice refuses or does not approve, and so tells the applicant their remedies.
+    pub fn names_remedies(self) -> bool {
+        matches!(self, Self::Refusal | Self::Disapproval)
+    }
+
     /// The result notice of a decision.
     pub fn of_decision(decision: Decision) -> NoticeKind {
         match decision {
@@ -142,14 +153,57 @@ impl NoticeItem {
     }
 }
 
+/// A material taken in at the window, as the 受理通知书 lists it (材料收取凭证).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReceivedMaterial {
+    pub name: String,
+    /// 原件 / 复印件 / 原件及复印件: as presented, else as the matter asks.
+    pub form: MaterialForm,
+    /// 份数
+    pub copies: u32,
+    /// 纸质 / 电子: as presented, else as the matter asks.
+    pub medium: Medium,
+}
+
+impl ReceivedMaterial {
+    pub fn form_label(&self) -> &'static str {
+        self.form.label()
+    }
+    pub fn medium_label(&self) -> &'static str {
+        self.medium.label()
+    }
+}
+
+/// The result a notice names (审批结果: 证照、批文、待遇 …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NoticeResult {
+    pub name: String,
+    pub kind: ResultKind,
+}
+
+impl From<&ResultSpec> for NoticeResult {
+    fn from(r: &ResultSpec) -> Self {
+        Self {
+            name: r.name.clone(),
+            kind: r.kind,
+        }
+    }
+}
+
 /// The text of a notice a change issues, before the center's header and number are added.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NoticeDraft {
     pub kind: NoticeKind,
     /// The matter it is about, within a bundle (`None`: the whole case).
     pub track: Option<String>,
     pub paragraphs: Vec<String>,
     pub items: Vec<NoticeItem>,
+    /// The unit whose decision the notice carries (its name is printed; its 救济途径 are named).
+    pub decider: Option<UnitId>,
+    /// The result it names (即办件 and approvals).
+    pub result: Option<NoticeResult>,
+    /// The materials taken in (受理通知书).
+    pub received: Vec<ReceivedMaterial>,
 }
 
 /// What a notice says (its number is assigned when it is stored).
@@ -165,6 +219,21 @@ pub struct NoticeContent {
     pub matter: String,
     pub paragraphs: Vec<String>,
     pub items: Vec<NoticeItem>,
+    /// 决定单位: the unit that decided (a result notice, 即办件, 不予决定).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decider: Option<String>,
+    /// The result named (即办件, approvals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<NoticeResult>,
+    /// 材料收取凭证: the materials taken in (受理通知书).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub received: Vec<ReceivedMaterial>,
+    /// 救济途径 named on refusals and 不予决定.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedies: Option<Remedies>,
+    /// The issuing center's address, telephone, hours and website.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
 }
 
 /// The center's header of every notice.
@@ -176,11 +245,25 @@ pub struct NoticeHeader<'a> {
     pub applicant_name: &'a str,
     /// The matter name, or the bundle name.
     pub matter: &'a str,
+    /// The organisation of the case's catalog version: contact details, units, 救济途径.
+    pub org: &'a Organisation,
+    /// The township whose center takes the case (`None`: the county center).
+    pub township: Option<&'a str>,
 }
 
 impl NoticeHeader<'_> {
     /// A notice with the given text, headed and sealed by the center.
-    pub fn content(&self, draft: NoticeDraft) -> NoticeContent {
+    pub fn content(&self, mut draft: NoticeDraft) -> NoticeContent {
+        let remedies = if draft.kind.names_remedies() {
+            let remedies = self
+                .org
+                .remedies(draft.decider.as_ref(), self.township)
+                .cloned();
+            draft.paragraphs.push(remedies_text(remedies.as_ref()));
+            remedies
+        } else {
+            None
+        };
         NoticeContent {
             kind: draft.kind,
             title: draft.kind.title().to_string(),
@@ -192,6 +275,109 @@ impl NoticeHeader<'_> {
             matter: self.matter.to_string(),
             paragraphs: draft.paragraphs,
             items: draft.items,
+            decider: draft.decider.as_ref().and_then(|u| self.org.unit_name(u)),
+            result: draft.result,
+            received: draft.received,
+            remedies,
+            contact: self.org.contact(self.township).cloned(),
+        }
+    }
+}
+
+/// The remedies sentence of a refusal or 不予决定: the named 复议机关 and court when the
+/// organisation file names them, else the law's general words.
+pub fn remedies_text(r: Option<&Remedies>) -> String {
+    match r {
+        Some(r) => format!(
+            "如对本决定不服，可以自收到本决定书之日起{}日内向{}申请行政复议，或者在{}个月内依法向{}提起行政诉讼。",
+            chinese_number(r.review_days),
+            r.review_body,
+            chinese_number(r.lawsuit_months),
+            r.court
+        ),
+        None => "如对本决定不服，可以自收到本决定书之日起六十日内依法申请行政复议，或者在六个月内依法提起行政诉讼。".into(),
+    }
+}
+
+/// A number in Chinese characters as documents write periods (六十, 六, 九十, 一百二十).
+pub fn chinese_number(n: u32) -> String {
+    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    if n >= 1000 {
+        return n.to_string();
+    }
+    let (h, t, u) = (n / 100, (n / 10) % 10, n % 10);
+    let mut o = String::new();
+    if h > 0 {
+        o.push_str(DIGITS[h as usize]);
+        o.push('百');
+    }
+    if t > 0 {
+        if !(h == 0 && t == 1) {
+            o.push_str(DIGITS[t as usize]);
+        }
+        o.push('十');
+    } else if h > 0 && u > 0 {
+        o.push('零');
+    }
+    if u > 0 || n == 0 {
+        o.push_str(DIGITS[u as usize]);
+    }
+    o
+}
+
+/// What a notice cites for a matter: a 行政许可 the 行政许可法, any other type (行政给付、行政确认、
+/// 公共服务 …) its own basis from the catalog and no permit law.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatterLaw {
+    pub permit: bool,
+    /// The matter's 设定依据, without the permit law.
+    pub basis: Vec<String>,
+}
+
+impl MatterLaw {
+    pub fn of(m: &Matter) -> Self {
+        Self {
+            permit: m.matter_type == MatterType::AdministrativeLicense,
+            basis: m
+                .basis
+                .iter()
+                .filter(|b| !b.contains(PERMIT_LAW))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// "根据…" for the matters of one notice: the permit law's `article` if any matter is a
+    /// 行政许可, and the own basis of the others.
+    pub fn cite(laws: &[MatterLaw], article: &str) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if laws.iter().any(|l| l.permit) {
+            parts.push(format!("{PERMIT_LAW}{article}"));
+        }
+        for l in laws.iter().filter(|l| !l.permit) {
+            for b in &l.basis {
+                if !parts.contains(b) {
+                    parts.push(b.clone());
+                }
+            }
+        }
+        if parts.is_empty() {
+            "根据有关规定".into()
+        } else if laws.iter().all(|l| l.permit) {
+            format!("根据{}", parts.join("、"))
+        } else {
+            format!("根据{}等规定", parts.join("、"))
+        }
+    }
+
+    /// The basis line of an item: the permit law's `article`, or the matter's own basis.
+    pub fn basis_of(&self, article: &str) -> Option<String> {
+        if self.permit {
+            Some(format!("{PERMIT_LAW}{article}"))
+        } else if self.basis.is_empty() {
+            None
+        } else {
+            Some(self.basis.join("；"))
         }
     }
 }
@@ -210,7 +396,6 @@ pub fn date_or_pending(d: Option<NaiveDate>) -> String {
 }
 
 const PERMIT_LAW: &str = "《中华人民共和国行政许可法》";
-const REMEDIES: &str = "如对本决定不服，可以自收到本决定书之日起六十日内依法申请行政复议，或者在六个月内依法提起行政诉讼。";
 
 fn due_text(d: &DueDate) -> String {
     match d.date {
@@ -222,29 +407,103 @@ fn due_text(d: &DueDate) -> String {
     }
 }
 
+/// What an intake's notices are built from: the assessments of one intake (one matter, or a
+/// bundle's), the matters' rule files and what the applicant presented.
+pub struct IntakeFacts<'a> {
+    pub applicant: &'a str,
+    /// The matter name, or the bundle name.
+    pub matter: &'a str,
+    pub today: NaiveDate,
+    pub assessments: &'a [&'a Assessment],
+    /// A bundle's one-time notice lists the bundle's defects (shared materials once).
+    pub bundle_defects: Option<&'a [Defect]>,
+    /// The rule files of the assessed matters (for the law they cite and the result they give).
+    pub matters: &'a [&'a Matter],
+    /// The materials as presented (form, copies and medium where the window recorded them).
+    pub presented: &'a [PresentedMaterial],
+}
+
+impl IntakeFacts<'_> {
+    fn spec(&self, code: &str) -> Option<&Matter> {
+        self.matters.iter().copied().find(|m| m.code == code)
+    }
+
+    /// The law of each assessed matter (a matter missing from `matters` counts as a permit).
+    fn laws(&self, assessments: &[&Assessment]) -> Vec<MatterLaw> {
+        assessments
+            .iter()
+            .map(|a| {
+                self.spec(&a.matter_code).map_or(
+                    MatterLaw {
+                        permit: true,
+                        basis: Vec::new(),
+                    },
+                    MatterLaw::of,
+                )
+            })
+            .collect()
+    }
+
+    /// The materials taken in: every material the assessment found provided, as presented.
+    fn received(&self, assessments: &[&Assessment]) -> Vec<ReceivedMaterial> {
+        let mut out: Vec<ReceivedMaterial> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for a in assessments {
+            for m in a
+                .materials
+                .iter()
+                .filter(|m| m.status == MaterialStatus::Provided)
+            {
+                if seen.contains(&m.id.as_str()) {
+                    continue; // a bundle's shared material, taken in once
+                }
+                seen.push(&m.id);
+                let presented = self.presented.iter().find(|p| p.id == m.id);
+                out.push(ReceivedMaterial {
+                    name: m.name.clone(),
+                    form: presented.and_then(|p| p.form).unwrap_or(m.form),
+                    copies: presented.and_then(|p| p.copies).unwrap_or(m.copies),
+                    medium: presented.and_then(|p| p.medium).unwrap_or(m.medium),
+                });
+            }
+        }
+        out
+    }
+}
+
 /// The notice of `kind` for the assessments of one intake (one matter, or a bundle's).
-pub fn intake_notice(
-    kind: NoticeKind,
-    applicant: &str,
-    matter: &str,
-    today: NaiveDate,
-    assessments: &[&Assessment],
-    bundle_defects: Option<&[Defect]>,
-) -> NoticeDraft {
-    let mut paragraphs = Vec::new();
-    let mut items = Vec::new();
-    let received = chinese_date(today);
+pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
+    let (applicant, matter) = (f.applicant, f.matter);
+    let mut draft = NoticeDraft {
+        kind,
+        ..NoticeDraft::default()
+    };
+    let received = chinese_date(f.today);
+    // A bundle's 即办 matter is decided at intake with its own notice: the acceptance is about the
+    // others.
+    let accepted: Vec<&Assessment> = f
+        .assessments
+        .iter()
+        .copied()
+        .filter(|a| !(a.outcome == Outcome::AcceptedImmediate && f.assessments.len() > 1))
+        .collect();
+    let laws = f.laws(f.assessments);
     match kind {
         NoticeKind::Supplement => {
-            paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，经审查，申请材料不齐全或者不符合法定形式。根据{PERMIT_LAW}第三十二条第一款第（四）项，现一次性告知您需要补正的全部内容如下。请补正后到本中心窗口提交，本申请继续办理，无需重新申请。"
+            draft.paragraphs.push(format!(
+                "{applicant}：您于{received}申请办理的“{matter}”，经审查，申请材料不齐全或者不符合法定形式。{}，现一次性告知您需要补正的全部内容如下。请补正后到本中心窗口提交，本申请继续办理，无需重新申请。",
+                MatterLaw::cite(&laws, "第三十二条第一款第（四）项")
             ));
-            let defects: Vec<&Defect> = match bundle_defects {
+            let defects: Vec<&Defect> = match f.bundle_defects {
                 Some(d) => d.iter().collect(),
-                None => assessments.iter().flat_map(|a| a.defects.iter()).collect(),
+                None => f
+                    .assessments
+                    .iter()
+                    .flat_map(|a| a.defects.iter())
+                    .collect(),
             };
             for d in defects {
-                items.push(NoticeItem {
+                draft.items.push(NoticeItem {
                     title: d.name.clone(),
                     detail: d.reason.clone(),
                     basis: d.basis.clone(),
@@ -253,16 +512,16 @@ pub fn intake_notice(
             }
         }
         NoticeKind::Refusal => {
-            paragraphs.push(format!(
+            draft.paragraphs.push(format!(
                 "{applicant}：您于{received}申请办理的“{matter}”，经审查，决定不予受理，理由及依据如下。"
             ));
-            for a in assessments {
+            for a in f.assessments {
                 for r in &a.refusals {
                     let detail = match &r.competent_agency {
                         Some(agency) => format!("{}。请向{}申请。", r.reason, agency),
                         None => r.reason.clone(),
                     };
-                    items.push(NoticeItem {
+                    draft.items.push(NoticeItem {
                         title: r.kind.label().to_string(),
                         detail,
                         basis: Some(r.basis.clone()),
@@ -270,28 +529,32 @@ pub fn intake_notice(
                     });
                 }
             }
-            paragraphs.push(REMEDIES.to_string());
         }
         NoticeKind::Acceptance => {
-            paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，根据{PERMIT_LAW}第三十二条第一款第（五）项，决定予以受理。"
+            let accepted_laws = f.laws(&accepted);
+            draft.paragraphs.push(format!(
+                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，{}，决定予以受理。本通知书同时作为材料收取凭证，所收材料见下表。",
+                MatterLaw::cite(&accepted_laws, "第三十二条第一款第（五）项")
             ));
-            for a in assessments {
-                // A bundle's 即办 matter is decided at intake with its own notice.
-                if a.outcome == Outcome::AcceptedImmediate && assessments.len() > 1 {
-                    continue;
-                }
+            // A bundle's lines name their matter; a single matter's need not.
+            let bundle = f.assessments.len() > 1;
+            for a in &accepted {
+                let title = |what: &str| {
+                    if bundle {
+                        format!("{} {what}", a.matter_name)
+                    } else {
+                        what.to_string()
+                    }
+                };
                 if let Some(due) = &a.due {
-                    items.push(NoticeItem::new(
-                        format!("{} 承诺办结时限", a.matter_name),
-                        due_text(due),
-                    ));
+                    draft
+                        .items
+                        .push(NoticeItem::new(title("承诺办结时限"), due_text(due)));
                 }
                 if let Some(due) = &a.statutory_due {
-                    items.push(NoticeItem::new(
-                        format!("{} 法定办结时限", a.matter_name),
-                        due_text(due),
-                    ));
+                    draft
+                        .items
+                        .push(NoticeItem::new(title("法定办结时限"), due_text(due)));
                 }
                 if let Some(route) = &a.route {
                     let steps: Vec<String> = route
@@ -299,40 +562,71 @@ pub fn intake_notice(
                         .iter()
                         .map(|s| format!("{}（{}）", s.name, s.unit.name))
                         .collect();
-                    items.push(NoticeItem::new(
-                        format!("{} 办理流程", a.matter_name),
-                        steps.join(" → "),
-                    ));
+                    draft
+                        .items
+                        .push(NoticeItem::new(title("办理流程"), steps.join(" → ")));
                 }
             }
-            paragraphs.push(
+            draft.received = f.received(&accepted);
+            let special = if accepted_laws.iter().any(|l| l.permit) {
                 "依法需要听证、检验、检测、鉴定、专家评审等特别程序的，所需时间不计入办理时限，届时另行书面告知。"
-                    .to_string(),
-            );
+            } else {
+                "需要入户调查、公示、评估等特别程序的，所需时间不计入办理时限，届时另行书面告知。"
+            };
+            draft.paragraphs.push(special.to_string());
         }
         NoticeKind::DeferralCommitment => {
-            paragraphs.push(format!(
+            draft.paragraphs.push(format!(
                 "本人{applicant}申请办理“{matter}”，主要申请材料齐全，以下材料暂缺。本人承诺在规定期限内补齐；逾期未补齐的，同意按规定终止办理。"
             ));
-            for a in assessments {
+            for a in f.assessments {
                 for d in &a.deferred {
-                    items.push(NoticeItem::new(
+                    draft.items.push(NoticeItem::new(
                         d.name.clone(),
                         format!("须于{}前补交", due_text(&d.supply_by)),
                     ));
                 }
             }
-            paragraphs.push("承诺人（签字）：                    ".to_string());
+            draft
+                .paragraphs
+                .push("承诺人（签字）：                    ".to_string());
         }
         NoticeKind::ImmediateDecision => {
-            paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，根据{PERMIT_LAW}第三十四条第二款，当场作出准予办理的决定。"
+            let immediate: Vec<&Assessment> = f
+                .assessments
+                .iter()
+                .copied()
+                .filter(|a| a.outcome == Outcome::AcceptedImmediate)
+                .collect();
+            let immediate = if immediate.is_empty() {
+                f.assessments.to_vec()
+            } else {
+                immediate
+            };
+            let laws = f.laws(&immediate);
+            draft.paragraphs.push(format!(
+                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，{}，当场作出准予办理的决定。本通知书文号即为该决定的文号。",
+                MatterLaw::cite(&laws, "第三十四条第二款")
             ));
-            for a in assessments {
-                items.push(NoticeItem::new(
-                    a.matter_name.clone(),
-                    format!("准予办理，决定单位：{}", a.decider.name),
-                ));
+            for a in &immediate {
+                let spec = f.spec(&a.matter_code);
+                let result = spec.map(|m| NoticeResult::from(&m.result));
+                let detail = match &result {
+                    Some(r) => format!(
+                        "准予办理。办理结果：{}（{}），决定单位：{}",
+                        r.name,
+                        r.kind.label(),
+                        a.decider.name
+                    ),
+                    None => format!("准予办理，决定单位：{}", a.decider.name),
+                };
+                draft
+                    .items
+                    .push(NoticeItem::new(a.matter_name.clone(), detail));
+                if draft.decider.is_none() {
+                    draft.decider = Some(a.decider.unit_id.clone());
+                    draft.result = result;
+                }
             }
         }
         // Notices of the handling after acceptance come from `decision_notice` and the others.
@@ -345,12 +639,7 @@ pub fn intake_notice(
         | NoticeKind::Withdrawal
         | NoticeKind::Lapse => {}
     }
-    NoticeDraft {
-        kind,
-        track: None,
-        paragraphs,
-        items,
-    }
+    draft
 }
 
 /// The facts of a decision after the route, for its result notice.
@@ -359,8 +648,10 @@ pub struct DecisionFacts<'a> {
     pub received_on: NaiveDate,
     pub matter: &'a str,
     pub decision: Decision,
-    /// The result (证照、批文 …) of an approval.
-    pub result_name: Option<&'a str>,
+    /// The unit that decided.
+    pub decider: &'a UnitId,
+    /// The matter's rule file: its result and the law it cites.
+    pub spec: Option<&'a Matter>,
     /// Reason and basis of a refusal.
     pub refusal: Option<(&'a str, &'a str)>,
     /// The Art. 44 delivery limit of an approval, and where the result is handed over.
@@ -371,56 +662,71 @@ pub struct DecisionFacts<'a> {
 pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft {
     let (applicant, matter) = (f.applicant, f.matter);
     let received = chinese_date(f.received_on);
-    let result = f
-        .result_name
-        .map(|r| format!("办理结果：{r}。"))
+    let law = f.spec.map_or(
+        MatterLaw {
+            permit: true,
+            basis: Vec::new(),
+        },
+        MatterLaw::of,
+    );
+    let result = f.spec.map(|m| NoticeResult::from(&m.result));
+    let result_text = result
+        .as_ref()
+        .map(|r| format!("办理结果：{}（{}）。", r.name, r.kind.label()))
         .unwrap_or_default();
-    let mut paragraphs = Vec::new();
-    let mut items = Vec::new();
+    let mut draft = NoticeDraft {
+        kind: NoticeKind::of_decision(f.decision),
+        track,
+        decider: Some(f.decider.clone()),
+        ..NoticeDraft::default()
+    };
     match f.decision {
-        Decision::Approved => paragraphs.push(format!(
-            "{applicant}：您于{received}申请办理的“{matter}”，经审查，符合法定条件、标准，决定准予办理。{result}"
+        Decision::Approved => draft.paragraphs.push(format!(
+            "{applicant}：您于{received}申请办理的“{matter}”，经审查，符合法定条件、标准，决定准予办理。{result_text}"
         )),
-        Decision::DeemedApproved => paragraphs.push(format!(
-            "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全，承办单位未在承诺时限内作出决定且未书面说明理由，依照本事项的超时默认办结规定，视为准予办理。{result}"
+        Decision::DeemedApproved => draft.paragraphs.push(format!(
+            "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全，承办单位未在承诺时限内作出决定且未书面说明理由，依照本事项的超时默认办结规定，视为准予办理。{result_text}"
         )),
-        Decision::Terminated => paragraphs.push(format!(
+        Decision::Terminated => draft.paragraphs.push(format!(
             "{applicant}：您于{received}申请办理的“{matter}”系容缺受理，您承诺后补的材料未在约定期限内提交，根据容缺受理承诺书的约定，本申请终止办理。补齐材料后可重新申请。"
         )),
         Decision::Disapproved => {
-            paragraphs.push(format!(
+            draft.paragraphs.push(format!(
                 "{applicant}：您于{received}申请办理的“{matter}”，经审查，决定不予办理，理由及依据如下。"
             ));
             let (reason, basis) = f.refusal.unwrap_or(("", ""));
-            items.push(NoticeItem {
+            draft.items.push(NoticeItem {
                 title: "不予办理的理由".into(),
                 detail: reason.to_string(),
                 basis: (!basis.is_empty()).then(|| basis.to_string()),
                 obtain_from: None,
             });
-            paragraphs.push(REMEDIES.to_string());
         }
     }
     if f.decision.has_result() {
+        draft.result = result;
         if let Some((Some(due), center)) = f.delivery {
-            items.push(
-                NoticeItem::new(
-                    "领取",
-                    format!(
-                        "请于{}前到{center}统一出件窗口领取（领取时核验原件），或选择邮寄送达",
-                        chinese_date(due)
-                    ),
-                )
-                .with_basis(format!("{PERMIT_LAW}第四十四条")),
+            let mut item = NoticeItem::new(
+                "领取",
+                format!(
+                    "请于{}前到{center}统一出件窗口领取（领取时核验原件），或选择邮寄送达",
+                    chinese_date(due)
+                ),
             );
+            if law.permit {
+                item = item.with_basis(format!("{PERMIT_LAW}第四十四条"));
+            }
+            draft.items.push(item);
         }
     }
-    NoticeDraft {
-        kind: NoticeKind::of_decision(f.decision),
-        track,
-        paragraphs,
-        items,
-    }
+    draft
+}
+
+/// Whom and what a notice after acceptance is about, and the law it cites.
+pub struct About<'a> {
+    pub applicant: &'a str,
+    pub matter: &'a str,
+    pub law: &'a MatterLaw,
 }
 
 /// 特别程序告知书 when a special procedure starts.
@@ -452,6 +758,7 @@ pub fn lapse_notice(
             chinese_date(due_on),
         )],
         items: vec![NoticeItem::new("终止办理的事项", matters.join("、"))],
+        ..NoticeDraft::default()
     }
 }
 
@@ -478,34 +785,38 @@ pub fn withdrawal_notice(
             NoticeItem::new("终止办理的事项", matters.join("、")),
             NoticeItem::new("撤回理由", reason.to_string()),
         ],
+        ..NoticeDraft::default()
     }
 }
 
 pub fn pause_notice(
-    applicant: &str,
-    matter: &str,
+    about: &About,
     kind: SpecialProcedureKind,
     reason: &str,
     started_on: NaiveDate,
     expected_end: NaiveDate,
     track: Option<String>,
 ) -> NoticeDraft {
+    let (applicant, matter, law) = (about.applicant, about.matter, about.law);
     let label = kind.label();
+    let cite = MatterLaw::cite(std::slice::from_ref(law), "第四十五条");
+    let mut item = NoticeItem::new(
+        "特别程序",
+        format!(
+            "{label}：{reason}（自{}起，预计{}结束）",
+            chinese_date(started_on),
+            chinese_date(expected_end)
+        ),
+    );
+    item.basis = law.basis_of("第四十五条");
     NoticeDraft {
         kind: NoticeKind::SpecialProcedure,
         track,
         paragraphs: vec![format!(
-            "{applicant}：您申请办理的“{matter}”，需要进行{label}。根据{PERMIT_LAW}第四十五条，{label}所需时间不计算在办理期限内。"
+            "{applicant}：您申请办理的“{matter}”，需要进行{label}。{cite}，{label}所需时间不计算在办理期限内。"
         )],
-        items: vec![NoticeItem::new(
-            "特别程序",
-            format!(
-                "{label}：{reason}（自{}起，预计{}结束）",
-                chinese_date(started_on),
-                chinese_date(expected_end)
-            ),
-        )
-        .with_basis(format!("{PERMIT_LAW}第四十五条"))],
+        items: vec![item],
+        ..NoticeDraft::default()
     }
 }
 
@@ -528,28 +839,29 @@ pub fn resume_notice(
             chinese_date(ended_on),
             date_or_pending(new_due),
         )],
-        items: Vec::new(),
+        ..NoticeDraft::default()
     }
 }
 
 /// 延长办理期限告知书 (Art. 42).
 pub fn extension_notice(
-    applicant: &str,
-    matter: &str,
+    about: &About,
     reason: &str,
     approved_by: &str,
     days: u32,
     new_due: Option<NaiveDate>,
     track: Option<String>,
 ) -> NoticeDraft {
+    let (applicant, matter, law) = (about.applicant, about.matter, about.law);
     NoticeDraft {
         kind: NoticeKind::Extension,
         track,
         paragraphs: vec![format!(
-            "{applicant}：您申请办理的“{matter}”，因{reason}，经{approved_by}批准，根据{PERMIT_LAW}第四十二条，办理期限延长{days}个工作日，至{}。",
+            "{applicant}：您申请办理的“{matter}”，因{reason}，经{approved_by}批准，{}，办理期限延长{days}个工作日，至{}。",
+            MatterLaw::cite(std::slice::from_ref(law), "第四十二条"),
             date_or_pending(new_due)
         )],
-        items: Vec::new(),
+        ..NoticeDraft::default()
     }
 }
 
@@ -567,70 +879,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     o
-}
-
-/// The printable A4 page of a notice.
-pub fn render_html(n: &NoticeContent, number: &str) -> String {
-    let mut items = String::new();
-    for (i, it) in n.items.iter().enumerate() {
-        let mut extra = String::new();
-        if let Some(b) = &it.basis {
-            extra.push_str(&format!("<div class=\"basis\">依据：{}</div>", escape(b)));
-        }
-        if let Some(o) = &it.obtain_from {
-            extra.push_str(&format!(
-                "<div class=\"basis\">获取途径：{}</div>",
-                escape(o)
-            ));
-        }
-        items.push_str(&format!(
-            "<tr><td class=\"n\">{}</td><td><strong>{}</strong><div>{}</div>{extra}</td></tr>",
-            i + 1,
-            escape(&it.title),
-            escape(&it.detail)
-        ));
-    }
-    let paragraph = |p: &String| format!("<p>{}</p>", escape(p));
-    let paragraphs: String = n.paragraphs.iter().take(1).map(paragraph).collect();
-    let after: String = n.paragraphs.iter().skip(1).map(paragraph).collect();
-    let table = if items.is_empty() {
-        String::new()
-    } else {
-        format!("<table>{items}</table>")
-    };
-    format!(
-        r#"<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{title} {number}</title>
-<style>
-@page {{ size: A4; margin: 25mm 20mm; }}
-body {{ font-family: "FangSong", "仿宋", "SimSun", serif; font-size: 16pt; line-height: 1.8; max-width: 170mm; margin: 0 auto; }}
-h1 {{ font-family: "SimHei", "黑体", sans-serif; text-align: center; font-size: 22pt; margin: 0.5em 0 0.2em; }}
-.number {{ text-align: center; margin-bottom: 1em; }}
-p {{ text-indent: 2em; margin: 0.4em 0; }}
-table {{ width: 100%; border-collapse: collapse; font-size: 13pt; margin: 0.6em 0; }}
-td {{ border: 1px solid #000; padding: 4px 8px; vertical-align: top; }}
-td.n {{ width: 2em; text-align: center; }}
-.basis {{ font-size: 11pt; color: #333; }}
-.seal {{ margin-top: 2.5em; text-align: right; }}
-.case {{ margin-top: 2em; font-size: 10pt; color: #555; }}
-</style></head>
-<body>
-<h1>{title}</h1>
-<div class="number">{number}</div>
-{paragraphs}
-{table}
-{after}
-<div class="seal"><div>{seal}</div><div>（盖章）</div><div>{date}</div></div>
-<div class="case">办件编号：{case} ｜ {center}</div>
-</body></html>
-"#,
-        title = escape(&n.title),
-        number = escape(number),
-        seal = escape(&n.seal),
-        date = chinese_date(n.issued_on),
-        case = escape(&n.case_id),
-        center = escape(&n.center),
-    )
 }
 
 #[cfg(test)]
@@ -652,16 +900,36 @@ mod tests {
         assert_eq!(date_or_pending(None), "（超出已发布的工作日历，另行告知）");
     }
 
+    fn org() -> Organisation {
+        serde_yaml::from_str(include_str!("../../rules/org.yaml")).unwrap()
+    }
+
+    fn header<'a>(org: &'a Organisation, township: Option<&'a str>) -> NoticeHeader<'a> {
+        NoticeHeader {
+            case_id: "C1",
+            center: "白水镇便民服务中心",
+            seal: "白水镇政务服务专用章",
+            today: NaiveDate::from_ymd_opt(2026, 3, 20).unwrap(),
+            applicant_name: "张三",
+            matter: "公共场所卫生许可",
+            org,
+            township,
+        }
+    }
+
     #[test]
     fn a_refusal_after_the_route_names_reason_basis_and_remedies() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let org = org();
+        let decider = UnitId::department("qingshan", "health");
         let n = decision_notice(
             &DecisionFacts {
                 applicant: "张三",
                 received_on: d,
                 matter: "公共场所卫生许可",
                 decision: Decision::Disapproved,
-                result_name: None,
+                decider: &decider,
+                spec: None,
                 refusal: Some(("不符合卫生规范", "《公共场所卫生管理条例》第八条")),
                 delivery: None,
             },
@@ -669,6 +937,71 @@ mod tests {
         );
         assert_eq!(n.kind, NoticeKind::Disapproval);
         assert_eq!(n.items[0].detail, "不符合卫生规范");
-        assert!(n.paragraphs.iter().any(|p| p.contains("六十日")));
+        let c = header(&org, Some("baishui")).content(n);
+        let last = c.paragraphs.last().unwrap();
+        assert!(
+            last.contains("六十日内向青山县人民政府申请行政复议"),
+            "{last}"
+        );
+        assert!(
+            last.contains("六个月内依法向青山县人民法院提起行政诉讼"),
+            "{last}"
+        );
+        assert_eq!(c.decider.as_deref(), Some("青山县卫生健康局"));
+        assert_eq!(c.remedies.as_ref().unwrap().review_days, 60);
+    }
+
+    #[test]
+    fn a_vertically_led_department_names_its_own_review_body() {
+        let org = org();
+        let tax = UnitId::department("qingshan", "tax");
+        let r = org.remedies(Some(&tax), Some("baishui")).unwrap();
+        assert_eq!(r.review_body, "国家税务总局青州市税务局");
+        let r = org.remedies(None, Some("baishui")).unwrap();
+        assert_eq!(r.review_body, "青山县人民政府");
+    }
+
+    #[test]
+    fn without_remedies_in_the_org_file_the_general_words_are_printed() {
+        assert!(remedies_text(None).contains("六十日内依法申请行政复议"));
+    }
+
+    #[test]
+    fn chinese_numbers() {
+        assert_eq!(chinese_number(60), "六十");
+        assert_eq!(chinese_number(6), "六");
+        assert_eq!(chinese_number(15), "十五");
+        assert_eq!(chinese_number(90), "九十");
+        assert_eq!(chinese_number(105), "一百零五");
+        assert_eq!(chinese_number(120), "一百二十");
+    }
+
+    #[test]
+    fn law_follows_the_matter() {
+        let permit = MatterLaw {
+            permit: true,
+            basis: vec![],
+        };
+        let benefit = MatterLaw {
+            permit: false,
+            basis: vec!["《社会救助暂行办法》第九条".into()],
+        };
+        let art = "第三十二条第一款第（四）项";
+        assert_eq!(
+            MatterLaw::cite(std::slice::from_ref(&permit), art),
+            "根据《中华人民共和国行政许可法》第三十二条第一款第（四）项"
+        );
+        let cite = MatterLaw::cite(std::slice::from_ref(&benefit), art);
+        assert_eq!(cite, "根据《社会救助暂行办法》第九条等规定");
+        assert!(!cite.contains("行政许可法"));
+        assert_eq!(
+            benefit.basis_of("第四十五条").as_deref(),
+            Some("《社会救助暂行办法》第九条")
+        );
+        let both = MatterLaw::cite(&[permit, benefit], art);
+        assert!(
+            both.contains("行政许可法") && both.contains("社会救助暂行办法"),
+            "{both}"
+        );
     }
 }

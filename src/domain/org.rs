@@ -26,6 +26,13 @@ pub struct County {
     pub center: String,
     /// 一枚印章: the seal name printed on every notice of the center.
     pub seal: String,
+    /// Address, telephone, office hours and website of the county center (on notices and guides).
+    #[serde(default)]
+    pub contact: Option<Contact>,
+    /// 救济途径: the 行政复议机关 and the people's court named on refusals and 不予决定 (a
+    /// township or a department may name its own).
+    #[serde(default)]
+    pub remedies: Option<Remedies>,
     pub departments: Vec<Department>,
     #[serde(default)]
     pub windows: Vec<Window>,
@@ -40,6 +47,12 @@ pub struct Township {
     /// e.g. 白水镇便民服务中心
     pub center: String,
     pub seal: String,
+    /// Address, telephone, office hours and website of the township center.
+    #[serde(default)]
+    pub contact: Option<Contact>,
+    /// 救济途径 of this township's decisions and refusals, when not the county's.
+    #[serde(default)]
+    pub remedies: Option<Remedies>,
     #[serde(default)]
     pub departments: Vec<Department>,
     #[serde(default)]
@@ -54,6 +67,54 @@ pub struct Township {
 pub struct Department {
     pub id: String,
     pub name: String,
+    /// 救济途径 of this department's decisions, when not its place's (e.g. a vertically led
+    /// department such as the tax bureau, whose 复议机关 is the bureau above it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedies: Option<Remedies>,
+}
+
+/// How the public reaches a center: printed on every notice and service guide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// 办公地址, e.g. 青山县人民路88号
+    pub address: String,
+    /// 咨询电话, e.g. 0571-6500 1234
+    pub telephone: String,
+    /// 办公时间, e.g. 工作日 8:30—12:00，14:00—17:30
+    pub hours: String,
+    /// 网址
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+}
+
+/// 行政复议法 Art. 20: at least sixty days from knowing of the decision.
+pub const REVIEW_DAYS_MIN: u32 = 60;
+/// 行政诉讼法 Art. 46: six months from knowing of the decision.
+pub const LAWSUIT_MONTHS_MIN: u32 = 6;
+
+/// 救济途径: where an applicant may seek 行政复议 and 行政诉讼 against a refusal or a 不予决定.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Remedies {
+    /// 行政复议机关, e.g. 青山县人民政府
+    pub review_body: String,
+    /// The people's court of first instance, e.g. 青山县人民法院
+    pub court: String,
+    /// Days to apply for 行政复议 (the law's sixty, or longer where a law says so).
+    #[serde(default = "default_review_days")]
+    pub review_days: u32,
+    /// Months to sue (the law's six, or longer where a law says so).
+    #[serde(default = "default_lawsuit_months")]
+    pub lawsuit_months: u32,
+}
+
+fn default_review_days() -> u32 {
+    REVIEW_DAYS_MIN
+}
+
+fn default_lawsuit_months() -> u32 {
+    LAWSUIT_MONTHS_MIN
 }
 
 /// A service window.
@@ -81,27 +142,6 @@ impl Organisation {
     }
 
     /// The village and the township it belongs to.
-    /// The name of a unit: a center, or a department of the county or a township.
-    pub fn unit_name(&self, unit: &UnitId) -> Option<String> {
-        match unit {
-            UnitId::Center { place } if *place == self.county.id => {
-                Some(self.county.center.clone())
-            }
-            UnitId::Center { place } => self.township(place).map(|t| t.center.clone()),
-            UnitId::Department { place, department } => {
-                let departments = if *place == self.county.id {
-                    &self.county.departments
-                } else {
-                    &self.township(place)?.departments
-                };
-                departments
-                    .iter()
-                    .find(|d| d.id == *department)
-                    .map(|d| d.name.clone())
-            }
-        }
-    }
-
     /// The name of a window of the county's or a township's center.
     pub fn window_name(&self, id: &str) -> Option<&str> {
         self.county
@@ -171,6 +211,55 @@ impl Organisation {
         match township.and_then(|id| self.township(id)) {
             Some(t) => &t.seal,
             None => &self.county.seal,
+        }
+    }
+
+    /// The contact details of the center that takes a case (the township's, else the county's).
+    pub fn contact(&self, township: Option<&str>) -> Option<&Contact> {
+        township
+            .and_then(|id| self.township(id))
+            .and_then(|t| t.contact.as_ref())
+            .or(self.county.contact.as_ref())
+    }
+
+    /// The 救济途径 against a decision of `unit` (a department, or a center), taken in
+    /// `township`: the department's own, else its township's, else the county's.
+    pub fn remedies(&self, unit: Option<&UnitId>, township: Option<&str>) -> Option<&Remedies> {
+        let department = unit.and_then(|u| {
+            let place = u.place();
+            let dept = u.department_id()?;
+            let list = if place == self.county.id {
+                &self.county.departments
+            } else {
+                &self.township(place)?.departments
+            };
+            list.iter().find(|d| d.id == dept)?.remedies.as_ref()
+        });
+        let place = unit.map(UnitId::place).or(township);
+        department
+            .or_else(|| {
+                place
+                    .and_then(|id| self.township(id))
+                    .and_then(|t| t.remedies.as_ref())
+            })
+            .or(self.county.remedies.as_ref())
+    }
+
+    /// The name of a unit: a department of the county or a township, or a center.
+    pub fn unit_name(&self, unit: &UnitId) -> Option<String> {
+        let place = unit.place();
+        let (center, departments) = if place == self.county.id {
+            (&self.county.center, &self.county.departments)
+        } else {
+            let t = self.township(place)?;
+            (&t.center, &t.departments)
+        };
+        match unit.department_id() {
+            None => Some(center.clone()),
+            Some(d) => departments
+                .iter()
+                .find(|x| x.id == d)
+                .map(|x| x.name.clone()),
         }
     }
 

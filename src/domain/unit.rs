@@ -42,6 +42,14 @@ impl UnitId {
         }
     }
 
+    /// The department id, for a department.
+    pub fn department_id(&self) -> Option<&str> {
+        match self {
+            Self::Department { department, .. } => Some(department),
+            Self::Center { .. } => None,
+        }
+    }
+
     pub fn is_center(&self) -> bool {
         matches!(self, Self::Center { .. })
     }

@@ -172,6 +172,13 @@ impl From<AppError> for ApiError {
                 tracing::error!(error = %m, "stored data unreadable");
                 Self::new(ErrorCode::Internal, "服务内部错误，请联系县信息中心")
             }
+            AppError::Template(t) => {
+                tracing::error!(error = %t, "template did not render");
+                Self::new(
+                    ErrorCode::Internal,
+                    "文书模板无法套用，请联系县信息中心检查 rules/templates",
+                )
+            }
         }
     }
 }

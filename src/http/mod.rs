@@ -27,9 +27,9 @@ use tracing::Instrument;
 use crate::app::intake::{self, IntakeRequest, SupplementRequest};
 use crate::app::App;
 use crate::auth::User;
-use crate::authoring::guide_markdown;
+use crate::authoring::{guide_html, guide_markdown};
 use crate::domain::matter::{HandlingKind, Level, MatterType};
-use crate::domain::notice::{render_html, NoticeContent};
+use crate::domain::notice::NoticeContent;
 use crate::store::CaseFilter;
 
 /// The most cases one page of `GET /cases` returns.
@@ -230,7 +230,7 @@ async fn get_guide(app: Data, code: web::Path<String>) -> ApiResult<HttpResponse
 async fn get_guide_html(app: Data, code: web::Path<String>) -> ApiResult<HttpResponse> {
     let catalog = app.registry.current();
     let m = catalog.matter(&code).ok_or_else(|| unknown_matter(&code))?;
-    let html = openapi::markdown_page(&m.spec.name, &guide_markdown(&catalog, m));
+    let html = guide_html(&catalog, m).map_err(crate::app::AppError::from)?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))
@@ -544,35 +544,42 @@ async fn case_history(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     Ok(HttpResponse::Ok().json(events.iter().map(EventView::from).collect::<Vec<_>>()))
 }
 
+/// A notice the user may read, with the catalog version of its case.
 fn load_notice(
     app: &App,
     user: &User,
     id: &str,
-) -> Result<crate::store::NoticeRow, crate::app::AppError> {
+) -> Result<(crate::store::NoticeRow, String), crate::app::AppError> {
     let n = app
         .store
         .notice(id)?
         .ok_or_else(|| crate::app::AppError::NotFound(format!("文书 {id} 不存在")))?;
-    intake::get_case(app, user, &n.case_id)?;
-    Ok(n)
+    let (case, _) = intake::get_case(app, user, &n.case_id)?;
+    Ok((n, case.catalog_hash))
 }
 
 async fn get_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let id = id.into_inner();
-    let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
+    let (n, _) = blocking(move || load_notice(&a, &auth.0, &id)).await?;
     Ok(HttpResponse::Ok().json(NoticeView::from(&n)))
 }
 
 async fn print_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let id = id.into_inner();
-    let n = blocking(move || load_notice(&a, &auth.0, &id)).await?;
-    let content: NoticeContent = serde_json::from_str(&n.content)
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "文书内容无法读取"))?;
+    let html = blocking(move || {
+        let (n, hash) = load_notice(&a, &auth.0, &id)?;
+        let content: NoticeContent = serde_json::from_str(&n.content)
+            .map_err(|e| crate::app::AppError::Corrupt(format!("notice {}: {e}", n.id)))?;
+        // The layout of the catalog version the case was taken under (templates are pinned).
+        let catalog = a.registry.by_hash(&a.store, &hash)?;
+        Ok(catalog.templates.notice(&content, &n.number)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(render_html(&content, &n.number)))
+        .body(html))
 }
 
 async fn openapi_json() -> HttpResponse {

@@ -11,7 +11,6 @@ use super::dto::*;
 use super::error::ErrorBody;
 use crate::app::intake::{IntakeRequest, SupplementRequest};
 use crate::domain::matter::Matter;
-use crate::domain::notice::escape;
 
 fn schema_ref<T: JsonSchema>(gen: &mut SchemaGenerator) -> Value {
     serde_json::to_value(gen.subschema_for::<T>()).unwrap_or(Value::Null)
@@ -352,93 +351,6 @@ pub fn api_docs_csp() -> &'static str {
         )
     })
 }
-
-fn inline(s: &str) -> String {
-    // **bold** only; everything else is escaped text.
-    let mut out = String::new();
-    for (i, part) in escape(s).split("**").enumerate() {
-        if i % 2 == 1 {
-            out.push_str(&format!("<strong>{part}</strong>"));
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
-}
-
-/// Render the Markdown that `guide_markdown` produces (headings, tables, lists, paragraphs) as a
-/// printable page.
-pub fn markdown_page(title: &str, md: &str) -> String {
-    let mut body = String::new();
-    let mut in_table = false;
-    let mut in_list: Option<&str> = None;
-    for line in md.lines() {
-        let t = line.trim();
-        let is_row = t.starts_with('|');
-        if in_table && !is_row {
-            body.push_str("</table>");
-            in_table = false;
-        }
-        let list_kind = if t.starts_with("- ") {
-            Some("ul")
-        } else if t
-            .split_once(". ")
-            .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty())
-        {
-            Some("ol")
-        } else {
-            None
-        };
-        if in_list.is_some() && list_kind != in_list {
-            body.push_str(&format!("</{}>", in_list.unwrap_or("ul")));
-            in_list = None;
-        }
-        if let Some(h) = t.strip_prefix("## ") {
-            body.push_str(&format!("<h2>{}</h2>", inline(h)));
-        } else if let Some(h) = t.strip_prefix("# ") {
-            body.push_str(&format!("<h1>{}</h1>", inline(h)));
-        } else if is_row {
-            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
-            if cells.iter().all(|c| c.chars().all(|x| x == '-')) {
-                continue;
-            }
-            if !in_table {
-                body.push_str("<table>");
-                in_table = true;
-            }
-            body.push_str("<tr>");
-            for c in cells {
-                body.push_str(&format!("<td>{}</td>", inline(c)));
-            }
-            body.push_str("</tr>");
-        } else if let Some(kind) = list_kind {
-            if in_list.is_none() {
-                body.push_str(&format!("<{kind}>"));
-                in_list = Some(kind);
-            }
-            let text = match kind {
-                "ul" => &t[2..],
-                _ => t.split_once(". ").map_or(t, |(_, r)| r),
-            };
-            body.push_str(&format!("<li>{}</li>", inline(text)));
-        } else if !t.is_empty() {
-            body.push_str(&format!("<p>{}</p>", inline(t)));
-        }
-    }
-    if in_table {
-        body.push_str("</table>");
-    }
-    if let Some(k) = in_list {
-        body.push_str(&format!("</{k}>"));
-    }
-    format!(
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>\
-<style>@page{{size:A4;margin:20mm}}body{{font-family:\"SimSun\",serif;max-width:180mm;margin:auto;line-height:1.6}}\
-table{{border-collapse:collapse;width:100%}}td{{border:1px solid #000;padding:3px 6px;vertical-align:top}}</style></head><body>{body}</body></html>",
-        escape(title)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

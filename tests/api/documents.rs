@@ -77,8 +77,19 @@ async fn printable_notice(app: &TestApp) {
         "2026年3月2日",
         "受理通知书",
         "最低生活保障审核确认",
-        "李&lt;b&gt;秀&lt;/b&gt;英",
+        "李&lt;b&gt;秀&lt;",
         r.case_id().as_str(),
+        // the center's contact details and the materials taken in (材料收取凭证)
+        "白水镇白水街16号镇政府东侧",
+        "0571-6511 2345",
+        "材料收取凭证",
+        "家庭经济状况核对授权书",
+        "原件及复印件",
+        // 低保 is 行政给付: its own basis, no permit law
+        "《社会救助暂行办法》",
+        // print layout: A4, page numbers and the number on every page
+        "size: A4",
+        "counter(pages)",
     ] {
         assert!(p.text.contains(want), "{want} not in the printed notice");
     }
@@ -86,9 +97,50 @@ async fn printable_notice(app: &TestApp) {
         !p.text.contains("<b>秀"),
         "the applicant name is not escaped"
     );
+    assert!(
+        !p.text.contains("行政许可法"),
+        "a 行政给付 notice cites the permit law"
+    );
+    // The notice JSON a front-end renders says the same as the print: every paragraph, item and
+    // material of the content is on the page.
+    let content = &r.body["notices"][0]["content"];
+    let mut texts: Vec<String> = Vec::new();
+    for para in content["paragraphs"].as_array().unwrap() {
+        texts.push(para.as_str().unwrap().to_string());
+    }
+    for it in content["items"].as_array().unwrap() {
+        texts.push(it["title"].as_str().unwrap().to_string());
+        texts.push(it["detail"].as_str().unwrap().to_string());
+    }
+    for m in content["received"].as_array().unwrap() {
+        texts.push(m["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(content["received"].as_array().unwrap().len(), 5);
+    texts.push(
+        content["contact"]["telephone"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    for t in texts {
+        assert!(
+            p.text.contains(&html_escaped(&t)),
+            "the print does not say what the JSON says: {t}"
+        );
+    }
     app.get(&print_url, None)
         .await
         .assert_error(401, "unauthorized");
+}
+
+/// Text as the templates escape it (minijinja's HTML escaping).
+fn html_escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
 }
 
 async fn guides_and_api_description(app: &TestApp) {
@@ -97,6 +149,10 @@ async fn guides_and_api_description(app: &TestApp) {
     assert!(g.header("content-type").unwrap().starts_with("text/html"));
     assert!(g.text.contains("最低生活保障审核确认"));
     assert!(g.text.contains("户口簿"));
+    // A4 print layout, the table header repeated on every page, and where to go.
+    assert!(g.text.contains("size: A4") && g.text.contains("<thead>"));
+    assert!(g.text.contains("七、办理地点和咨询方式"));
+    assert!(g.text.contains("0571-6500 1234"));
     let g = app.get("/api/v1/matters/QS-MZ-001/guide", None).await;
     assert_eq!(g.status, 200, "{}", g.text);
     assert!(g.body["markdown"]

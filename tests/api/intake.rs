@@ -118,6 +118,15 @@ async fn refused_with_reason_and_basis(app: &TestApp) {
         r.body["notices"][0]["content"]["seal"],
         "青石镇政务服务专用章"
     );
+    // The remedies name the 复议机关 and the court from org.yaml, with the time limits.
+    let content = &r.body["notices"][0]["content"];
+    assert_eq!(content["remedies"]["review_body"], "青山县人民政府");
+    assert_eq!(content["remedies"]["court"], "青山县人民法院");
+    let last = content["paragraphs"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        last,
+        "如对本决定不服，可以自收到本决定书之日起六十日内向青山县人民政府申请行政复议，或者在六个月内依法向青山县人民法院提起行政诉讼。"
+    );
 }
 
 async fn refused_when_owns_vehicle_at_baishui(app: &TestApp) {
