@@ -348,11 +348,32 @@ fn commit(
         .map(super::intake::to_json)
         .transpose()?;
     let now_ms = app.clock.now_ms();
+    // The case's promised date follows its matters' (the latest, once every running one has a
+    // date): a pause, an extension or a newly published calendar moves it.
+    let due_date = if fx.parts.is_empty() {
+        None
+    } else {
+        let mut after = l.handling.clone();
+        fx.apply_to(&mut after);
+        let dues: Vec<Option<NaiveDate>> = after
+            .parts
+            .iter()
+            .filter(|p| p.status.is_open() && p.accepted_on.is_some())
+            .map(|p| p.due.and_then(|d| d.date))
+            .collect();
+        dues.iter()
+            .copied()
+            .collect::<Option<Vec<NaiveDate>>>()
+            .and_then(|d| d.into_iter().max())
+            .map(|d| d.to_string())
+            .filter(|d| l.row.due_date.as_deref() != Some(d.as_str()))
+    };
     let receipt = app.store.commit_change(CaseChange {
         case_id: l.case.id.0.clone(),
         expected_version: l.case.version,
         status: fx.status,
         application,
+        due_date,
         move_to_catalog: moved,
         lifecycle: LifecycleWrite::of(&l.case, &l.handling, &fx, now_ms),
         fired,
@@ -417,6 +438,73 @@ fn fire_once(app: &App, stored: &StoredDueItem, owner: &str) -> Result<Option<St
         Some((stored.id, owner.to_string())),
     )?;
     Ok(summary)
+}
+
+// ---------------------------------------------------------------- a calendar published
+
+/// Date the deadlines of one case on the newest calendar (`Command::SetDates`): `true` when
+/// something changed (committed with its history entry and notice).
+pub fn set_dates(app: &App, case_id: &str) -> Result<bool, AppError> {
+    let mut attempt = 1;
+    loop {
+        match set_dates_once(app, case_id) {
+            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+fn set_dates_once(app: &App, case_id: &str) -> Result<bool, AppError> {
+    let l = Loaded::load(app, case_id)?;
+    if l.handling.parts.is_empty() {
+        return Ok(false);
+    }
+    let actor = Actor {
+        user: CALENDAR_ACTOR.into(),
+        unit: None,
+    };
+    let fx = with_context(app, &l.catalog, &l.case, |ctx| {
+        lifecycle::apply(&l.case, &l.handling, &actor, &Command::SetDates, ctx)
+    })?;
+    if fx == Effects::default() {
+        return Ok(false);
+    }
+    commit(app, &l, fx, Vec::new(), None)?;
+    Ok(true)
+}
+
+/// Who sets dates in the history: the published calendar.
+pub const CALENDAR_ACTOR: &str = "calendar";
+
+/// After a calendar was published (a catalog went live, or at start): date every open case on
+/// it. Cases are visited in id order, a page at a time; a case that fails is logged and left for
+/// the next run. Returns (cases visited, cases changed).
+pub fn date_open_cases(app: &App) -> Result<(usize, usize), AppError> {
+    let (mut visited, mut changed) = (0, 0);
+    let mut after: Option<String> = None;
+    loop {
+        let ids = app.store.cases_with_open_parts(after.as_deref(), 500)?;
+        let Some(last) = ids.last().cloned() else {
+            break;
+        };
+        for id in &ids {
+            visited += 1;
+            match set_dates(app, id) {
+                Ok(true) => changed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(case = %id, error = %e, "dates not set"),
+            }
+        }
+        after = Some(last);
+    }
+    if changed > 0 {
+        tracing::info!(
+            visited,
+            changed,
+            "deadline dates set on the published calendar"
+        );
+    }
+    Ok((visited, changed))
 }
 
 // ---------------------------------------------------------------- reading progress

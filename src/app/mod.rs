@@ -533,6 +533,8 @@ pub struct App {
     /// The tokens file as last loaded; `reload_users` swaps it (SIGHUP).
     users: std::sync::RwLock<Arc<Users>>,
     pub clock: Arc<dyn Clock>,
+    /// The calendar the open cases were last dated on (by the scheduler's sweep).
+    pub(crate) dated_on: std::sync::Mutex<Option<Arc<crate::domain::calendar::Calendar>>>,
     ids: AtomicU64,
     id_seed: u64,
 }
@@ -562,6 +564,7 @@ impl App {
             store,
             users: std::sync::RwLock::new(Arc::new(users)),
             clock,
+            dated_on: std::sync::Mutex::new(None),
             ids: AtomicU64::new(0),
             id_seed: h.finish(),
         }

@@ -32,6 +32,9 @@ pub struct SweepReport {
     pub taken_by_others: usize,
     /// Items that failed; they stay pending and are retried after their lease.
     pub failed: usize,
+    /// Cases whose deadline dates a newly published calendar set or moved (the first sweep
+    /// after a calendar change visits every open case).
+    pub dated: usize,
     /// What was done, as `case_id kind:policy`.
     pub actions: Vec<String>,
 }
@@ -39,6 +42,16 @@ pub struct SweepReport {
 /// Carry out every due item whose time has come (by the app's clock).
 pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
     let mut report = SweepReport::default();
+    // A calendar published since the last sweep (or since the start): date the open cases
+    // first, so that their new timeouts are among the items below.
+    let calendar = app.registry.current().calendar.clone();
+    let mut dated_on = app.dated_on.lock().unwrap_or_else(|p| p.into_inner());
+    if dated_on.as_deref() != Some(&*calendar) {
+        let (_, changed) = handling::date_open_cases(app)?;
+        report.dated = changed;
+        *dated_on = Some(calendar);
+    }
+    drop(dated_on);
     let owner = app.instance();
     loop {
         let now = app.clock.now_ms();

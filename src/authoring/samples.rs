@@ -230,6 +230,31 @@ fn after_acceptance(
         "申请人申请撤回（样例）",
         std::slice::from_ref(&a.matter_name),
     ));
+    // The dates a newly published calendar gives (as if they had been past the calendar).
+    if let (Some(due), Some(statutory)) = (
+        a.due.and_then(|d| d.date),
+        a.statutory_due.and_then(|d| d.date),
+    ) {
+        out.push(notice::dates_notice(
+            applicant,
+            &a.matter_name,
+            today,
+            &[
+                notice::DateChange {
+                    matter: a.matter_name.clone(),
+                    what: "承诺办结日期",
+                    from: None,
+                    to: due,
+                },
+                notice::DateChange {
+                    matter: a.matter_name.clone(),
+                    what: "法定办结日期",
+                    from: None,
+                    to: statutory,
+                },
+            ],
+        ));
+    }
     out
 }
 

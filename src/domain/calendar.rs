@@ -157,7 +157,7 @@ fn region_suffix(region: &Option<String>) -> String {
 }
 
 /// Per-region (or national) precomputed day table over the covered range.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct DayTable {
     /// Bit i set = day i (counted from the coverage start) is a working day.
     bits: Vec<u64>,
@@ -175,8 +175,10 @@ impl DayTable {
     }
 }
 
-/// The working-day calendar over a contiguous run of published years.
-#[derive(Debug, Clone)]
+/// The working-day calendar over a contiguous run of published years. Two calendars are equal
+/// when they give every day the same meaning (the scheduler dates open cases again when the
+/// active one changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
     start: NaiveDate,
     end: NaiveDate,

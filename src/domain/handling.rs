@@ -375,6 +375,8 @@ pub enum EventKind {
     Withdrawn,
     /// 逾期未补正: the one-time notice lapsed.
     Lapsed,
+    /// Deadline dates set or moved by a newly published calendar.
+    DatesSet,
 }
 
 /// One entry of the case's history.
@@ -529,6 +531,11 @@ pub enum Command {
     },
     /// The scheduler: a due item's day has passed (effective the day after `due_on`).
     Fire(DueItem),
+    /// A calendar was published (a catalog went live): every deadline of the open matters is
+    /// dated again on the newest calendar. A date past the old calendar's end is set; a date
+    /// moves only if a day it depends on changed. Each change is recorded and the applicant is
+    /// told in writing (办理期限告知书). Nothing to do is not an error: no effects.
+    SetDates,
 }
 
 /// The rules a change needs from the case's catalog version: the organisation and the matters.
@@ -1132,6 +1139,7 @@ pub fn apply(
             approved_by,
             reason,
         } => extend(&mut ch, actor, approved_by, reason)?,
+        Command::SetDates => set_dates(&mut ch),
         Command::SupplyDeferred { materials } => supply_deferred(&mut ch, materials)?,
         Command::Deliver { track, method } => deliver(&mut ch, track.as_deref(), method)?,
         Command::Rate { level, comment } => rate(&mut ch, *level, comment.as_deref())?,
@@ -1146,6 +1154,123 @@ pub fn apply(
 
 /// 撤回: every matter not yet decided ends, its live steps and due items with it, and one notice
 /// says so. Matters already decided (a bundle's 即办 licence) keep their decision.
+/// One deadline dated again: `Some((from, to))` when its date changes. A date the new
+/// calendar cannot give (a shorter calendar) is kept.
+fn redate(d: &mut Option<Deadline>, days: &WorkingDays) -> Option<(Option<NaiveDate>, NaiveDate)> {
+    let deadline = d.as_mut()?;
+    let to = days.add(deadline.start, deadline.working_days)?;
+    if deadline.date == Some(to) {
+        return None;
+    }
+    let from = deadline.date.replace(to);
+    Some((from, to))
+}
+
+/// `Command::SetDates`: date every deadline of the open matters on the newest calendar.
+fn set_dates(ch: &mut Change) {
+    let days = *ch.days();
+    let mut items: Vec<notice::DateChange> = Vec::new();
+    let mut changes = Vec::new();
+    for p in 0..ch.parts.len() {
+        let track = ch.parts[p].track.clone();
+        let name = ch.matter_name(&track);
+        let part = &mut ch.parts[p];
+        let mut moved: Vec<(&'static str, Option<NaiveDate>, NaiveDate)> = Vec::new();
+        let running = matches!(part.status, PartStatus::InProgress | PartStatus::Paused);
+        let (mut due_moved, mut lapse_moved, mut warn_moved) = (false, false, false);
+        if running {
+            if let Some((from, to)) = redate(&mut part.due, &days) {
+                moved.push(("承诺办结日期", from, to));
+                due_moved = true;
+            }
+            if let Some((from, to)) = redate(&mut part.statutory, &days) {
+                moved.push(("法定办结日期", from, to));
+            }
+            // The yellow day is the center's own: recorded, not notified.
+            warn_moved = redate(&mut part.warn, &days).is_some();
+        }
+        if part.status == PartStatus::AwaitingSupplement {
+            if let Some((from, to)) = redate(&mut part.supplement_due, &days) {
+                moved.push(("补正期限", from, to));
+                lapse_moved = true;
+            }
+        }
+        if part.status == PartStatus::Decided && part.has_result() && part.delivery.is_none() {
+            if let Some((from, to)) = redate(&mut part.delivery_due, &days) {
+                moved.push(("结果送达期限", from, to));
+            }
+        }
+        let mut steps_moved = false;
+        if running {
+            for i in 0..ch.steps.len() {
+                let s = &mut ch.steps[i];
+                if s.track != track || s.state != StepState::Active {
+                    continue;
+                }
+                let a = redate(&mut s.due, &days);
+                let b = redate(&mut s.warn, &days);
+                if a.is_some() || b.is_some() {
+                    ch.touched_steps.insert(i);
+                    steps_moved = true;
+                    if let Some((from, to)) = a {
+                        changes.push(serde_json::json!({
+                            "matter": track, "step": s.id, "what": "step_due",
+                            "from": from, "to": to,
+                        }));
+                    }
+                }
+            }
+        }
+        if moved.is_empty() && !steps_moved && !warn_moved {
+            continue;
+        }
+        ch.touched_parts.insert(p);
+        if due_moved || steps_moved {
+            ch.reschedule(p);
+        }
+        if lapse_moved {
+            ch.fx.cancel.push(Cancel::Part {
+                track: track.clone(),
+                kinds: vec![DueKind::SupplementLapse],
+            });
+            if let Some(due_on) = ch.parts[p].supplement_due.and_then(|d| d.date) {
+                ch.fx.schedule.push(DueItem {
+                    kind: DueKind::SupplementLapse,
+                    track: Some(track.clone()),
+                    step_id: None,
+                    due_on,
+                });
+            }
+        }
+        for (what, from, to) in moved {
+            changes.push(serde_json::json!({
+                "matter": track, "what": what, "from": from, "to": to,
+            }));
+            items.push(notice::DateChange {
+                matter: name.clone(),
+                what,
+                from,
+                to,
+            });
+        }
+    }
+    if changes.is_empty() {
+        return;
+    }
+    if !items.is_empty() {
+        ch.fx.notices.push(notice::dates_notice(
+            &ch.case.applicant.name,
+            ch.case.assessment.name(),
+            ch.case.received_on,
+            &items,
+        ));
+    }
+    ch.event(
+        EventKind::DatesSet,
+        serde_json::json!({ "changes": changes }),
+    );
+}
+
 fn withdraw(ch: &mut Change, reason: &str) -> Result<()> {
     check_text("撤回理由", reason)?;
     let open: Vec<usize> = (0..ch.parts.len())

@@ -46,10 +46,12 @@ pub enum NoticeKind {
     Withdrawal,
     /// 逾期未补正终止办理告知书 (the one-time notice was not answered in time)
     Lapse,
+    /// 办理期限告知书 (a date that was not yet known, or that moved, now in writing)
+    Dates,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 13] = [
+    pub const ALL: [NoticeKind; 14] = [
         Self::Supplement,
         Self::Acceptance,
         Self::Refusal,
@@ -63,6 +65,7 @@ impl NoticeKind {
         Self::Termination,
         Self::Withdrawal,
         Self::Lapse,
+        Self::Dates,
     ];
 
     pub fn title(self) -> &'static str {
@@ -80,6 +83,7 @@ impl NoticeKind {
             Self::Termination => "终止办理通知书",
             Self::Withdrawal => "撤回申请终止办理告知书",
             Self::Lapse => "逾期未补正终止办理告知书",
+            Self::Dates => "办理期限告知书",
         }
     }
 
@@ -99,6 +103,7 @@ impl NoticeKind {
             Self::Termination => "终",
             Self::Withdrawal => "撤",
             Self::Lapse => "逾",
+            Self::Dates => "期",
         }
     }
 
@@ -637,7 +642,8 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
         | NoticeKind::Extension
         | NoticeKind::Termination
         | NoticeKind::Withdrawal
-        | NoticeKind::Lapse => {}
+        | NoticeKind::Lapse
+        | NoticeKind::Dates => {}
     }
     draft
 }
@@ -739,6 +745,62 @@ pub fn supplement_due_item(due: Option<NaiveDate>) -> NoticeItem {
             date_or_pending(due)
         ),
     )
+}
+
+/// A deadline whose date a newly published calendar set or moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateChange {
+    /// The matter's name.
+    pub matter: String,
+    /// 承诺办结日期, 法定办结日期, 补正期限 or 结果送达期限.
+    pub what: &'static str,
+    /// The date given before (`None`: not yet known).
+    pub from: Option<NaiveDate>,
+    pub to: NaiveDate,
+}
+
+/// 办理期限告知书: dates that could not be given when the calendar did not yet reach them, or
+/// that a new calendar moved, in writing.
+pub fn dates_notice(
+    applicant: &str,
+    matter: &str,
+    received_on: NaiveDate,
+    changes: &[DateChange],
+) -> NoticeDraft {
+    let mut paragraphs = Vec::new();
+    if changes.iter().any(|c| c.from.is_none()) {
+        paragraphs.push(format!(
+            "{applicant}：您于{}申请办理的“{matter}”，当时工作日历尚未发布，以下期限的具体日期未能确定。现工作日历已经发布，本中心按工作日重新计算，将有关日期书面告知如下。",
+            chinese_date(received_on),
+        ));
+    } else {
+        paragraphs.push(format!(
+            "{applicant}：您于{}申请办理的“{matter}”，因法定节假日安排调整，以下期限的日期相应变更，特此书面告知。",
+            chinese_date(received_on),
+        ));
+    }
+    let items = changes
+        .iter()
+        .map(|c| {
+            let detail = match c.from {
+                None => format!("{}：{}", c.what, chinese_date(c.to)),
+                Some(f) => format!(
+                    "{}：由{}变更为{}",
+                    c.what,
+                    chinese_date(f),
+                    chinese_date(c.to)
+                ),
+            };
+            NoticeItem::new(c.matter.clone(), detail)
+        })
+        .collect();
+    NoticeDraft {
+        kind: NoticeKind::Dates,
+        track: None,
+        paragraphs,
+        items,
+        ..NoticeDraft::default()
+    }
 }
 
 /// 逾期未补正: the one-time notice lapsed.

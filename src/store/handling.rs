@@ -228,6 +228,8 @@ pub struct CaseChange {
     pub application: Option<String>,
     /// Move the case to this catalog version (a change marked to apply to open cases).
     pub move_to_catalog: Option<String>,
+    /// The case's promised date (`cases.due_date`), when the change moved or set it.
+    pub due_date: Option<String>,
     pub lifecycle: LifecycleWrite,
     /// The due item this change carries out: marked done, guarded by its pending state, so a
     /// transition fires once however many instances try.
@@ -354,6 +356,7 @@ pub(crate) fn apply_change(
     .set((
         c.status.map(|s| cases::status.eq(s.as_text())),
         c.application.as_ref().map(|a| cases::application.eq(a)),
+        c.due_date.as_ref().map(|d| cases::due_date.eq(d)),
         c.move_to_catalog
             .as_ref()
             .map(|h| cases::catalog_hash.eq(h)),
@@ -464,6 +467,34 @@ pub(crate) fn inbox(
 /// Takes a lease on up to `limit` pending due items whose time has come. On PostgreSQL the
 /// candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so instances sweeping at once take
 /// different items; on SQLite the write transaction excludes every other writer.
+/// Ids of cases with a matter still running, waiting for 补正, or decided with its result not
+/// yet handed over, after `after` in id order.
+pub(crate) fn cases_with_open_parts(
+    conn: &mut DbConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    use crate::domain::handling::PartStatus;
+    let open = [
+        PartStatus::InProgress.as_text(),
+        PartStatus::Paused.as_text(),
+        PartStatus::AwaitingSupplement.as_text(),
+        PartStatus::Decided.as_text(),
+    ];
+    let q = case_parts::table
+        .filter(case_parts::status.eq_any(open))
+        .filter(case_parts::case_id.gt(after.unwrap_or("")))
+        .filter(case_parts::delivered_on.is_null())
+        .select(case_parts::case_id)
+        .distinct()
+        .order(case_parts::case_id.asc())
+        .limit(limit);
+    Ok(match conn {
+        DbConnection::Pg(c) => q.load(c)?,
+        DbConnection::Sqlite(c) => q.load(c)?,
+    })
+}
+
 /// Pending due items, and those among them whose time has passed.
 pub(crate) fn due_counts(
     conn: &mut DbConnection,

@@ -170,6 +170,7 @@ text_enum!(NoticeKind, "notice kind", {
     Termination => "termination",
     Withdrawal => "withdrawal",
     Lapse => "lapse",
+    Dates => "dates",
 });
 
 text_enum!(EventKind, "event kind", {
@@ -198,6 +199,7 @@ text_enum!(EventKind, "event kind", {
     CatalogChanged => "catalog_changed",
     Withdrawn => "withdrawn",
     Lapsed => "lapsed",
+    DatesSet => "dates_set",
 });
 
 // ---------------------------------------------------------------- values

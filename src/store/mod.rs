@@ -468,6 +468,16 @@ impl Store {
         }
     }
 
+    /// Ids of cases whose deadlines a published calendar may date (see
+    /// `app::handling::date_open_cases`), `limit` at a time after `after`.
+    pub fn cases_with_open_parts(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        handling::cases_with_open_parts(&mut *self.conn()?, after, limit)
+    }
+
     /// Due items waiting to fire, and those of them whose time has passed (for `/metrics`).
     pub fn due_counts(&self, now_ms: i64) -> Result<DueCounts, StoreError> {
         handling::due_counts(&mut *self.conn()?, now_ms)

@@ -1297,3 +1297,161 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
 on_both_backends! {
     supervision_figures_match_hand_counts => figures_sqlite, figures_postgres;
 }
+
+/// Dates that never stay unknown (issue 11): a promise past the published calendar has no date
+/// ("date pending", never green); when county IT publishes next year's calendar, the first
+/// sweep dates the case, records it in the history and tells the applicant in a numbered
+/// 办理期限告知书; a second sweep changes nothing. (The 2027 calendar here is a test fixture with
+/// only 元旦, not the State Council's.)
+async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        &rules,
+    );
+    let app = spawn_app_with(backend, rules.clone(), 0).await;
+    app.clock.set_day(day(2026, 12, 20));
+    // The sample's income proof is from February: by December it is too old, which makes a
+    // one-time notice whose 补正期限 (20 working days) is past the calendar too.
+    let noticed = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(
+        noticed.body["case"]["outcome"], "supplement_needed",
+        "{}",
+        noticed.text
+    );
+    let noticed = noticed.case_id();
+    let mut fresh = dibao_complete();
+    for m in fresh["materials"].as_array_mut().unwrap() {
+        if m["id"] == "income_proof" {
+            m["issued_on"] = json!("2026-12-01");
+        }
+    }
+    let case = take(&app, CLERK_BAISHUI, DIBAO, &fresh).await;
+    let p = progress(&app, CLERK_BAISHUI, &case).await;
+    let part = &p["parts"][0];
+    assert_eq!(part["due_date"], Value::Null, "{p}");
+    assert_eq!(part["colour"], "date_pending", "{p}");
+    assert_eq!(sweep(&app).await["dated"], 0);
+
+    std::fs::write(
+        rules.join("calendar/2027.yaml"),
+        "year: 2027\nholidays:\n  - { name: 元旦, from: 2027-01-01, to: 2027-01-03 }\nworkdays: []\n",
+    )
+    .unwrap();
+    let r = post(&app, ADMIN, "/api/v1/catalog/reload", json!({})).await;
+    assert_eq!(r.body["outcome"], "activated", "{}", r.text);
+    let s = sweep(&app).await;
+    assert_eq!(s["dated"], 2, "{s}");
+
+    // Received on Sunday 2026-12-20, the count starts on Monday 12-21 (day 0, as for every
+    // weekend intake); 20 working days with 元旦 (Friday 2027-01-01) not counted: 2027-01-19;
+    // the statutory 30: 2027-02-02.
+    let p = progress(&app, CLERK_BAISHUI, &case).await;
+    let part = &p["parts"][0];
+    assert_eq!(part["due_date"], "2027-01-19", "{p}");
+    assert_eq!(part["statutory_due"], "2027-02-02", "{p}");
+    let row = app
+        .get(&format!("/api/v1/cases/{case}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(row.body["case"]["due_date"], "2027-01-19", "{}", row.text);
+    assert_ne!(part["colour"], "date_pending", "{p}");
+    assert!(history_actions(&app, &case)
+        .await
+        .contains(&"dates_set".to_string()));
+    let notices = app
+        .get(
+            &format!("/api/v1/cases/{case}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let last = notices
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "dates")
+        .unwrap_or_else(|| panic!("no 办理期限告知书: {}", notices.text))
+        .clone();
+    // Two cases dated: numbers 0001 and 0002 of the 期 series, in case id order.
+    let number = last["number"].as_str().unwrap();
+    assert!(
+        number == "白水镇政务〔2026〕期字第0001号" || number == "白水镇政务〔2026〕期字第0002号",
+        "{number}"
+    );
+    let text = last["content"].to_string();
+    assert!(text.contains("2027年1月19日"), "{text}");
+    assert!(text.contains("2027年2月2日"), "{text}");
+    assert!(text.contains("工作日历"), "{text}");
+    let print = app
+        .get(
+            &format!("/api/v1/notices/{}/print", last["id"].as_str().unwrap()),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    assert_eq!(print.status, 200, "{}", print.text);
+    assert!(print.text.contains("办理期限告知书") && print.text.contains("2027年1月19日"));
+
+    // The one-time notice's 补正期限 is set too (the same 20 working days: 2027-01-19), and the
+    // notice lapses on the day after.
+    let n = app
+        .get(
+            &format!("/api/v1/cases/{noticed}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let dates = n
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] == "dates")
+        .unwrap_or_else(|| panic!("no 办理期限告知书: {}", n.text))
+        .clone();
+    assert!(
+        dates["content"]
+            .to_string()
+            .contains("补正期限：2027年1月19日"),
+        "{dates}"
+    );
+
+    // Nothing left to date: a second sweep changes nothing and issues no notice.
+    assert_eq!(sweep(&app).await["dated"], 0);
+    let again = app
+        .get(
+            &format!("/api/v1/cases/{case}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    assert_eq!(
+        again.body.as_array().unwrap().len(),
+        notices.body.as_array().unwrap().len()
+    );
+    app.clock.set_day(day(2027, 1, 19));
+    sweep(&app).await;
+    let open = app
+        .get(&format!("/api/v1/cases/{noticed}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(
+        open.body["case"]["status"], "awaiting_supplement",
+        "{}",
+        open.text
+    );
+    app.clock.set_day(day(2027, 1, 20));
+    sweep(&app).await;
+    let lapsed = app
+        .get(&format!("/api/v1/cases/{noticed}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(lapsed.body["case"]["status"], "lapsed", "{}", lapsed.text);
+    app.assert_audit_intact();
+}
+
+#[actix_web::test]
+async fn dates_set_on_a_new_calendar_sqlite() {
+    dates_set_when_next_years_calendar_is_published(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn dates_set_on_a_new_calendar_postgres() {
+    dates_set_when_next_years_calendar_is_published(Backend::Postgres).await;
+}
