@@ -297,6 +297,22 @@ fn change_once(
             l.case.status.label()
         )));
     }
+    // 一次一评 of a notice: it must be one the applicant received in this case.
+    if let Command::Rate {
+        subject: lifecycle::RatingSubject::Notice(notice),
+        ..
+    } = command
+    {
+        let theirs = app
+            .store
+            .notice(notice)?
+            .is_some_and(|n| n.case_id == case_id);
+        if !theirs {
+            return Err(AppError::NotFound(format!(
+                "办件 {case_id} 没有编号为 {notice} 的告知书"
+            )));
+        }
+    }
     let mut extra = Vec::new();
     follow_marked_change(app, &mut l, &user.id, &mut extra);
     let actor = Actor {

@@ -63,7 +63,8 @@ pub struct Figures {
     pub overdue_now: i64,
     /// Average working days from acceptance to decision, paused days excluded.
     pub average_working_days: Option<f64>,
-    /// Cases rated (一次一评).
+    /// Matters of the cases received in the period whose case was rated as a whole (一事一评),
+    /// however it ended.
     pub rated: i64,
     /// 满意率 = ratings of 基本满意 or better / rated.
     pub satisfaction_rate: Option<f64>,
@@ -96,14 +97,6 @@ impl Figures {
             immediate: 0,
             overdue_now: 0,
             days_used: 0,
-            rated: 0,
-            satisfied: 0,
-            bad: 0,
-            rating_1: 0,
-            rating_2: 0,
-            rating_3: 0,
-            rating_4: 0,
-            rating_5: 0,
         };
         let c = c.unwrap_or(&z);
         Self {
@@ -125,10 +118,12 @@ impl Figures {
             immediate_share: rate(c.immediate, c.received),
             overdue_now: c.overdue_now,
             average_working_days: rate(c.days_used, c.finished),
-            rated: c.rated,
-            satisfaction_rate: rate(c.satisfied, c.rated),
-            bad_ratings: c.bad,
-            ratings_by_level: [c.rating_1, c.rating_2, c.rating_3, c.rating_4, c.rating_5],
+            rated: i.map_or(0, |i| i.rated),
+            satisfaction_rate: i.and_then(|i| rate(i.satisfied, i.rated)),
+            bad_ratings: i.map_or(0, |i| i.bad),
+            ratings_by_level: i.map_or([0; 5], |i| {
+                [i.rating_1, i.rating_2, i.rating_3, i.rating_4, i.rating_5]
+            }),
         }
     }
 }

@@ -514,8 +514,11 @@ pub enum Command {
         track: Option<String>,
         method: Delivery,
     },
-    /// 好差评 of the case as a whole.
+    /// 好差评 (国办发〔2019〕51号): the case as a whole once it has ended however it ended
+    /// (一事一评), or one service the applicant received — a notice, a handed-over result —
+    /// once each (一次一评). The application layer checks that a rated notice is the case's.
     Rate {
+        subject: RatingSubject,
         level: u8,
         comment: Option<String>,
     },
@@ -1142,7 +1145,11 @@ pub fn apply(
         Command::SetDates => set_dates(&mut ch),
         Command::SupplyDeferred { materials } => supply_deferred(&mut ch, materials)?,
         Command::Deliver { track, method } => deliver(&mut ch, track.as_deref(), method)?,
-        Command::Rate { level, comment } => rate(&mut ch, *level, comment.as_deref())?,
+        Command::Rate {
+            subject,
+            level,
+            comment,
+        } => rate(&mut ch, subject, *level, comment.as_deref())?,
         Command::CloseFollowup { note, callback } => {
             close_followup(&mut ch, note, callback.as_deref())?
         }
@@ -2002,7 +2009,7 @@ fn deliver(ch: &mut Change, track: Option<&str>, method: &Delivery) -> Result<()
     Ok(())
 }
 
-fn rate(ch: &mut Change, level: u8, comment: Option<&str>) -> Result<()> {
+fn rate(ch: &mut Change, subject: &RatingSubject, level: u8, comment: Option<&str>) -> Result<()> {
     if !(1..=5).contains(&level) {
         return Err(Rejection::new(
             ErrorCode::RatingLevel,
@@ -2012,17 +2019,45 @@ fn rate(ch: &mut Change, level: u8, comment: Option<&str>) -> Result<()> {
     if comment.is_some_and(|c| c.chars().count() > 500) {
         return Err(Rejection::new(ErrorCode::TextTooLong, "评价内容最多500字"));
     }
-    if ch.parts.iter().any(|p| p.status.is_open()) || ch.parts.iter().all(|p| p.decision.is_none())
-    {
-        return Err(Rejection::conflict(format!(
-            "办件 {} 尚未办结，办结后方可评价",
-            ch.case.id
-        )));
+    match subject {
+        // 一事一评: once the case has ended, however it ended (refused at intake, withdrawn,
+        // lapsed, decided).
+        RatingSubject::Case => {
+            let running = ch.parts.iter().any(|p| {
+                matches!(
+                    p.status,
+                    PartStatus::InProgress | PartStatus::Paused | PartStatus::AwaitingSupplement
+                )
+            });
+            if running {
+                return Err(Rejection::conflict(format!(
+                    "办件 {} 尚未办结，办结（或终止）后方可对整件评价；已收到的告知书可以先行评价",
+                    ch.case.id
+                )));
+            }
+        }
+        RatingSubject::Notice(_) => {}
+        RatingSubject::Delivery(track) => {
+            let handed = ch
+                .parts
+                .iter()
+                .any(|p| &p.track == track && p.delivery.is_some());
+            if !handed {
+                return Err(Rejection::conflict(format!(
+                    "办件 {} 的“{track}”办理结果尚未送达，送达后方可评价",
+                    ch.case.id
+                )));
+            }
+        }
     }
-    if ch.ratings.iter().any(|r| r.subject == RatingSubject::Case) {
+    if ch.ratings.iter().any(|r| &r.subject == subject) {
+        let what = match subject {
+            RatingSubject::Case => "该办件".to_string(),
+            RatingSubject::Notice(id) => format!("告知书 {id}"),
+            RatingSubject::Delivery(track) => format!("“{track}”的结果送达"),
+        };
         return Err(Rejection::conflict(format!(
-            "办件 {} 已评价（一次一评）",
-            ch.case.id
+            "{what}已评价（每项服务评价一次）"
         )));
     }
     let bad = level <= 2;
@@ -2039,7 +2074,7 @@ fn rate(ch: &mut Change, level: u8, comment: Option<&str>) -> Result<()> {
     });
     let due = followup.as_ref().and_then(|f| f.due);
     ch.ratings.push(Rating {
-        subject: RatingSubject::Case,
+        subject: subject.clone(),
         level,
         comment: comment.map(str::to_string),
         on: ch.today,
@@ -2050,7 +2085,8 @@ fn rate(ch: &mut Change, level: u8, comment: Option<&str>) -> Result<()> {
     ch.event(
         EventKind::Rated,
         serde_json::json!({
-            "level": level, "label": rating_label(level), "bad": bad, "followup_due": due,
+            "subject": subject, "level": level, "label": rating_label(level), "bad": bad,
+            "followup_due": due,
         }),
     );
     Ok(())

@@ -16,7 +16,7 @@ use crate::app::handling::{self, ActionResult, Progress};
 use crate::app::{scheduler, supervise, App, AppError};
 use crate::auth::{Role, User};
 use crate::domain::application::PresentedMaterial;
-use crate::domain::handling::{Command, Delivery, StepCommand};
+use crate::domain::handling::{Command, Delivery, RatingSubject, StepCommand};
 use crate::domain::matter::SpecialProcedureKind;
 use crate::domain::unit::UnitId;
 
@@ -124,6 +124,13 @@ pub struct RatingRequest {
     pub level: u8,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Rate one notice the applicant received (一次一评), by its id. Without `notice` and
+    /// `delivery`: the case as a whole (一事一评), once it has ended.
+    #[serde(default)]
+    pub notice: Option<String>,
+    /// Rate the handing over of a matter's result, by the matter's code.
+    #[serde(default)]
+    pub delivery: Option<String>,
 }
 
 /// Closing the follow-up of a 差评.
@@ -327,7 +334,19 @@ async fn rate(
     body: Body<RatingRequest>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
+    let subject = match (b.notice, b.delivery) {
+        (None, None) => RatingSubject::Case,
+        (Some(n), None) => RatingSubject::Notice(n),
+        (None, Some(track)) => RatingSubject::Delivery(track),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "notice 与 delivery 只能填写一个：一次评价一项服务",
+            ))
+        }
+    };
     let command = Command::Rate {
+        subject,
         level: b.level,
         comment: b.comment,
     };

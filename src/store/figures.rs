@@ -100,15 +100,7 @@ fn counts() -> String {
     COUNT(*) FILTER (WHERE immediate = 1 AND decision IS NOT NULL) AS on_the_spot,
     SUM(immediate) AS immediate,
     COUNT(*) FILTER (WHERE status = '{running}' AND due_date < $1) AS overdue_now,
-    SUM(days_used) AS days_used,
-    COUNT(rating) AS rated,
-    COUNT(*) FILTER (WHERE rating >= 3) AS satisfied,
-    COUNT(*) FILTER (WHERE rating <= 2) AS bad,
-    COUNT(*) FILTER (WHERE rating = 1) AS rating_1,
-    COUNT(*) FILTER (WHERE rating = 2) AS rating_2,
-    COUNT(*) FILTER (WHERE rating = 3) AS rating_3,
-    COUNT(*) FILTER (WHERE rating = 4) AS rating_4,
-    COUNT(*) FILTER (WHERE rating = 5) AS rating_5",
+    SUM(days_used) AS days_used",
         running = PartStatus::InProgress.as_text()
     )
 }
@@ -132,23 +124,6 @@ pub struct FigureCounts {
     pub overdue_now: i64,
     #[diesel(sql_type = BigInt)]
     pub days_used: i64,
-    #[diesel(sql_type = BigInt)]
-    pub rated: i64,
-    #[diesel(sql_type = BigInt)]
-    pub satisfied: i64,
-    #[diesel(sql_type = BigInt)]
-    pub bad: i64,
-    /// Ratings of each level, 1 (非常不满意) to 5 (非常满意).
-    #[diesel(sql_type = BigInt)]
-    pub rating_1: i64,
-    #[diesel(sql_type = BigInt)]
-    pub rating_2: i64,
-    #[diesel(sql_type = BigInt)]
-    pub rating_3: i64,
-    #[diesel(sql_type = BigInt)]
-    pub rating_4: i64,
-    #[diesel(sql_type = BigInt)]
-    pub rating_5: i64,
 }
 
 /// What happened at intake to the matters of the applications received in a period, in one
@@ -172,6 +147,24 @@ pub struct IntakeCounts {
     /// Closed as 逾期未补正.
     #[diesel(sql_type = BigInt)]
     pub lapsed: i64,
+    /// 好差评 of the case as a whole (一事一评), whatever its end.
+    #[diesel(sql_type = BigInt)]
+    pub rated: i64,
+    #[diesel(sql_type = BigInt)]
+    pub satisfied: i64,
+    #[diesel(sql_type = BigInt)]
+    pub bad: i64,
+    /// Ratings of each level, 1 (非常不满意) to 5 (非常满意).
+    #[diesel(sql_type = BigInt)]
+    pub rating_1: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_2: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_3: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_4: i64,
+    #[diesel(sql_type = BigInt)]
+    pub rating_5: i64,
 }
 
 /// The counts of [`IntakeCounts`] for the applications received in `from..=to`, optionally only
@@ -214,7 +207,15 @@ fn intake_sql(key: FigureKey, center: bool) -> String {
             COUNT(*) FILTER (WHERE supplement_notices > 0) AS supplement_noticed,
             COUNT(*) FILTER (WHERE status = '{refused}' AND accepted_on IS NULL) AS refused_at_intake,
             COUNT(*) FILTER (WHERE status = '{withdrawn}') AS withdrawn,
-            COUNT(*) FILTER (WHERE status = '{lapsed}') AS lapsed
+            COUNT(*) FILTER (WHERE status = '{lapsed}') AS lapsed,
+            COUNT(rating) AS rated,
+            COUNT(*) FILTER (WHERE rating >= 3) AS satisfied,
+            COUNT(*) FILTER (WHERE rating <= 2) AS bad,
+            COUNT(*) FILTER (WHERE rating = 1) AS rating_1,
+            COUNT(*) FILTER (WHERE rating = 2) AS rating_2,
+            COUNT(*) FILTER (WHERE rating = 3) AS rating_3,
+            COUNT(*) FILTER (WHERE rating = 4) AS rating_4,
+            COUNT(*) FILTER (WHERE rating = 5) AS rating_5
          FROM {source}
          WHERE received_on >= $1 AND received_on <= $2 {center}
          {group}",
@@ -318,15 +319,7 @@ fn figures_sql(key: FigureKey, backend: Backend, center: bool) -> String {
             CAST(SUM(on_the_spot) AS BIGINT) AS on_the_spot,
             CAST(SUM(immediate) AS BIGINT) AS immediate,
             CAST(SUM(overdue_now) AS BIGINT) AS overdue_now,
-            CAST(COALESCE(SUM(days_used), 0) AS BIGINT) AS days_used,
-            CAST(SUM(rated) AS BIGINT) AS rated,
-            CAST(SUM(satisfied) AS BIGINT) AS satisfied,
-            CAST(SUM(bad) AS BIGINT) AS bad,
-            CAST(SUM(rating_1) AS BIGINT) AS rating_1,
-            CAST(SUM(rating_2) AS BIGINT) AS rating_2,
-            CAST(SUM(rating_3) AS BIGINT) AS rating_3,
-            CAST(SUM(rating_4) AS BIGINT) AS rating_4,
-            CAST(SUM(rating_5) AS BIGINT) AS rating_5
+            CAST(COALESCE(SUM(days_used), 0) AS BIGINT) AS days_used
          FROM (SELECT {inner_select}{counts}
                FROM {source}
                WHERE accepted_on >= $2 AND accepted_on <= $3 {center}

@@ -1455,3 +1455,128 @@ async fn dates_set_on_a_new_calendar_sqlite() {
 async fn dates_set_on_a_new_calendar_postgres() {
     dates_set_when_next_years_calendar_is_published(Backend::Postgres).await;
 }
+
+/// 好差评 for every service (国办发〔2019〕51号): a 不予受理 case is rated as a whole, once; a
+/// notice the applicant received is rated once, while the case still runs; a notice of another
+/// case is not found; the case as a whole waits until it has ended.
+async fn every_service_is_rated_once(app: &TestApp) {
+    let refused = app
+        .intake(
+            CLERK_QINGSHI,
+            WEISHENG,
+            &example_application(WEISHENG_FILE, 3),
+        )
+        .await;
+    assert_eq!(
+        refused.body["case"]["outcome"], "refused",
+        "{}",
+        refused.text
+    );
+    let refused = refused.case_id();
+    let rate = |c: &str| format!("/api/v1/cases/{c}/rating");
+    let r = post(
+        app,
+        CLERK_QINGSHI,
+        &rate(&refused),
+        json!({"level": 2, "comment": "不予受理的理由没讲清楚"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["progress"]["ratings"][0]["subject"]["of"], "case",
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["progress"]["ratings"][0]["followup"]["due"].is_string(),
+        "{}",
+        r.text
+    );
+    post(app, CLERK_QINGSHI, &rate(&refused), json!({"level": 5}))
+        .await
+        .assert_error(409, "conflict");
+
+    let open = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    let notices = app
+        .get(
+            &format!("/api/v1/cases/{open}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let acceptance = notices.body[0]["id"].as_str().unwrap().to_string();
+    // The case as a whole waits; the acceptance notice can be rated now, once.
+    post(app, CLERK_BAISHUI, &rate(&open), json!({"level": 4}))
+        .await
+        .assert_error(409, "conflict");
+    let r = post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&open),
+        json!({"level": 4, "notice": acceptance}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["progress"]["ratings"][0]["subject"]["id"],
+        acceptance.as_str(),
+        "{}",
+        r.text
+    );
+    post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&open),
+        json!({"level": 4, "notice": acceptance}),
+    )
+    .await
+    .assert_error(409, "conflict");
+    // A notice of another case, a result not yet handed over, or two subjects at once.
+    let other = app
+        .get(
+            &format!("/api/v1/cases/{refused}/notices"),
+            Some(CLERK_QINGSHI),
+        )
+        .await;
+    let foreign = other.body[0]["id"].as_str().unwrap().to_string();
+    post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&open),
+        json!({"level": 4, "notice": foreign}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&open),
+        json!({"level": 4, "delivery": DIBAO}),
+    )
+    .await
+    .assert_error(409, "conflict");
+    post(
+        app,
+        CLERK_BAISHUI,
+        &rate(&open),
+        json!({"level": 4, "notice": acceptance, "delivery": DIBAO}),
+    )
+    .await
+    .assert_error(422, "invalid_request");
+    // Only the case ratings count in the figures' 满意率 (one per case).
+    let f = app
+        .get(
+            "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31&by=township",
+            Some(SUPERVISOR_COUNTY),
+        )
+        .await;
+    assert_eq!(
+        row(&f.body, "qingshi")["ratings_by_level"],
+        json!([0, 1, 0, 0, 0]),
+        "{}",
+        f.text
+    );
+}
+
+on_both_backends! {
+    every_service_is_rated_once => rated_once_sqlite, rated_once_postgres;
+}
