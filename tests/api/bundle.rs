@@ -8,7 +8,7 @@ use crate::on_both_backends;
 
 /// The union of the two baishui examples (QS-SC-001 #0 and QS-WS-001 #0): same applicant, same
 /// premises and phone.
-fn barbershop_complete() -> Value {
+pub(crate) fn barbershop_complete() -> Value {
     let sc = example_application(GETIHU_FILE, 0);
     let ws = example_application(WEISHENG_FILE, 0);
     let mut fields = sc["fields"].as_object().unwrap().clone();

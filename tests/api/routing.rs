@@ -1580,3 +1580,166 @@ async fn every_service_is_rated_once(app: &TestApp) {
 on_both_backends! {
     every_service_is_rated_once => rated_once_sqlite, rated_once_postgres;
 }
+
+/// 一件事: each matter is its own decision. The 即办 licence of the 开理发店 bundle is decided
+/// and issued at intake; refusing the hygiene permit later decides that matter only, with a
+/// 不予决定书 naming the permit alone; the licence stands, and the figures count each matter.
+async fn bundle_refusal_decides_one_matter_only(app: &TestApp) {
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            Some(CLERK_BAISHUI),
+            &json!({ "bundle": BARBERSHOP, "application": crate::bundle::barbershop_complete() }),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.case_id();
+    approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
+    let p = progress(app, APPROVER_HEALTH, &case).await;
+    let s = active(&p, "qingshan/health");
+    let refused = act(
+        app,
+        APPROVER_HEALTH,
+        &case,
+        &s,
+        json!({"action": "refuse", "reason": "经营场所通风设施不符合卫生要求", "basis": "《公共场所卫生管理条例实施细则》第十九条"}),
+    )
+    .await;
+    assert_eq!(refused.status, 200, "{}", refused.text);
+    let parts = refused.body["progress"]["parts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let part = |code: &str| {
+        parts
+            .iter()
+            .find(|p| p["matter_code"] == code)
+            .unwrap_or_else(|| panic!("no part {code}: {parts:?}"))
+            .clone()
+    };
+    assert_eq!(part(GETIHU)["decision"], "approved", "{parts:?}");
+    assert_eq!(part(GETIHU)["status"], "decided");
+    assert_eq!(part("QS-WS-001")["decision"], "disapproved", "{parts:?}");
+    let notice = refused.body["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "disapproval")
+        .unwrap_or_else(|| panic!("no 不予决定书: {}", refused.text))
+        .clone();
+    let text = notice["content"].to_string();
+    assert!(text.contains("公共场所卫生许可"), "{text}");
+    assert!(
+        !text.contains("个体工商户设立登记"),
+        "the licence is not refused: {text}"
+    );
+    assert!(text.contains("通风设施"), "{text}");
+    // The licence's own result notice from the intake is still the case's.
+    let all = app
+        .get(
+            &format!("/api/v1/cases/{case}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let kinds: Vec<&str> = all
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"immediate_decision") && kinds.contains(&"disapproval"),
+        "{kinds:?}"
+    );
+    let f = app
+        .get(
+            "/api/v1/supervision/figures?from=2026-03-01&to=2026-03-31&by=matter",
+            Some(SUPERVISOR_COUNTY),
+        )
+        .await;
+    assert_eq!(row(&f.body, GETIHU)["finished"], 1, "{}", f.text);
+    assert_eq!(row(&f.body, GETIHU)["on_the_spot"], 1, "{}", f.text);
+    assert_eq!(row(&f.body, "QS-WS-001")["finished"], 1, "{}", f.text);
+}
+
+/// 撤回 at each stage: while awaiting 补正 (the notice's lapse is void), while paused
+/// (特别程序), after one matter of a bundle is decided (only the open matter ends; the decided
+/// licence stands), and never after every matter is decided.
+async fn withdrawal_at_each_stage(app: &TestApp) {
+    let withdraw = |c: &str| format!("/api/v1/cases/{c}/withdrawal");
+    let body = json!({"reason": "申请人申请撤回"});
+    // Awaiting 补正.
+    let noticed = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
+    let noticed = noticed.case_id();
+    let r = post(app, CLERK_BAISHUI, &withdraw(&noticed), body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["progress"]["status"], "withdrawn", "{}", r.text);
+    // Paused (特别程序).
+    let paused = take(app, CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    let r = post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{paused}/pause"),
+        json!({"kind": "appraisal", "reason": "残疾等级鉴定", "expected_end": "2026-03-20"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = post(app, CLERK_BAISHUI, &withdraw(&paused), body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["progress"]["parts"][0]["status"], "withdrawn",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["progress"]["parts"][0]["pause"],
+        Value::Null,
+        "{}",
+        r.text
+    );
+    // A bundle with its licence decided at intake: only the permit is withdrawn.
+    let b = app
+        .post_json(
+            "/api/v1/cases",
+            Some(CLERK_BAISHUI),
+            &json!({ "bundle": BARBERSHOP, "application": crate::bundle::barbershop_complete() }),
+            &[],
+        )
+        .await;
+    let bundle = b.case_id();
+    let r = post(app, CLERK_BAISHUI, &withdraw(&bundle), body.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let parts = r.body["progress"]["parts"].as_array().unwrap();
+    let status_of = |code: &str| {
+        parts
+            .iter()
+            .find(|p| p["matter_code"] == code)
+            .map(|p| p["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status_of(GETIHU).as_deref(), Some("decided"), "{parts:?}");
+    assert_eq!(
+        status_of("QS-WS-001").as_deref(),
+        Some("withdrawn"),
+        "{parts:?}"
+    );
+    let notice = r.body["notices"][0]["content"].to_string();
+    assert!(
+        notice.contains("公共场所卫生许可") && !notice.contains("个体工商户设立登记"),
+        "{notice}"
+    );
+    // Once every matter is decided there is nothing left to withdraw.
+    post(app, CLERK_BAISHUI, &withdraw(&bundle), body)
+        .await
+        .assert_error(409, "conflict");
+    // The lapse of the withdrawn one-time notice never fires.
+    app.clock.set_day(day(2026, 6, 1));
+    let s = sweep(app).await;
+    assert!(!s.to_string().contains(&noticed), "{s}");
+}
+
+on_both_backends! {
+    bundle_refusal_decides_one_matter_only => bundle_refusal_sqlite, bundle_refusal_postgres;
+    withdrawal_at_each_stage => withdrawal_stages_sqlite, withdrawal_stages_postgres;
+}

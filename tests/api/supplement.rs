@@ -268,7 +268,37 @@ async fn a_one_time_notice_lapses(app: &TestApp) {
     );
 }
 
+/// A one-time notice given just before 中秋 and 国庆 (2026-09-21): its 20 working days skip
+/// both holidays and count the make-up working Saturday 10-10, so it is open until 2026-10-26
+/// and lapses on the 27th (counted by hand from the State Council's 2026 notice).
+async fn a_one_time_notice_lapses_across_national_day(app: &TestApp) {
+    app.clock.set_day(day(2026, 9, 21));
+    let first = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let id = first.case_id();
+    assert!(
+        first.text.contains("请于2026年10月26日前补正"),
+        "{}",
+        first.text
+    );
+    app.clock.set_day(day(2026, 10, 26));
+    let s = app
+        .post_json("/api/v1/scheduler/sweep", Some(ADMIN), &json!({}), &[])
+        .await;
+    assert_eq!(s.body["fired"], 0, "{}", s.text);
+    app.clock.set_day(day(2026, 10, 27));
+    let s = app
+        .post_json("/api/v1/scheduler/sweep", Some(ADMIN), &json!({}), &[])
+        .await;
+    assert_eq!(s.body["fired"], 1, "{}", s.text);
+    let c = app
+        .get(&format!("/api/v1/cases/{id}"), Some(CLERK_BAISHUI))
+        .await;
+    assert_eq!(c.body["case"]["status"], "lapsed", "{}", c.text);
+}
+
 on_both_backends! {
+    a_one_time_notice_lapses_across_national_day => lapses_across_national_day_sqlite, lapses_across_national_day_postgres;
     a_one_time_notice_lapses => notice_lapses_sqlite, notice_lapses_postgres;
     supplement_then_acceptance => supplement_then_acceptance_sqlite, supplement_then_acceptance_postgres;
     supplement_on_a_later_day => supplement_on_a_later_day_sqlite, supplement_on_a_later_day_postgres;
