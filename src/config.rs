@@ -79,6 +79,12 @@ pub struct Config {
     /// Requests a user may send at once above that rate (token bucket size; at least 1).
     /// Env: `YICHUANG_RATE_LIMIT_BURST`.
     pub rate_limit_burst: u32,
+    /// Failed sign-ins (a wrong or expired token) allowed per client address per minute after
+    /// the burst below; beyond it a failing request answers 429 (a valid token still passes).
+    /// 0 = off. Env: `YICHUANG_AUTH_FAILURES_PER_MIN`.
+    pub auth_failures_per_min: u32,
+    /// Failed sign-ins a client address may make at once. Env: `YICHUANG_AUTH_FAILURE_BURST`.
+    pub auth_failure_burst: u32,
     /// Longest a request may take, from its head to the answer (reading the body included), before
     /// it is answered 503 `request_timeout`; 0 = no limit. Env: `YICHUANG_REQUEST_TIMEOUT_MS`.
     pub request_timeout_ms: u64,
@@ -120,6 +126,8 @@ impl Default for Config {
             jwt_leeway_secs: 60,
             rate_limit_per_sec: 0.0,
             rate_limit_burst: 20,
+            auth_failures_per_min: 12,
+            auth_failure_burst: 20,
             request_timeout_ms: 30_000,
             client_request_timeout_ms: 10_000,
             client_disconnect_timeout_ms: 2_000,
@@ -181,6 +189,8 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_JWT_LEEWAY_SECS",
     "YICHUANG_RATE_LIMIT_PER_SEC",
     "YICHUANG_RATE_LIMIT_BURST",
+    "YICHUANG_AUTH_FAILURES_PER_MIN",
+    "YICHUANG_AUTH_FAILURE_BURST",
     "YICHUANG_REQUEST_TIMEOUT_MS",
     "YICHUANG_CLIENT_REQUEST_TIMEOUT_MS",
     "YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS",
@@ -281,6 +291,10 @@ impl Config {
         env_parse::<u64>("YICHUANG_JWT_LEEWAY_SECS", |v| c.jwt_leeway_secs = v)?;
         env_parse::<f64>("YICHUANG_RATE_LIMIT_PER_SEC", |v| c.rate_limit_per_sec = v)?;
         env_parse::<u32>("YICHUANG_RATE_LIMIT_BURST", |v| c.rate_limit_burst = v)?;
+        env_parse::<u32>("YICHUANG_AUTH_FAILURES_PER_MIN", |v| {
+            c.auth_failures_per_min = v
+        })?;
+        env_parse::<u32>("YICHUANG_AUTH_FAILURE_BURST", |v| c.auth_failure_burst = v)?;
         env_parse::<u64>("YICHUANG_REQUEST_TIMEOUT_MS", |v| c.request_timeout_ms = v)?;
         env_parse::<u64>("YICHUANG_CLIENT_REQUEST_TIMEOUT_MS", |v| {
             c.client_request_timeout_ms = v

@@ -99,6 +99,19 @@ impl RateLimiter {
 }
 
 /// The answer when a user's bucket is empty.
+/// Failed sign-ins per client address (a token bucket of its own): guessing tokens is slowed
+/// whoever the guesses claim to be.
+pub struct AuthFailures(pub RateLimiter);
+
+impl AuthFailures {
+    pub fn from_config(c: &Config) -> Self {
+        Self(RateLimiter::new(
+            f64::from(c.auth_failures_per_min) / 60.0,
+            c.auth_failure_burst.max(1),
+        ))
+    }
+}
+
 pub fn rate_limited(retry_after: u64) -> ApiError {
     ApiError::new(
         ErrorCode::RateLimited,

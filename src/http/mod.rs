@@ -55,9 +55,10 @@ impl FromRequest for Auth {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
+            // The scheme is case-insensitive (RFC 9110 §11.1): Bearer, bearer, BEARER.
             .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
             })
             .map(str::trim);
         let Some(token) = token else {
@@ -71,7 +72,19 @@ impl FromRequest for Auth {
             .resolve(token, now_secs, &app.registry.current().org)
         {
             Ok(u) => u,
-            Err(e) => return ready(Err(e.into())),
+            Err(e) => {
+                // A failed sign-in spends a token of the client address's bucket; once it is
+                // empty, failures answer 429 (a valid token from the address still passes).
+                if let Some(failures) = req.app_data::<web::Data<limits::AuthFailures>>() {
+                    let address = req
+                        .peer_addr()
+                        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+                    if let Err(secs) = failures.0.check(&address) {
+                        return ready(Err(limits::rate_limited(secs)));
+                    }
+                }
+                return ready(Err(e.into()));
+            }
         };
         if let Some(limiter) = req.app_data::<web::Data<limits::RateLimiter>>() {
             if let Err(secs) = limiter.check(&user.id) {
@@ -912,6 +925,7 @@ pub fn serve(
     let data = web::Data::from(app);
     let max_body = data.config.max_body_bytes;
     let limiter = web::Data::new(limits::RateLimiter::from_config(&data.config));
+    let failures = web::Data::new(limits::AuthFailures::from_config(&data.config));
     let ms = std::time::Duration::from_millis;
     let (head_timeout, disconnect_timeout) = (
         ms(data.config.client_request_timeout_ms),
@@ -922,6 +936,7 @@ pub fn serve(
         actix_web::App::new()
             .app_data(data.clone())
             .app_data(limiter.clone())
+            .app_data(failures.clone())
             .wrap(actix_web::middleware::Condition::new(
                 !origins.is_empty(),
                 cors(&origins),

@@ -90,6 +90,13 @@ fn rsa_key_configured(c: &mut Config) {
     c.jwt_public_key_file = Some(fixture(RSA_PUBLIC));
 }
 
+/// As `rsa_key_configured`, without the limit on failed sign-ins (the test makes dozens of them
+/// on purpose, to read each reason).
+fn rsa_key_without_failure_limit(c: &mut Config) {
+    rsa_key_configured(c);
+    c.auth_failures_per_min = 0;
+}
+
 fn ec_key_configured(c: &mut Config) {
     c.jwt_issuer = Some(ISSUER.into());
     c.jwt_public_key_file = Some(fixture(EC_PUBLIC));
@@ -607,7 +614,7 @@ async fn stuck_handler_answers_at_the_time_limit(app: &TestApp) {
 
 on_both_backends_configured! {
     signed_tokens_are_users(rsa_key_configured) => signed_tokens_are_users_sqlite, signed_tokens_are_users_postgres;
-    signed_token_rejections(rsa_key_configured) => signed_token_rejections_sqlite, signed_token_rejections_postgres;
+    signed_token_rejections(rsa_key_without_failure_limit) => signed_token_rejections_sqlite, signed_token_rejections_postgres;
     rate_limit_per_user(tight_rate_limit) => rate_limit_per_user_sqlite, rate_limit_per_user_postgres;
     slow_body_is_cut_at_the_time_limit(short_time_limit) => slow_body_is_cut_at_the_time_limit_sqlite, slow_body_is_cut_at_the_time_limit_postgres;
     stuck_handler_answers_at_the_time_limit(short_time_limit) => stuck_handler_answers_at_the_time_limit_sqlite, stuck_handler_answers_at_the_time_limit_postgres;
@@ -685,7 +692,39 @@ async fn no_rate_limit_by_default(app: &TestApp) {
     }
 }
 
+/// Guessing tokens is slowed per client address: after the burst of failed sign-ins (20 by
+/// default) a wrong token answers 429 with Retry-After, while a valid token from the same
+/// address still passes; the bearer scheme is case-insensitive.
+async fn failed_sign_ins_are_limited_by_address(app: &TestApp) {
+    for i in 0..20 {
+        let r = app.get("/api/v1/cases", Some(&format!("guess-{i}"))).await;
+        r.assert_error(401, "unauthorized");
+    }
+    let r = app.get("/api/v1/cases", Some("guess-21")).await;
+    r.assert_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some(), "{:?}", r.headers);
+    let ok = app.get("/api/v1/cases", Some(CLERK_BAISHUI)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    // No token at all is not a guess: still 401 with what to do.
+    app.get("/api/v1/cases", None)
+        .await
+        .assert_error(401, "unauthorized");
+    for scheme in ["BEARER", "bearer", "Bearer"] {
+        let r = finish(
+            app.client
+                .get(app.url("/api/v1/cases"))
+                .insert_header(("Authorization", format!("{scheme} {CLERK_BAISHUI}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{scheme}: {}", r.text);
+    }
+}
+
 on_both_backends! {
+    failed_sign_ins_are_limited_by_address => failed_sign_ins_limited_sqlite, failed_sign_ins_limited_postgres;
     no_rate_limit_by_default => no_rate_limit_by_default_sqlite, no_rate_limit_by_default_postgres;
     oversized_values_are_named => oversized_values_are_named_sqlite, oversized_values_are_named_postgres;
 }
