@@ -556,6 +556,7 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
         crate::app::start_watcher(&app);
     }
     crate::app::scheduler::start_scheduler(&app);
+    crate::app::outbox::start_outbox(&app);
     let result = actix_web::rt::System::new().block_on(async move {
         #[cfg(unix)]
         {
