@@ -25,7 +25,9 @@ use super::{NewEvent, Store, StoreError, MAX_PAGE};
 use crate::domain::handling::EventKind;
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxState {
     /// Not yet delivered; tried again at `next_attempt_at`.
