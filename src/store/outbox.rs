@@ -273,6 +273,9 @@ pub struct Backlog {
     pub oldest_at: Option<i64>,
 }
 
+/// subscriber, event_id, case_id, seq, kind, occurred_at, attempts, payload.
+type ClaimRow = (String, String, String, i64, String, i64, i64, String);
+
 #[derive(QueryableByName)]
 struct ClaimKey {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -335,7 +338,7 @@ fn claim(
     diesel::update(mine())
         .set((d::lease_owner.eq(owner), d::lease_until.eq(now + lease_ms)))
         .execute(conn)?;
-    let rows: Vec<(String, String, String, i64, String, i64, i64, String)> = mine()
+    let rows: Vec<ClaimRow> = mine()
         .inner_join(outbox_events::table)
         .order((d::next_attempt_at, d::created_at, d::case_id, d::seq))
         .select((
