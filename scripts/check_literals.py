@@ -14,11 +14,11 @@ MAPPING = ROOT / "src" / "store" / "mapping.rs"
 # The lifecycle's enums; channel, level, role and subject names are also words of the rule files
 # and the scripts policy staff write, so they are not checked here.
 CHECKED = {"CaseStatus", "PartStatus", "StepState", "Decision", "DueKind", "DueState",
-           "TimeoutPolicy", "NoticeKind", "EventKind"}
+           "TimeoutPolicy", "NoticeKind", "EventKind", "OutboxState"}
 
 text = MAPPING.read_text(encoding="utf-8")
 names = set()
-for m in re.finditer(r"text_enum!\((\w+),\s*\"[^\"]*\",\s*\{(.*?)\}\s*(legacy\s*\{(.*?)\})?\s*\);", text, re.S):
+for m in re.finditer(r"text_enum!\((?:\w+::)*(\w+),\s*\"[^\"]*\",\s*\{(.*?)\}\s*(legacy\s*\{(.*?)\})?\s*\);", text, re.S):
     if m.group(1) in CHECKED:
         names.update(re.findall(r'=>\s*"([a-z_]+)"', m.group(2)))
         if m.group(4):

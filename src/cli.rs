@@ -112,11 +112,153 @@ pub enum Command {
     /// Users' tokens (用户令牌).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The outbox of case events to subscribers (数据交换): list deliveries, resend failures.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print a completion script for a shell, e.g. `yichuang completions bash > /etc/bash_completion.d/yichuang`.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List undelivered deliveries (pending and dead), oldest first; `--dead`: only dead ones.
+    List {
+        #[arg(long)]
+        dead: bool,
+        #[arg(long)]
+        subscriber: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Send events again by id (`<case id>:<seq>`), or every dead delivery with `--dead`.
+    Resend {
+        #[arg(required_unless_present = "dead")]
+        ids: Vec<String>,
+        #[arg(long, conflicts_with = "ids")]
+        dead: bool,
+        #[arg(long)]
+        subscriber: Option<String>,
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn outbox_store(
+    database: Option<String>,
+    config: Option<&std::path::Path>,
+) -> Result<crate::store::Store, ExitCode> {
+    let url = match database {
+        Some(u) => u,
+        None => match Config::load(config) {
+            Ok(c) => c.database_url,
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(ExitCode::from(2));
+            }
+        },
+    };
+    crate::store::Store::open(
+        &url,
+        crate::store::StoreOptions {
+            pool_size: 2,
+            group_commit: false,
+            ..crate::store::StoreOptions::default()
+        },
+    )
+    .map_err(|e| {
+        eprintln!("outbox: {}: {e}", redact_url(&url));
+        ExitCode::from(2)
+    })
+}
+
+fn outbox(cmd: OutboxCommand) -> ExitCode {
+    use crate::store::outbox::{OutboxFilter, OutboxState};
+    match cmd {
+        OutboxCommand::List {
+            dead,
+            subscriber,
+            limit,
+            database,
+            config,
+        } => {
+            let store = match outbox_store(database, config.as_deref()) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let mut rows = Vec::new();
+            let states: &[OutboxState] = if dead {
+                &[OutboxState::Dead]
+            } else {
+                &[OutboxState::Pending, OutboxState::Dead]
+            };
+            for s in states {
+                match store.outbox_list(&OutboxFilter {
+                    state: Some(*s),
+                    subscriber: subscriber.clone(),
+                    limit,
+                }) {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => {
+                        eprintln!("outbox list: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            rows.sort_by_key(|r| (r.occurred_at, r.seq));
+            for r in &rows {
+                out!(
+                    "{}\t{}\t{}\t{:?}\tattempts={}\t{}",
+                    r.event_id,
+                    r.subscriber,
+                    r.kind,
+                    r.state,
+                    r.attempts,
+                    r.last_error.as_deref().unwrap_or("")
+                );
+            }
+            out!("{} undelivered", rows.len());
+            ExitCode::SUCCESS
+        }
+        OutboxCommand::Resend {
+            ids,
+            dead,
+            subscriber,
+            database,
+            config,
+        } => {
+            let store = match outbox_store(database, config.as_deref()) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let r = if dead {
+                store.outbox_resend_dead(subscriber.as_deref())
+            } else {
+                store.outbox_resend(&ids, subscriber.as_deref())
+            };
+            match r {
+                Ok(n) => {
+                    out!("{n} deliveries put back to pending");
+                    if n == 0 {
+                        return ExitCode::FAILURE;
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("outbox resend: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -556,6 +698,7 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
         crate::app::start_watcher(&app);
     }
     crate::app::scheduler::start_scheduler(&app);
+    crate::app::outbox::start_outbox(&app);
     let result = actix_web::rt::System::new().block_on(async move {
         #[cfg(unix)]
         {
@@ -786,6 +929,7 @@ pub fn run() -> ExitCode {
             unit,
             window,
         }) => token_new(&user, &name, &role, &unit, window.as_deref()),
+        Command::Outbox(cmd) => outbox(cmd),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut cmd = Cli::command();

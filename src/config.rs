@@ -98,6 +98,88 @@ pub struct Config {
     /// `https://hall.qingshan.gov.cn`; `*` for any. Empty (the default): CORS off, and a
     /// preflight is answered 405. Env: `YICHUANG_CORS_ORIGINS`, comma-separated.
     pub cors_origins: Vec<String>,
+    /// Systems that receive every case event (the provincial platform, the queue screen, the SMS
+    /// gateway …): see docs/exchange.md. Also read from `subscribers.yaml` next to the config
+    /// file when this list is empty.
+    pub subscribers: Vec<Subscriber>,
+    /// How often each subscriber's delivery worker looks for events when it found none (0 = no
+    /// worker; deliveries wait in the outbox). Env: `YICHUANG_OUTBOX_POLL_MS`.
+    pub outbox_poll_ms: u64,
+    /// Warn (log and `yichuang_outbox_alert`) when a subscriber's oldest undelivered event is
+    /// older than this many seconds. Env: `YICHUANG_OUTBOX_ALERT_SECS`.
+    pub outbox_alert_secs: u64,
+    /// The `provincial` profile's template (minijinja, JSON out); it goes live only if every
+    /// event kind of the sample cases renders. Env: `YICHUANG_EXCHANGE_TEMPLATE`.
+    pub exchange_template: PathBuf,
+    /// The 申办流水号 (SBLSH) of a case, a minijinja template over `case` (the payload's case)
+    /// and `event`. Env: `YICHUANG_SBLSH_TEMPLATE`.
+    pub sblsh_template: String,
+}
+
+/// How a subscriber's events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// The service's own JSON (the outbox payload as stored).
+    #[default]
+    Native,
+    /// The provincial 办件/好差评 exchange, from `exchange_template`.
+    Provincial,
+}
+
+/// One system that receives case events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriber {
+    /// Unique; names its deliveries (renaming a subscriber starts it afresh).
+    pub name: String,
+    /// Where events are POSTed (`http://`; `https://` needs the `https` build feature).
+    pub url: String,
+    /// Event kinds (`intake`, `decided`, `rated` …) or `*` for all.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub profile: Profile,
+    /// The HMAC-SHA256 key of `X-Yichuang-Signature`; or `secret_file`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// One attempt's whole time (connect, send, answer).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts before a delivery is dead (`yichuang outbox resend` revives it).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry after about this long; doubling each attempt, with jitter.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// The longest wait between attempts.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_timeout_ms() -> u64 {
+    5_000
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_backoff_ms() -> u64 {
+    1_000
+}
+fn default_backoff_max_ms() -> u64 {
+    600_000
+}
+
+/// `subscribers.yaml`: the list alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribersFile {
+    subscribers: Vec<Subscriber>,
 }
 
 impl Default for Config {
@@ -132,6 +214,11 @@ impl Default for Config {
             client_request_timeout_ms: 10_000,
             client_disconnect_timeout_ms: 2_000,
             cors_origins: Vec::new(),
+            subscribers: Vec::new(),
+            outbox_poll_ms: 500,
+            outbox_alert_secs: 3_600,
+            exchange_template: PathBuf::from("config/exchange/provincial.json.j2"),
+            sblsh_template: "{{ case.received_on | replace('-', '') }}{{ case.id }}".into(),
         }
     }
 }
@@ -196,6 +283,10 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS",
     "YICHUANG_LOG_FORMAT",
     "YICHUANG_CORS_ORIGINS",
+    "YICHUANG_OUTBOX_POLL_MS",
+    "YICHUANG_OUTBOX_ALERT_SECS",
+    "YICHUANG_EXCHANGE_TEMPLATE",
+    "YICHUANG_SBLSH_TEMPLATE",
 ];
 
 /// Variables of the project's tools and tests, not the service's: never reported.
@@ -295,6 +386,26 @@ impl Config {
             c.auth_failures_per_min = v
         })?;
         env_parse::<u32>("YICHUANG_AUTH_FAILURE_BURST", |v| c.auth_failure_burst = v)?;
+        env_parse::<u64>("YICHUANG_OUTBOX_POLL_MS", |v| c.outbox_poll_ms = v)?;
+        env_parse::<u64>("YICHUANG_OUTBOX_ALERT_SECS", |v| c.outbox_alert_secs = v)?;
+        env_parse::<PathBuf>("YICHUANG_EXCHANGE_TEMPLATE", |v| c.exchange_template = v)?;
+        env_parse::<String>("YICHUANG_SBLSH_TEMPLATE", |v| c.sblsh_template = v)?;
+        if let Some(p) = file {
+            let beside = p.with_file_name("subscribers.yaml");
+            if c.subscribers.is_empty() && beside.is_file() {
+                let text =
+                    std::fs::read_to_string(&beside).map_err(|source| ConfigError::Read {
+                        path: beside.display().to_string(),
+                        source,
+                    })?;
+                let f: SubscribersFile =
+                    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                        path: beside.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                c.subscribers = f.subscribers;
+            }
+        }
         env_parse::<u64>("YICHUANG_REQUEST_TIMEOUT_MS", |v| c.request_timeout_ms = v)?;
         env_parse::<u64>("YICHUANG_CLIENT_REQUEST_TIMEOUT_MS", |v| {
             c.client_request_timeout_ms = v

@@ -31,6 +31,12 @@ pub const CALENDAR_DAYS_LEFT: &str = "yichuang_calendar_coverage_days_left";
 pub const POOL_CONNECTIONS: &str = "yichuang_db_pool_connections";
 pub const POOL_MAX: &str = "yichuang_db_pool_max_connections";
 pub const BUILD_INFO: &str = "yichuang_build_info";
+pub const OUTBOX_UNDELIVERED: &str = "yichuang_outbox_undelivered";
+pub const OUTBOX_DEAD: &str = "yichuang_outbox_dead";
+pub const OUTBOX_OLDEST_AGE: &str = "yichuang_outbox_oldest_undelivered_age_seconds";
+pub const OUTBOX_ALERT: &str = "yichuang_outbox_alert";
+pub const OUTBOX_DELIVERED: &str = "yichuang_outbox_delivered_total";
+pub const OUTBOX_FAILED: &str = "yichuang_outbox_failed_total";
 
 /// Request latency buckets (seconds): intakes take milliseconds, reloads and impact runs seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -125,6 +131,28 @@ fn describe() {
     );
     describe_gauge!(POOL_MAX, "Database pool size");
     describe_gauge!(BUILD_INFO, "1, with the service version as a label");
+    describe_gauge!(
+        OUTBOX_UNDELIVERED,
+        "Outbox deliveries not yet delivered (pending or dead), by subscriber"
+    );
+    describe_gauge!(
+        OUTBOX_DEAD,
+        "Dead outbox deliveries (resend them), by subscriber"
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        metrics::Unit::Seconds,
+        "Age of the oldest undelivered event, by subscriber (0 when none)"
+    );
+    describe_gauge!(
+        OUTBOX_ALERT,
+        "1 when a subscriber's oldest undelivered event is older than outbox_alert_secs"
+    );
+    describe_counter!(OUTBOX_DELIVERED, "Events delivered (2xx), by subscriber");
+    describe_counter!(
+        OUTBOX_FAILED,
+        "Failed delivery attempts (retried with backoff, or dead), by subscriber"
+    );
 }
 
 /// One answered request. `route` is the matched pattern (`/api/v1/cases/{id}`), never the path,
@@ -158,6 +186,24 @@ pub fn reload(trigger: &str, result: &'static str) {
     counter!(RELOADS, "trigger" => trigger.to_string(), "result" => result).increment(1);
 }
 
+pub fn outbox_delivered(subscriber: &str) {
+    counter!(OUTBOX_DELIVERED, "subscriber" => subscriber.to_string()).increment(1);
+}
+
+pub fn outbox_failed(subscriber: &str) {
+    counter!(OUTBOX_FAILED, "subscriber" => subscriber.to_string()).increment(1);
+}
+
+/// One subscriber's backlog at scrape time.
+#[derive(Debug, Clone)]
+pub struct OutboxGauge {
+    pub subscriber: String,
+    pub undelivered: i64,
+    pub dead: i64,
+    pub oldest_age_secs: f64,
+    pub alert: bool,
+}
+
 /// What describes the service's state now, read when Prometheus scrapes.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -168,6 +214,8 @@ pub struct Snapshot {
     pub pool: PoolState,
     /// `None` when the database could not be asked.
     pub due: Option<DueCounts>,
+    /// Every configured subscriber (zeros when nothing waits).
+    pub outbox: Vec<OutboxGauge>,
 }
 
 /// The text Prometheus scrapes: the state gauges set from `now`, then everything recorded.
@@ -192,6 +240,13 @@ pub fn render(now: Snapshot) -> Option<String> {
     if let Some(c) = now.due {
         gauge!(DUE_PENDING).set(c.pending as f64);
         gauge!(DUE_OVERDUE).set(c.overdue as f64);
+    }
+    for o in &now.outbox {
+        let s = o.subscriber.clone();
+        gauge!(OUTBOX_UNDELIVERED, "subscriber" => s.clone()).set(o.undelivered as f64);
+        gauge!(OUTBOX_DEAD, "subscriber" => s.clone()).set(o.dead as f64);
+        gauge!(OUTBOX_OLDEST_AGE, "subscriber" => s.clone()).set(o.oldest_age_secs);
+        gauge!(OUTBOX_ALERT, "subscriber" => s).set(if o.alert { 1.0 } else { 0.0 });
     }
     let text = handle.render();
     drop(active);

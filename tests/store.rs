@@ -12,6 +12,9 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use yichuang::domain::handling::EventKind;
 use yichuang::domain::notice::NoticeKind;
+use yichuang::store::outbox::{
+    Attempt, AttemptOutcome, DeliveryView, OutboxFilter, OutboxRoute, OutboxState,
+};
 use yichuang::store::{
     migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, Store, StoreError,
     StoreOptions,
@@ -85,6 +88,8 @@ on_all_backends!(
     stale_update_conflicts,
     list_cases_filters_and_paginates,
     catalog_versions_are_content_addressed,
+    outbox_rows_commit_with_the_change,
+    outbox_claims_in_order_per_case,
 );
 
 fn seqs_of_series(store: &Store, case_ids: &[String], kind: &str) -> Vec<i64> {
@@ -175,6 +180,13 @@ fn failing_item_does_not_affect_others(store: &Store) {
         }
     }
     assert_eq!(ok.len(), 24);
+    // Every committed intake has its outbox row; the rolled-back duplicates none.
+    for id in &ok {
+        let out = store.outbox_events_of_case(id).unwrap();
+        assert_eq!(out.len(), 1, "{id}");
+        assert_eq!(out[0].id, format!("{id}:1"));
+    }
+    assert_eq!(store.outbox_events_of_case("dup").unwrap().len(), 1);
     ok.push("dup".into());
     // The rolled-back duplicates gave their numbers back.
     assert_eq!(
@@ -871,4 +883,166 @@ fn sqlite_full_database_is_unavailable_group_commit() {
 #[test]
 fn sqlite_full_database_is_unavailable_direct() {
     sqlite_full(false);
+}
+
+// ---------------------------------------------------------------- outbox
+
+fn routes() -> Vec<OutboxRoute> {
+    vec![
+        OutboxRoute {
+            subscriber: "all".into(),
+            kinds: None,
+        },
+        OutboxRoute {
+            subscriber: "ratings".into(),
+            kinds: Some(vec![EventKind::Rated]),
+        },
+    ]
+}
+
+fn deliveries(store: &Store, subscriber: &str) -> Vec<DeliveryView> {
+    store
+        .outbox_list(&OutboxFilter {
+            subscriber: Some(subscriber.into()),
+            limit: 1000,
+            ..OutboxFilter::default()
+        })
+        .unwrap()
+}
+
+/// An outbox row (and its deliveries) exists exactly for each committed event: a rolled-back
+/// intake or update leaves none, a committed one always has one, numbered per case.
+fn outbox_rows_commit_with_the_change(store: &Store) {
+    store.set_outbox_routes(routes());
+    let mut i = intake("c1");
+    i.events.push(event(EventKind::Decided));
+    store.commit_intake(i).unwrap();
+    let out = store.outbox_events_of_case("c1").unwrap();
+    let ids: Vec<&str> = out.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["c1:1", "c1:2"]);
+    assert_eq!(out[0].kind, "intake");
+    assert_eq!(out[1].kind, "decided");
+    let payload: serde_json::Value = serde_json::from_str(&out[0].payload).unwrap();
+    assert_eq!(payload["id"], "c1:1");
+    assert_eq!(payload["case"]["applicant_name"], "张三");
+    assert_eq!(payload["detail"]["k"], 1);
+    assert_eq!(deliveries(store, "all").len(), 2);
+    assert!(deliveries(store, "ratings").is_empty());
+
+    // Rolled back after the case, its event and its outbox row were written (the notice id is
+    // taken): nothing of it is in the outbox.
+    let mut bad = intake("c2");
+    bad.notices[0].id = "c1-n1".into();
+    store.commit_intake(bad).unwrap_err();
+    assert!(store.outbox_events_of_case("c2").unwrap().is_empty());
+    assert_eq!(deliveries(store, "all").len(), 2);
+
+    // A stale update is rolled back; a current one adds the next event of the case.
+    let mut stale = update("c1", 7, vec![]);
+    stale.events = vec![event(EventKind::Rated)];
+    store.update_case(stale).unwrap_err();
+    assert_eq!(store.outbox_events_of_case("c1").unwrap().len(), 2);
+    let mut ok = update("c1", 1, vec![]);
+    ok.events = vec![event(EventKind::Rated)];
+    store.update_case(ok).unwrap();
+    let out = store.outbox_events_of_case("c1").unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[2].id, "c1:3");
+    assert_eq!(deliveries(store, "all").len(), 3);
+    let rated = deliveries(store, "ratings");
+    assert_eq!(rated.len(), 1);
+    assert_eq!(rated[0].event_id, "c1:3");
+    assert_eq!(rated[0].state, OutboxState::Pending);
+}
+
+/// A delivery is claimed only when the case's earlier events to that subscriber are delivered;
+/// a lease keeps it from a second claim; a failure backs off; a dead one blocks until resent.
+fn outbox_claims_in_order_per_case(store: &Store) {
+    store.set_outbox_routes(routes());
+    let mut i = intake("c1");
+    i.events.push(event(EventKind::Decided));
+    i.events.push(event(EventKind::Delivered));
+    store.commit_intake(i).unwrap();
+    store.commit_intake(intake("c2")).unwrap();
+    let now = 1_000_000;
+    let first = store.outbox_claim("all", now, "a", 60_000, 100).unwrap();
+    let got: BTreeSet<&str> = first.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(got, BTreeSet::from(["c1:1", "c2:1"]));
+    // Leased: another instance gets nothing.
+    assert!(store
+        .outbox_claim("all", now, "b", 60_000, 100)
+        .unwrap()
+        .is_empty());
+    let fail = |id: &str, retry_at: i64, dead: bool| Attempt {
+        subscriber: "all".into(),
+        event_id: id.into(),
+        outcome: AttemptOutcome::Failed {
+            error: "connection refused".into(),
+            retry_at,
+            dead,
+        },
+    };
+    let delivered = |id: &str| Attempt {
+        subscriber: "all".into(),
+        event_id: id.into(),
+        outcome: AttemptOutcome::Delivered,
+    };
+    // Another instance cannot record an outcome for a lease it does not hold.
+    assert_eq!(
+        store.outbox_finish("b", now, &[delivered("c1:1")]).unwrap(),
+        0
+    );
+    let n = store
+        .outbox_finish(
+            "a",
+            now,
+            &[fail("c1:1", now + 5_000, false), delivered("c2:1")],
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    // c1:1 waits for its retry, and c1:2 behind it.
+    assert!(store
+        .outbox_claim("all", now + 1, "a", 60_000, 100)
+        .unwrap()
+        .is_empty());
+    let again = store
+        .outbox_claim("all", now + 5_000, "b", 60_000, 100)
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].event_id, "c1:1");
+    assert_eq!(again[0].attempts, 1);
+    store.outbox_finish("b", now, &[delivered("c1:1")]).unwrap();
+    let next = store
+        .outbox_claim("all", now + 5_000, "b", 60_000, 100)
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].event_id, "c1:2");
+    assert_eq!(next[0].kind, EventKind::Decided);
+    // Dead: c1:3 stays blocked until it is resent.
+    store
+        .outbox_finish("b", now, &[fail("c1:2", now, true)])
+        .unwrap();
+    assert!(store
+        .outbox_claim("all", now + 10_000, "a", 60_000, 100)
+        .unwrap()
+        .is_empty());
+    let dead = store
+        .outbox_list(&OutboxFilter {
+            state: Some(OutboxState::Dead),
+            limit: 10,
+            ..OutboxFilter::default()
+        })
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event_id, "c1:2");
+    assert_eq!(dead[0].last_error.as_deref(), Some("connection refused"));
+    let backlog = store.outbox_backlog().unwrap();
+    assert_eq!(backlog.len(), 1);
+    assert_eq!((backlog[0].undelivered, backlog[0].dead), (2, 1));
+    assert_eq!(store.outbox_resend_dead(None).unwrap(), 1);
+    let resent = store
+        .outbox_claim("all", now + 10_000, "a", 60_000, 100)
+        .unwrap();
+    assert_eq!(resent[0].event_id, "c1:2");
+    assert_eq!(resent[0].attempts, 0);
 }

@@ -2,8 +2,10 @@
 //! catalog registry. Everything here is synchronous; the HTTP layer runs it on blocking threads.
 
 pub mod access;
+pub mod exchange_profile;
 pub mod handling;
 pub mod intake;
+pub mod outbox;
 pub mod replay;
 pub mod scheduler;
 pub mod supervise;
@@ -365,6 +367,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("用户令牌文件有误 / the tokens file is unusable: {0}")]
     Users(#[from] crate::auth::AuthConfigError),
+    #[error(transparent)]
+    Exchange(#[from] outbox::ExchangeError),
 }
 
 /// Load the catalog (through the gate: no error, every example passes), open the store (running
@@ -418,7 +422,11 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
         "catalog loaded"
     );
     warn_development_tokens(&users);
-    Ok(App::new(config, catalog, store, users, clock))
+    let exchange = outbox::Exchange::from_config(&config, std::path::Path::new("."))?;
+    store.set_outbox_routes(exchange.routes());
+    let app = App::new(config, catalog, store, users, clock);
+    app.set_exchange(exchange);
+    Ok(app)
 }
 
 /// A loud warning while users have the published development tokens (`dev-<id>`).
@@ -537,6 +545,8 @@ pub struct App {
     pub(crate) dated_on: std::sync::Mutex<Option<Arc<crate::domain::calendar::Calendar>>>,
     ids: AtomicU64,
     id_seed: u64,
+    /// The subscribers the outbox delivers to (see `outbox`).
+    exchange: RwLock<Option<Arc<outbox::Exchange>>>,
 }
 
 impl App {
@@ -567,7 +577,22 @@ impl App {
             dated_on: std::sync::Mutex::new(None),
             ids: AtomicU64::new(0),
             id_seed: h.finish(),
+            exchange: RwLock::new(None),
         }
+    }
+
+    /// The subscribers and their profiles (none until `start` or `set_exchange`).
+    pub fn exchange(&self) -> Option<Arc<outbox::Exchange>> {
+        self.exchange
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Deliver to these subscribers: new events get their deliveries from the next commit on.
+    pub fn set_exchange(&self, ex: outbox::Exchange) {
+        self.store.set_outbox_routes(ex.routes());
+        *self.exchange.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(ex));
     }
 
     /// The users of the tokens file (and the signed-token verifier), as last loaded.

@@ -445,6 +445,30 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
             "设定依据不能为空 / basis must not be empty".into(),
         );
     }
+    if let Some(nc) = &m.national_codes {
+        let codes = [
+            ("national_codes.basic", nc.basic.as_deref(), 12, "基本编码"),
+            (
+                "national_codes.implementation",
+                nc.implementation.as_deref(),
+                31,
+                "实施编码",
+            ),
+        ];
+        for (path, value, len, what) in codes {
+            if let Some(v) = value {
+                let ok = v.chars().count() == len && v.chars().all(|c| c.is_ascii_alphanumeric());
+                if !ok {
+                    ctx.error(
+                        file,
+                        path,
+                        code,
+                        format!("{what}应为{len}位字母或数字（GB/T 39554.1）/ must be {len} letters or digits: {v:?}"),
+                    );
+                }
+            }
+        }
+    }
 
     // Jurisdiction.
     let j = &m.jurisdiction;

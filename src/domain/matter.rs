@@ -63,6 +63,25 @@ pub struct Matter {
     /// were taken under.
     #[serde(default)]
     pub apply_to_open_cases: bool,
+    /// 国家标准编码 (GB/T 39554.1-2020), reported to the provincial platform (SXBM): the 12-character
+    /// 基本编码 and the 31-character 实施编码. Optional; without them the provincial profile
+    /// reports `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_codes: Option<NationalCodes>,
+}
+
+/// A matter's national codes (GB/T 39554.1-2020).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NationalCodes {
+    /// 基本编码: 12 characters.
+    #[serde(default)]
+    #[schemars(length(min = 12, max = 12))]
+    pub basic: Option<String>,
+    /// 实施编码: 31 characters, starting with the implementing agency's 18-character 统一社会信用代码.
+    #[serde(default)]
+    #[schemars(length(min = 31, max = 31))]
+    pub implementation: Option<String>,
 }
 
 fn default_delivery() -> Vec<DeliveryMethod> {

@@ -443,6 +443,84 @@ async fn sweep(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(r))
 }
 
+/// `GET /api/v1/outbox` filters.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// `pending`, `delivered` or `dead` (default: every state).
+    pub state: Option<crate::store::outbox::OutboxState>,
+    /// One subscriber's deliveries.
+    pub subscriber: Option<String>,
+    /// At most this many (1–1000, default 200).
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/v1/outbox/{id}/resend` filter.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResendQuery {
+    /// Only this subscriber's delivery (default: every subscriber of the event).
+    pub subscriber: Option<String>,
+}
+
+/// What a resend did.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ResendResult {
+    pub event_id: String,
+    /// Deliveries put back to pending.
+    pub resent: usize,
+}
+
+fn admin_only(auth: &Auth, what: &str) -> ApiResult<()> {
+    if auth.0.role != Role::Admin {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("只有县信息中心管理员可以{what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Outbox deliveries, oldest first (county IT): failures to look at and resend.
+async fn outbox_list(app: Data, auth: Auth, q: web::Query<OutboxQuery>) -> ApiResult<HttpResponse> {
+    admin_only(&auth, "查看数据交换队列")?;
+    let limit = limit_of(&LimitQuery { limit: q.limit })?;
+    let q = q.into_inner();
+    let a = app.into_inner();
+    let r = blocking(move || {
+        Ok::<_, AppError>(a.store.outbox_list(&crate::store::outbox::OutboxFilter {
+            state: q.state,
+            subscriber: q.subscriber,
+            limit,
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+/// Send an event again (its deliveries become pending with no attempts).
+async fn outbox_resend(
+    app: Data,
+    auth: Auth,
+    id: web::Path<String>,
+    q: web::Query<ResendQuery>,
+) -> ApiResult<HttpResponse> {
+    admin_only(&auth, "重发数据交换事件")?;
+    let id = id.into_inner();
+    let subscriber = q.into_inner().subscriber;
+    let a = app.into_inner();
+    let event_id = id.clone();
+    let resent = blocking(move || {
+        if a.store.outbox_event(&id)?.is_none() {
+            return Err(AppError::NotFound(format!("没有事件 {id}")));
+        }
+        Ok(a.store
+            .outbox_resend(std::slice::from_ref(&id), subscriber.as_deref())?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ResendResult { event_id, resent }))
+}
+
 /// The routes of the case after intake (full paths), for the route table in `super::routes`.
 pub fn routes() -> Vec<super::RouteDef> {
     use super::RouteDef as R;
@@ -468,5 +546,9 @@ pub fn routes() -> Vec<super::RouteDef> {
         R::get("/api/v1/supervision/alerts", || web::get().to(alerts)),
         R::get("/api/v1/supervision/followups", || web::get().to(followups)),
         R::post("/api/v1/scheduler/sweep", || web::post().to(sweep)),
+        R::get("/api/v1/outbox", || web::get().to(outbox_list)),
+        R::post("/api/v1/outbox/{id}/resend", || {
+            web::post().to(outbox_resend)
+        }),
     ]
 }

@@ -132,6 +132,7 @@ async fn metrics(app: Data) -> ApiResult<HttpResponse> {
                 .due_counts(a.clock.now_ms())
                 .map_err(|e| tracing::warn!(error = %e, "due item counts unavailable for /metrics"))
                 .ok(),
+            outbox: crate::app::outbox::gauges(&a),
         }
     })
     .await?;

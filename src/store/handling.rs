@@ -331,6 +331,7 @@ pub(crate) fn write_lifecycle(
 pub(crate) fn apply_change(
     conn: &mut DbConnection,
     c: &CaseChange,
+    routes: &[super::outbox::OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
     if let Some((item, by)) = &c.fired {
         let done = diesel::update(
@@ -376,7 +377,7 @@ pub(crate) fn apply_change(
     write_lifecycle(conn, &c.case_id, &c.lifecycle)?;
     let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
     for e in &c.events {
-        insert_event(conn, &c.case_id, c.now_ms, e)?;
+        insert_event(conn, &c.case_id, c.now_ms, e, routes)?;
     }
     let case = load_case(conn, &c.case_id)?
         .ok_or_else(|| StoreError::NotFound(format!("case {}", c.case_id)))?;

@@ -156,6 +156,12 @@ text_enum!(DueState, "due item state", {
     Cancelled => "cancelled",
 });
 
+text_enum!(super::outbox::OutboxState, "outbox delivery state", {
+    Pending => "pending",
+    Delivered => "delivered",
+    Dead => "dead",
+});
+
 text_enum!(NoticeKind, "notice kind", {
     Supplement => "supplement",
     Acceptance => "acceptance",

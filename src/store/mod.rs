@@ -19,6 +19,7 @@ mod figures;
 mod handling;
 pub mod mapping;
 mod ops;
+pub mod outbox;
 pub mod schema;
 mod writer;
 
@@ -305,6 +306,8 @@ struct Inner {
     sqlite_writers: std::sync::Mutex<()>,
     /// Tells the SQLite checkpoint thread to stop when the store is dropped.
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The subscribers whose outbox deliveries new events create (shared with the writer).
+    routes: outbox::SharedRoutes,
     // Declared last: dropped after the pool, joins the writer thread.
     writer: Option<Writer>,
 }
@@ -425,8 +428,15 @@ impl Store {
         if backend == Backend::Sqlite {
             start_checkpointer(target.connect()?, stop.clone());
         }
+        let routes = outbox::SharedRoutes::default();
         let writer = if opts.group_commit {
-            Some(Writer::start(target, session, first, opts.write_timeout)?)
+            Some(Writer::start(
+                target,
+                session,
+                first,
+                opts.write_timeout,
+                routes.clone(),
+            )?)
         } else {
             None
         };
@@ -437,6 +447,7 @@ impl Store {
                 sqlite_writers: std::sync::Mutex::new(()),
                 writer,
                 stop,
+                routes,
             }),
         })
     }
@@ -601,7 +612,8 @@ impl Store {
                     Backend::Postgres => None,
                 };
                 let started = std::time::Instant::now();
-                let done = ops::run_job(&mut c, &job, true);
+                let routes = outbox::current(&self.inner.routes);
+                let done = ops::run_job(&mut c, &job, true, &routes);
                 crate::metrics::commit(1, started.elapsed());
                 done
             }

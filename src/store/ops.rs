@@ -8,6 +8,7 @@ use super::audit;
 use super::conn::{DbConnection, MultiBackend};
 use super::handling::{write_lifecycle, CaseChange};
 use super::mapping::AsText;
+use super::outbox::{self, OutboxRoute};
 use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
@@ -26,11 +27,17 @@ pub(crate) enum Job {
 }
 
 impl Job {
-    pub(crate) fn apply(&self, conn: &mut DbConnection) -> Result<IntakeReceipt, StoreError> {
+    /// Runs the job on `conn` (inside the caller's transaction); `routes` are the subscribers
+    /// whose outbox deliveries its events create.
+    pub(crate) fn apply(
+        &self,
+        conn: &mut DbConnection,
+        routes: &[OutboxRoute],
+    ) -> Result<IntakeReceipt, StoreError> {
         match self {
-            Job::Intake(i) => apply_intake(conn, i),
-            Job::Update(u) => apply_update(conn, u),
-            Job::Change(c) => super::handling::apply_change(conn, c),
+            Job::Intake(i) => apply_intake(conn, i, routes),
+            Job::Update(u) => apply_update(conn, u, routes),
+            Job::Change(c) => super::handling::apply_change(conn, c, routes),
             #[cfg(test)]
             Job::Panic => panic!("injected panic in a store job"),
         }
@@ -97,13 +104,14 @@ pub(crate) fn run_job(
     conn: &mut DbConnection,
     job: &Job,
     top_level: bool,
+    routes: &[OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
     let mut attempt = 0;
     loop {
         let r = if top_level {
-            write_tx(conn, |c| job.apply(c))
+            write_tx(conn, |c| job.apply(c, routes))
         } else {
-            savepoint(conn, |c| job.apply(c))
+            savepoint(conn, |c| job.apply(c, routes))
         };
         match r {
             Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
@@ -138,7 +146,11 @@ struct IdempotencyInsert<'a> {
     created_at: i64,
 }
 
-fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeReceipt, StoreError> {
+fn apply_intake(
+    conn: &mut DbConnection,
+    intake: &NewIntake,
+    routes: &[OutboxRoute],
+) -> Result<IntakeReceipt, StoreError> {
     if let Some((user, key, hash)) = &intake.idempotency {
         let found = idempotency_keys::table
             .find((user, key))
@@ -170,7 +182,7 @@ fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeRec
         .execute(conn)?;
     let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
     for e in &intake.events {
-        insert_event(conn, &case.id, case.created_at, e)?;
+        insert_event(conn, &case.id, case.created_at, e, routes)?;
     }
     if let Some(l) = &intake.lifecycle {
         write_lifecycle(conn, &case.id, l)?;
@@ -193,7 +205,11 @@ fn apply_intake(conn: &mut DbConnection, intake: &NewIntake) -> Result<IntakeRec
     })
 }
 
-fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt, StoreError> {
+fn apply_update(
+    conn: &mut DbConnection,
+    u: &CaseUpdate,
+    routes: &[OutboxRoute],
+) -> Result<IntakeReceipt, StoreError> {
     let changed = diesel::update(
         cases::table
             .filter(cases::id.eq(&u.case_id))
@@ -225,7 +241,7 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
     }
     let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
     for e in &u.events {
-        insert_event(conn, &u.case_id, u.now_ms, e)?;
+        insert_event(conn, &u.case_id, u.now_ms, e, routes)?;
     }
     if let Some(l) = &u.lifecycle {
         write_lifecycle(conn, &u.case_id, l)?;
@@ -243,20 +259,31 @@ fn apply_update(conn: &mut DbConnection, u: &CaseUpdate) -> Result<IntakeReceipt
 /// rows are written, so every kind of event is chained the same way (see `audit.rs`). Reads the
 /// case's chain head (locking the case row on PostgreSQL, so two transactions never extend the
 /// same chain from the same head), stores the entry with its `prev_hash` and `hash`, and moves
-/// the head to it. Runs inside the caller's transaction.
+/// the head to it. The same event goes to the outbox (with a delivery per subscriber in
+/// `routes` that wants its kind), so the outbox holds exactly the committed events.
+/// Runs inside the caller's transaction.
 pub(crate) fn insert_event(
     conn: &mut DbConnection,
     case_id: &str,
     at: i64,
     e: &NewEvent,
+    routes: &[OutboxRoute],
 ) -> Result<(), StoreError> {
-    let head = cases::table.find(case_id).select(cases::audit_head);
-    let head: Option<Option<String>> = match conn {
-        DbConnection::Pg(c) => head.for_update().get_result(c).optional()?,
+    let head: Option<(Option<String>, outbox::CaseSummary)> = match conn {
+        DbConnection::Pg(c) => cases::table
+            .find(case_id)
+            .select((cases::audit_head, outbox::CaseSummary::as_select()))
+            .for_update()
+            .get_result(c)
+            .optional()?,
         // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer.
-        DbConnection::Sqlite(c) => head.get_result(c).optional()?,
+        DbConnection::Sqlite(c) => cases::table
+            .find(case_id)
+            .select((cases::audit_head, outbox::CaseSummary::as_select()))
+            .get_result(c)
+            .optional()?,
     };
-    let Some(head) = head else {
+    let Some((head, summary)) = head else {
         return Err(StoreError::NotFound(format!("case {case_id}")));
     };
     let prev = head.as_deref().unwrap_or(audit::GENESIS);
@@ -284,7 +311,7 @@ pub(crate) fn insert_event(
     diesel::update(cases::table.find(case_id))
         .set(cases::audit_head.eq(&hash))
         .execute(conn)?;
-    Ok(())
+    outbox::append(conn, &summary, at, e, routes)
 }
 
 /// Allocates a number for every notice and inserts them. Counters are taken in a fixed order

@@ -228,6 +228,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per case event, written with the change (see `store::outbox`).
+    outbox_events (id) {
+        id -> Text,
+        case_id -> Text,
+        seq -> BigInt,
+        kind -> Text,
+        occurred_at -> BigInt,
+        payload -> Text,
+    }
+}
+
+diesel::table! {
+    /// The delivery of one outbox event to one subscriber.
+    outbox_deliveries (subscriber, event_id) {
+        subscriber -> Text,
+        event_id -> Text,
+        case_id -> Text,
+        seq -> BigInt,
+        state -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(outbox_deliveries -> outbox_events (event_id));
 diesel::joinable!(catalog_activations -> catalog_versions (hash));
 diesel::joinable!(notices -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
@@ -251,4 +282,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     ratings,
     case_steps,
     due_items,
+    outbox_events,
+    outbox_deliveries,
 );

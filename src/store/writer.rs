@@ -14,6 +14,7 @@ use diesel::r2d2::R2D2Connection;
 
 use super::conn::{DbConnection, Session, Target};
 use super::ops::{run_job, write_tx, Job};
+use super::outbox::SharedRoutes;
 use super::{IntakeReceipt, StoreError};
 
 /// Most requests committed in one transaction.
@@ -80,6 +81,7 @@ impl Writer {
         session: Session,
         conn: DbConnection,
         timeout: Duration,
+        routes: SharedRoutes,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let progress = Arc::new(Progress {
@@ -89,7 +91,7 @@ impl Writer {
         let p = progress.clone();
         let handle = std::thread::Builder::new()
             .name("yichuang-store-writer".into())
-            .spawn(move || writer_loop(rx, target, session, Some(conn), &p))
+            .spawn(move || writer_loop(rx, target, session, Some(conn), &p, &routes))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx: Some(tx),
@@ -176,6 +178,7 @@ fn writer_loop(
     session: Session,
     mut conn: Option<DbConnection>,
     progress: &Progress,
+    routes: &SharedRoutes,
 ) {
     let mut idle_since = Instant::now();
     while let Ok(first) = rx.recv() {
@@ -200,6 +203,7 @@ fn writer_loop(
         // connection, in an unknown state, is dropped) and the writer goes on.
         progress.tick();
         let started = Instant::now();
+        let routes = super::outbox::current(routes);
         let ran = catch_unwind(AssertUnwindSafe(|| {
             run_batch(
                 &mut conn,
@@ -208,6 +212,7 @@ fn writer_loop(
                 &mut idle_since,
                 &batch,
                 progress,
+                &routes,
             )
         }));
         progress.idle();
@@ -236,6 +241,7 @@ fn run_batch(
     idle_since: &mut Instant,
     batch: &[Request],
     progress: &Progress,
+    routes: &[super::outbox::OutboxRoute],
 ) -> Vec<Reply> {
     let fail_all = |e: &StoreError| batch.iter().map(|_| Err(e.clone())).collect();
     // A PostgreSQL connection that sat idle may have been closed by a server restart or
@@ -258,7 +264,7 @@ fn run_batch(
         Ok(c) => c,
         Err(e) => return fail_all(&as_unavailable(e)),
     };
-    let outcome = commit_batch(&mut c, batch, progress);
+    let outcome = commit_batch(&mut c, batch, progress, routes);
     *idle_since = Instant::now();
     match outcome {
         Ok(results) => {
@@ -295,13 +301,14 @@ fn commit_batch(
     conn: &mut DbConnection,
     batch: &[Request],
     progress: &Progress,
+    routes: &[super::outbox::OutboxRoute],
 ) -> Result<Vec<Reply>, StoreError> {
     if batch.len() > 1 {
         let optimistic = write_tx(conn, |c| {
             batch
                 .iter()
                 .map(|r| {
-                    let res = r.job.apply(c).map(Ok);
+                    let res = r.job.apply(c, routes).map(Ok);
                     progress.tick();
                     res
                 })
@@ -316,7 +323,7 @@ fn commit_batch(
     write_tx(conn, |c| {
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
-            let res = run_job(c, &r.job, false);
+            let res = run_job(c, &r.job, false, routes);
             progress.tick();
             if let Err(e) = &res {
                 if e.is_unavailable() {
@@ -364,7 +371,14 @@ mod tests {
         let mut c = target.connect().unwrap();
         apply_pragmas(&mut c).unwrap();
         run_migrations(&mut c).unwrap();
-        let w = Writer::start(target, Session::default(), c, Duration::from_secs(60)).unwrap();
+        let w = Writer::start(
+            target,
+            Session::default(),
+            c,
+            Duration::from_secs(60),
+            SharedRoutes::default(),
+        )
+        .unwrap();
         let e = w.submit(Job::Panic).unwrap_err();
         assert!(e.is_unavailable(), "{e:?}");
         assert!(e.to_string().contains("internal error"), "{e}");

@@ -246,6 +246,7 @@ pub async fn spawn_app_configured(backend: Backend, adjust: impl FnOnce(&mut Con
     let clock = Arc::new(ManualClock::at(day(2026, 3, 2)));
     let app = Arc::new(yichuang::app::start(config, clock.clone()).expect("the service starts"));
     yichuang::app::start_watcher(&app);
+    yichuang::app::outbox::start_outbox(&app);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = yichuang::http::serve(app, listener, Some(2)).unwrap();

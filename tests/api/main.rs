@@ -14,6 +14,7 @@ mod access_matrix;
 mod bundle;
 mod concurrency;
 mod documents;
+mod exchange;
 mod hostile;
 mod idempotency;
 mod intake;

@@ -1,0 +1,483 @@
+//! The outbox delivered to a real HTTP receiver bound by the test (a std TcpListener server):
+//! every event of a case in order with valid signatures; the receiver down for a while and back;
+//! dead letters and resend; two instances on one PostgreSQL database.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use yichuang::config::{Config, Profile, Subscriber};
+
+use crate::helpers::*;
+
+const SECRET: &str = "test-secret-0123456789abcdef";
+
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    signature: String,
+    body: String,
+}
+
+/// A receiver: answers 200 when up, 503 when down; records every request it answered 200.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    up: Arc<AtomicBool>,
+    got: Arc<Mutex<Vec<Received>>>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Requests for an event while the same event was in flight (two senders at once).
+    overlaps: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl Receiver {
+    fn start(delay: Duration) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let r = Receiver {
+            url,
+            up: Arc::new(AtomicBool::new(true)),
+            got: Arc::default(),
+            in_flight: Arc::default(),
+            overlaps: Arc::default(),
+            delay,
+        };
+        let me = r.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let me = me.clone();
+                std::thread::spawn(move || me.serve(conn));
+            }
+        });
+        r
+    }
+
+    fn serve(&self, conn: std::net::TcpStream) {
+        let mut w = conn.try_clone().unwrap();
+        let mut rd = BufReader::new(conn);
+        loop {
+            let mut line = String::new();
+            if rd.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let mut headers = BTreeMap::new();
+            loop {
+                let mut h = String::new();
+                if rd.read_line(&mut h).unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers
+                .get("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            if rd.read_exact(&mut body).is_err() {
+                return;
+            }
+            let id = headers
+                .get("x-yichuang-event-id")
+                .cloned()
+                .unwrap_or_default();
+            if !self.in_flight.lock().unwrap().insert(id.clone()) {
+                self.overlaps.fetch_add(1, Ordering::SeqCst);
+            }
+            std::thread::sleep(self.delay);
+            let up = self.up.load(Ordering::SeqCst);
+            if up {
+                self.got.lock().unwrap().push(Received {
+                    id: id.clone(),
+                    signature: headers
+                        .get("x-yichuang-signature")
+                        .cloned()
+                        .unwrap_or_default(),
+                    body: String::from_utf8(body).unwrap(),
+                });
+            }
+            self.in_flight.lock().unwrap().remove(&id);
+            let answer = if up {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            } else {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown"
+            };
+            if w.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn subscriber(url: &str, max_attempts: u32) -> Subscriber {
+    Subscriber {
+        name: "hall".into(),
+        url: url.into(),
+        events: vec!["*".into()],
+        profile: Profile::Native,
+        secret: Some(SECRET.into()),
+        secret_file: None,
+        timeout_ms: 2_000,
+        max_attempts,
+        backoff_ms: 20,
+        backoff_max_ms: 200,
+    }
+}
+
+fn with_receiver(url: String, max_attempts: u32) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        c.subscribers = vec![subscriber(&url, max_attempts)];
+        c.outbox_poll_ms = 20;
+    }
+}
+
+/// What a receiver does: check `t=…,v1=…` against HMAC-SHA256(secret, "<t>.<body>").
+fn signature_valid(sig: &str, body: &str) -> bool {
+    let Some((t, v1)) = sig
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split_once(",v1="))
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hex == v1
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Resp {
+    let r = app.post_json(path, Some(token), &body, &[]).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text);
+    r
+}
+
+async fn approve_active(app: &TestApp, token: &str, case: &str, unit: &str) {
+    let p = app
+        .get(&format!("/api/v1/cases/{case}/progress"), Some(token))
+        .await;
+    let step = p.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "active" && s["unit"] == unit)
+        .unwrap_or_else(|| panic!("no active step for {unit}: {}", p.text))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(
+        app,
+        token,
+        &format!("/api/v1/cases/{case}/steps/{step}"),
+        json!({"action": "approve", "comment": "同意"}),
+    )
+    .await;
+}
+
+/// A case through intake, three approvals, pause, resume, extension, decision, delivery and
+/// rating; and a second case withdrawn. Returns both case ids.
+async fn run_cases(app: &TestApp) -> Vec<String> {
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.case_id();
+    app.clock.set_day(day(2026, 3, 3));
+    approve_active(app, CLERK_BAISHUI, &case, "baishui/center").await;
+    approve_active(app, CLERK_BAISHUI, &case, "baishui/center").await;
+    post(
+        app,
+        APPROVER_CIVIL,
+        &format!("/api/v1/cases/{case}/pause"),
+        json!({"kind": "appraisal", "reason": "家庭经济状况评估", "expected_end": "2026-03-06"}),
+    )
+    .await;
+    app.clock.set_day(day(2026, 3, 5));
+    post(
+        app,
+        APPROVER_CIVIL,
+        &format!("/api/v1/cases/{case}/resume"),
+        json!({}),
+    )
+    .await;
+    post(
+        app,
+        APPROVER_CIVIL,
+        &format!("/api/v1/cases/{case}/extension"),
+        json!({"reason": "情况复杂", "approved_by": "县民政局局长"}),
+    )
+    .await;
+    approve_active(app, APPROVER_CIVIL, &case, "qingshan/civil-affairs").await;
+    post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{case}/delivery"),
+        json!({"method": "window_pickup", "originals_checked": true}),
+    )
+    .await;
+    post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{case}/rating"),
+        json!({"level": 2, "comment": "等太久"}),
+    )
+    .await;
+    let r = app
+        .intake(CLERK_BAISHUI, DIBAO, &dibao_complete_named("李四"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let second = r.case_id();
+    post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{second}/withdrawal"),
+        json!({"reason": "申请人撤回"}),
+    )
+    .await;
+    vec![case, second]
+}
+
+async fn history(app: &TestApp, case: &str) -> Vec<String> {
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
+        .await;
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Waits until the receiver holds `n` distinct event ids.
+async fn wait_for(rx: &Receiver, n: usize) {
+    let started = Instant::now();
+    loop {
+        let ids: HashSet<String> = rx.received().into_iter().map(|r| r.id).collect();
+        if ids.len() >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {} of {n} events arrived",
+            ids.len()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event of each case arrived, first in order of its sequence, each signed, the body's id
+/// the header's; a duplicate only with the same id and the same body.
+async fn check_delivered(app: &TestApp, rx: &Receiver, cases: &[String]) {
+    let mut total = 0;
+    let mut histories = BTreeMap::new();
+    for c in cases {
+        let h = history(app, c).await;
+        total += h.len();
+        histories.insert(c.clone(), h);
+    }
+    wait_for(rx, total).await;
+    let got = rx.received();
+    let mut first: BTreeMap<String, String> = BTreeMap::new();
+    let mut order: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for r in &got {
+        assert!(signature_valid(&r.signature, &r.body), "{r:?}");
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["id"], r.id.as_str());
+        if let Some(body) = first.get(&r.id) {
+            assert_eq!(body, &r.body, "a duplicate is the same event");
+            continue;
+        }
+        first.insert(r.id.clone(), r.body.clone());
+        order
+            .entry(v["case_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push((
+                v["seq"].as_i64().unwrap(),
+                v["kind"].as_str().unwrap().into(),
+            ));
+    }
+    for (case, h) in &histories {
+        let seen = &order[case];
+        let seqs: Vec<i64> = seen.iter().map(|s| s.0).collect();
+        let kinds: Vec<&str> = seen.iter().map(|s| s.1.as_str()).collect();
+        assert_eq!(seqs, (1..=h.len() as i64).collect::<Vec<_>>(), "{case}");
+        assert_eq!(
+            kinds,
+            h.iter().map(String::as_str).collect::<Vec<_>>(),
+            "{case}"
+        );
+    }
+}
+
+async fn every_event_in_order(app: &TestApp, rx: &Receiver) {
+    let cases = run_cases(app).await;
+    let h = history(app, &cases[0]).await;
+    for kind in [
+        "intake",
+        "step_approved",
+        "paused",
+        "resumed",
+        "extended",
+        "decided",
+        "delivered",
+        "rated",
+    ] {
+        assert!(h.iter().any(|k| k == kind), "{kind} in {h:?}");
+    }
+    assert!(history(app, &cases[1])
+        .await
+        .contains(&"withdrawn".to_string()));
+    check_delivered(app, rx, &cases).await;
+    let m = app.get("/metrics", None).await;
+    assert!(
+        m.text
+            .contains("yichuang_outbox_delivered_total{subscriber=\"hall\"}"),
+        "{}",
+        m.text
+    );
+}
+
+async fn receiver_down_then_back(app: &TestApp, rx: &Receiver) {
+    rx.up.store(false, Ordering::SeqCst);
+    let cases = run_cases(app).await;
+    actix_web::rt::time::sleep(Duration::from_millis(600)).await;
+    assert!(rx.received().is_empty());
+    let pending = app.get("/api/v1/outbox?state=pending", Some(ADMIN)).await;
+    assert_eq!(pending.status, 200, "{}", pending.text);
+    assert!(
+        pending
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["attempts"].as_i64() > Some(0)),
+        "{}",
+        pending.text
+    );
+    rx.up.store(true, Ordering::SeqCst);
+    check_delivered(app, rx, &cases).await;
+}
+
+async fn dead_letter_then_resend(app: &TestApp, rx: &Receiver) {
+    rx.up.store(false, Ordering::SeqCst);
+    let cases = run_cases(app).await;
+    // Two attempts, then dead; the case's later events wait behind it.
+    let started = Instant::now();
+    let dead = loop {
+        let d = app.get("/api/v1/outbox?state=dead", Some(ADMIN)).await;
+        if d.body.as_array().is_some_and(|a| a.len() == cases.len()) {
+            break d.body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{}", d.text);
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    for d in dead.as_array().unwrap() {
+        assert_eq!(d["attempts"], 2, "{d}");
+        assert_eq!(d["seq"], 1, "{d}");
+        assert!(d["last_error"].as_str().unwrap().contains("503"), "{d}");
+    }
+    rx.up.store(true, Ordering::SeqCst);
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.received().is_empty(), "nothing passes a dead event");
+    for d in dead.as_array().unwrap() {
+        let id = d["event_id"].as_str().unwrap();
+        let r = app
+            .post_json(
+                &format!("/api/v1/outbox/{id}/resend"),
+                Some(ADMIN),
+                &json!({}),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["resent"], 1);
+    }
+    app.post_json("/api/v1/outbox/nope:1/resend", Some(ADMIN), &json!({}), &[])
+        .await
+        .assert_error(404, "not_found");
+    app.get("/api/v1/outbox", Some(CLERK_BAISHUI))
+        .await
+        .assert_error(403, "forbidden");
+    check_delivered(app, rx, &cases).await;
+}
+
+macro_rules! with_receiver_on_both {
+    ($($name:ident($attempts:expr) => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[actix_web::test]
+            async fn $sqlite() {
+                let rx = Receiver::start(Duration::ZERO);
+                let app = spawn_app_configured(Backend::Sqlite, with_receiver(rx.url.clone(), $attempts)).await;
+                $name(&app, &rx).await;
+            }
+            #[actix_web::test]
+            async fn $postgres() {
+                let rx = Receiver::start(Duration::ZERO);
+                let app = spawn_app_configured(Backend::Postgres, with_receiver(rx.url.clone(), $attempts)).await;
+                $name(&app, &rx).await;
+            }
+        )*
+    };
+}
+
+with_receiver_on_both! {
+    every_event_in_order(12) => every_event_in_order_sqlite, every_event_in_order_postgres;
+    receiver_down_then_back(1000) => receiver_down_then_back_sqlite, receiver_down_then_back_postgres;
+    dead_letter_then_resend(2) => dead_letter_then_resend_sqlite, dead_letter_then_resend_postgres;
+}
+
+/// Two instances on one PostgreSQL database deliver to one slow receiver: every event arrives,
+/// and never is one event sent by both at the same time.
+#[actix_web::test]
+async fn two_instances_never_send_one_event_at_once() {
+    let rx = Receiver::start(Duration::from_millis(15));
+    let app = spawn_app_configured(Backend::Postgres, with_receiver(rx.url.clone(), 1000)).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = Config {
+        database_url: app.database_url.clone(),
+        rules_dir: root.join("rules"),
+        tokens_file: root.join("config/tokens.yaml"),
+        reload_poll_ms: 0,
+        scheduler_poll_ms: 0,
+        ..Config::default()
+    };
+    with_receiver(rx.url.clone(), 1000)(&mut config);
+    let clock = Arc::new(yichuang::app::ManualClock::at(day(2026, 3, 2)));
+    let second = Arc::new(yichuang::app::start(config, clock).expect("the second instance"));
+    yichuang::app::outbox::start_outbox(&second);
+    let mut cases = Vec::new();
+    for i in 0..12 {
+        let r = app
+            .intake(
+                CLERK_BAISHUI,
+                DIBAO,
+                &dibao_complete_named(&format!("申请人{i}")),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        cases.push(r.case_id());
+    }
+    check_delivered(&app, &rx, &cases).await;
+    assert_eq!(rx.overlaps.load(Ordering::SeqCst), 0);
+    drop(second);
+}
