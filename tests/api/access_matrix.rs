@@ -337,3 +337,235 @@ async fn access_matrix(app: &TestApp) {
 on_both_backends! {
     access_matrix => access_matrix_sqlite, access_matrix_postgres;
 }
+
+// ---------------------------------------------------------------- the policy's own table
+
+use yichuang::app::access::{Action, Expect, Relation, ACTIONS, TABLE};
+
+/// What a case is like when the request comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaseKind {
+    /// Accepted; the first step is the 白水镇 center's.
+    Accepted,
+    /// A one-time notice is open (no step yet).
+    AwaitingSupplement,
+    /// Refused at intake (no step at all).
+    Refused,
+}
+
+/// Each role's relations to the case (a user may have two: the clerk of the center whose step
+/// is active acts on it as an approver does).
+fn relations(token: &str, kind: CaseKind) -> Vec<Relation> {
+    match token {
+        CLERK_BAISHUI if kind == CaseKind::Accepted => {
+            vec![Relation::CenterClerk, Relation::ActiveApprover]
+        }
+        CLERK_BAISHUI => vec![Relation::CenterClerk],
+        CLERK_QINGSHI | CLERK_COUNTY => vec![Relation::OtherClerk],
+        AGENT_DONGCUN => vec![Relation::OtherAgent],
+        APPROVER_CIVIL | APPROVER_HEALTH => vec![Relation::OtherApprover],
+        SUPERVISOR_COUNTY => vec![Relation::CountySupervisor],
+        SUPERVISOR_BAISHUI => vec![Relation::CenterSupervisor],
+        ADMIN => vec![Relation::Admin],
+        other => panic!("no relation for {other}"),
+    }
+}
+
+/// The policy's answer for a role and an action: the most permissive of its relations' cells.
+fn expected(token: &str, kind: CaseKind, action: Action) -> Want {
+    let column = ACTIONS
+        .iter()
+        .position(|a| *a == action)
+        .expect("the action has a column");
+    let rank = |e: Expect| match e {
+        Expect::Allowed => 2,
+        Expect::Forbidden => 1,
+        Expect::NotFound => 0,
+    };
+    let best = relations(token, kind)
+        .into_iter()
+        .map(|r| {
+            TABLE
+                .iter()
+                .find(|(rel, _)| *rel == r)
+                .map(|(_, row)| row[column])
+                .expect("the relation has a row")
+        })
+        .max_by_key(|e| rank(*e))
+        .expect("at least one relation");
+    match best {
+        Expect::Allowed => A,
+        Expect::Forbidden => D,
+        Expect::NotFound => H,
+    }
+}
+
+/// The case endpoints and the action each asks the policy for.
+fn case_rows() -> Vec<(&'static str, &'static str, Value, Action)> {
+    let pause =
+        json!({"kind": "appraisal", "reason": "家庭经济状况核对", "expected_end": "2026-03-20"});
+    vec![
+        ("GET", "/api/v1/cases/{case}", Value::Null, Action::Read),
+        (
+            "GET",
+            "/api/v1/cases/{case}/notices",
+            Value::Null,
+            Action::Read,
+        ),
+        (
+            "GET",
+            "/api/v1/cases/{case}/history",
+            Value::Null,
+            Action::Read,
+        ),
+        (
+            "GET",
+            "/api/v1/cases/{case}/progress",
+            Value::Null,
+            Action::Read,
+        ),
+        ("GET", "/api/v1/notices/{notice}", Value::Null, Action::Read),
+        (
+            "GET",
+            "/api/v1/notices/{notice}/print",
+            Value::Null,
+            Action::Read,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/supplements",
+            json!({"materials": [{"id": "id_cards"}]}),
+            Action::Supplement,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/steps/{step}",
+            json!({"action": "approve", "comment": "同意"}),
+            Action::ActOnStep,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/pause",
+            pause,
+            Action::HoldClock,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/extension",
+            json!({"approved_by": "局长", "reason": "需入户复核"}),
+            Action::HoldClock,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/resume",
+            json!({}),
+            Action::HoldClock,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/deferred-materials",
+            json!({"materials": [{"id": "income_proof"}]}),
+            Action::SupplyDeferred,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/delivery",
+            json!({"method": "window_pickup", "originals_checked": true}),
+            Action::Deliver,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/rating",
+            json!({"level": 5}),
+            Action::Rate,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/followup/close",
+            json!({"note": "已回访"}),
+            Action::CloseFollowup,
+        ),
+        (
+            "POST",
+            "/api/v1/cases/{case}/withdrawal",
+            json!({"reason": "申请人撤回"}),
+            Action::Withdraw,
+        ),
+    ]
+}
+
+/// A fresh case of `kind` at 白水镇: (case id, a step id, its first notice id).
+async fn case_of_kind(app: &TestApp, kind: CaseKind) -> (String, String, String) {
+    let r = match kind {
+        CaseKind::Accepted => return fresh_case(app).await,
+        CaseKind::AwaitingSupplement => app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await,
+        CaseKind::Refused => {
+            app.intake(
+                CLERK_BAISHUI,
+                "QS-WS-001",
+                &example_application(WEISHENG_FILE, 3),
+            )
+            .await
+        }
+    };
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.case_id();
+    let notice = r.body["notices"][0]["id"].as_str().unwrap().to_string();
+    // No step exists yet: any id; the policy answers before the step is looked for.
+    (case.clone(), format!("{case}-S01"), notice)
+}
+
+/// Every case endpoint × every role × three kinds of case, expected straight from
+/// `app::access::TABLE` (the policy's own table): the HTTP answers and the table cannot drift.
+/// A change the policy allows runs on a case of its own, so it never masks another cell.
+async fn access_follows_the_policy_table(app: &TestApp) {
+    let mut mismatches = Vec::new();
+    let mut cells = 0;
+    for kind in [
+        CaseKind::Accepted,
+        CaseKind::AwaitingSupplement,
+        CaseKind::Refused,
+    ] {
+        let shared = case_of_kind(app, kind).await;
+        for (method, path, body, action) in case_rows() {
+            let row = Row {
+                method,
+                path,
+                body,
+                changes: method == "POST",
+                want: [A; 9],
+            };
+            for (role, token) in ROLES.iter().skip(1) {
+                let token = token.expect("a signed-in role");
+                let want = expected(token, kind, action);
+                let ids = if row.changes && want == A {
+                    case_of_kind(app, kind).await
+                } else {
+                    shared.clone()
+                };
+                let r = call(app, &row, Some(token), &ids).await;
+                cells += 1;
+                match verdict(&r) {
+                    Err(e) => mismatches.push(format!("{kind:?} {method} {path} as {role}: {e}")),
+                    Ok(got) if got != Some(want) => mismatches.push(format!(
+                        "{kind:?} {method} {path} as {role}: the table says {want:?}, got {} {}",
+                        r.status,
+                        r.text.chars().take(160).collect::<String>()
+                    )),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {cells} cells differ from access::TABLE:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(cells, 3 * case_rows().len() * (ROLES.len() - 1));
+}
+
+on_both_backends! {
+    access_follows_the_policy_table => access_table_sqlite, access_table_postgres;
+}
