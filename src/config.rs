@@ -92,6 +92,12 @@ pub struct Config {
     /// `https://hall.qingshan.gov.cn`; `*` for any. Empty (the default): CORS off, and a
     /// preflight is answered 405. Env: `YICHUANG_CORS_ORIGINS`, comma-separated.
     pub cors_origins: Vec<String>,
+    /// Personal-data keys (docs/personal-data.md): lines `<key id>: <base64 of 32 bytes>`, a
+    /// `search:` key for the ID-number index and optionally `active: <key id>`. Unset (and no
+    /// `YICHUANG_KEYS`): personal data is stored in plain text, with a warning at start.
+    /// Env: `YICHUANG_KEY_FILE`; or the keys themselves in `YICHUANG_KEYS` (entries separated
+    /// by `,`), which wins over the file.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -124,6 +130,7 @@ impl Default for Config {
             client_request_timeout_ms: 10_000,
             client_disconnect_timeout_ms: 2_000,
             cors_origins: Vec::new(),
+            key_file: None,
         }
     }
 }
@@ -186,6 +193,8 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS",
     "YICHUANG_LOG_FORMAT",
     "YICHUANG_CORS_ORIGINS",
+    "YICHUANG_KEY_FILE",
+    "YICHUANG_KEYS",
 ];
 
 /// Variables of the project's tools and tests, not the service's: never reported.
@@ -288,6 +297,16 @@ impl Config {
         env_parse::<u64>("YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS", |v| {
             c.client_disconnect_timeout_ms = v
         })?;
+        env_parse::<PathBuf>("YICHUANG_KEY_FILE", |v| c.key_file = Some(v))?;
+        // Read again by `Keyring::from_settings`; checked here so a broken value stops at once.
+        if let Ok(v) = std::env::var("YICHUANG_KEYS") {
+            crate::store::crypto::Keyring::parse(&v, "YICHUANG_KEYS").map_err(|e| {
+                ConfigError::Env {
+                    name: "YICHUANG_KEYS".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
         if let Ok(v) = std::env::var("YICHUANG_CORS_ORIGINS") {
             c.cors_origins = v
                 .split(',')

@@ -312,6 +312,15 @@ fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
             errors: &["400", "401", "403", "422", "503"] },
         Op { method: "get", path: "/api/v1/supervision/alerts", summary: "Yellow and red cases and steps, and results past the Art. 44 delivery limit", tag: "supervision", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(schema_ref::<Alerts>(gen)), errors: &["400", "401", "403", "503"] },
         Op { method: "get", path: "/api/v1/supervision/followups", summary: "差评 follow-ups not yet closed", tag: "supervision", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<Followup>(gen)})), errors: &["400", "401", "403", "503"] },
+        Op { method: "get", path: "/api/v1/supervision/personal-data-reads", summary: "个人信息查阅记录: who read which case's personal data, when, through which endpoint (admins and supervisors), newest first", tag: "supervision", auth: true,
+            params: vec![
+                query_param("case", "Case id", json!({"type": "string"})),
+                query_param("user", "Reader's user id", json!({"type": "string"})),
+                query_param("from", "Reads on or after this day (China time)", date.clone()),
+                query_param("to", "Reads on or before this day (China time)", date.clone()),
+                query_param("page", "Page from 1", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
+                query_param("per_page", "1 to 1000 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+            ], body: None, ok_status: "200", ok: json_of(schema_ref::<PersonalDataReadsPage>(gen)), errors: &["400", "401", "403", "503"] },
         Op { method: "post", path: "/api/v1/scheduler/sweep", summary: "Run the deadline scheduler now (admin); it also runs every scheduler_poll_ms", tag: "ops", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<SweepReport>(gen)), errors: &["401", "403", "503"] },
     ]
 }
