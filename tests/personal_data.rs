@@ -489,3 +489,72 @@ fn sqlite_files_are_0600() {
     assert_eq!(mode(&path), 0o600);
     drop(store);
 }
+
+/// `yichuang personal-data keygen` makes a usable key file; `personal-data encrypt` stops after
+/// `--max-batches`, says so, and a second run finishes; the service's reads then work with the key.
+#[test]
+fn the_encrypt_command_resumes() {
+    let db = sqlite();
+    let plain = open(&db, None);
+    for i in 0..4 {
+        plain.commit_intake(intake(&format!("q{i}"))).unwrap();
+    }
+    drop(plain);
+    let dir = db.path.as_ref().unwrap().parent().unwrap().to_path_buf();
+    let run = |args: &[&str], keys: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_yichuang"));
+        c.args(args)
+            .env_remove("YICHUANG_KEYS")
+            .env_remove("YICHUANG_KEY_FILE");
+        if let Some(k) = keys {
+            c.env("YICHUANG_KEY_FILE", k);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&["personal-data", "keygen", "--id", "2026a"], None);
+    assert!(out.status.success());
+    let key_file = dir.join("keys.yaml");
+    std::fs::write(&key_file, &out.stdout).unwrap();
+    let keys = Arc::new(Keyring::load(&key_file).unwrap());
+    assert_eq!(keys.active(), "2026a");
+
+    // Without keys the command refuses (exit 2) and changes nothing.
+    let args = [
+        "personal-data",
+        "encrypt",
+        "--database",
+        &db.url,
+        "--batch",
+        "3",
+        "--max-batches",
+        "1",
+    ];
+    let out = run(&args, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(raw_case(&db, "q0").0, NAME);
+
+    let out = run(&args, Some(&key_file));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stopped after 1 batches"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3/4 cases"));
+    let sealed = (0..4)
+        .filter(|i| raw_case(&db, &format!("q{i}")).0.starts_with("yc1:2026a:"))
+        .count();
+    assert_eq!(sealed, 3);
+
+    let out = run(&args[..6], Some(&key_file));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("nothing left"), "{stdout}");
+    let store = open(&db, Some(keys));
+    for i in 0..4 {
+        let id = format!("q{i}");
+        assert!(raw_case(&db, &id).0.starts_with("yc1:2026a:"));
+        assert_eq!(store.case(&id).unwrap().unwrap().applicant_name, NAME);
+    }
+}
