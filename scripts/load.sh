@@ -10,8 +10,13 @@ PORT=${PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet
-BIN=target/release/yichuang
+# BIN=path/to/yichuang runs a binary built beforehand (e.g. copied out of a shared target dir);
+# otherwise a release build of this tree. The service's own YICHUANG_* variables pass through, so
+# `YICHUANG_KEY_FILE=... scripts/load.sh sqlite` measures with personal data encrypted.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=${CARGO_TARGET_DIR:-target}/release/yichuang
+fi
 
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -115,6 +115,9 @@ pub enum Command {
     /// The outbox of case events to subscribers (数据交换): list deliveries, resend failures.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Personal data at rest (个人信息保护): keys and the in-place encryption of a database.
+    #[command(subcommand, name = "personal-data")]
+    PersonalData(PersonalDataCommand),
     /// Print a completion script for a shell, e.g. `yichuang completions bash > /etc/bash_completion.d/yichuang`.
     Completions {
         #[arg(value_enum)]
@@ -282,6 +285,39 @@ pub enum TokenCommand {
         /// The window a clerk sits at.
         #[arg(long)]
         window: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonalDataCommand {
+    /// Print a new key file (one data key and the search key) to stdout; store it with mode 0600
+    /// and back it up apart from the database: without it the data cannot be read.
+    Keygen {
+        /// The id of the data key, e.g. the year: 2026a.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Print one new data key line (`<id>: <base64>`) to add to the key file for a rotation.
+    NewKey {
+        #[arg(long)]
+        id: String,
+    },
+    /// Encrypt the personal data of an existing database in place under the active key (plain
+    /// rows, and rows under older keys after a rotation), in batches of one transaction each.
+    /// Restartable: a killed run is resumed by running it again. Safe while the service runs
+    /// with the same keys.
+    Encrypt {
+        /// The database (default: `database_url` of the configuration).
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+        /// Stop after this many batches (the next run goes on from there).
+        #[arg(long)]
+        max_batches: Option<u64>,
     },
 }
 
@@ -613,9 +649,17 @@ fn print(dir: &std::path::Path, out: &std::path::Path) -> ExitCode {
 }
 
 fn open_store(url: &str) -> Option<crate::store::Store> {
+    let keys = match operations::keys(None) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return None;
+        }
+    };
     let opts = crate::store::StoreOptions {
         pool_size: 1,
         group_commit: false,
+        keys: keys.map(std::sync::Arc::new),
         ..Default::default()
     };
     match crate::store::Store::open(url, opts) {
@@ -1175,6 +1219,7 @@ pub fn run() -> ExitCode {
             database,
             config,
         } => operations::backup(database, config.as_deref(), &to),
+        Command::PersonalData(c) => operations::personal_data(c),
         Command::Restore {
             from,
             database,

@@ -114,6 +114,12 @@ pub struct Config {
     /// The 申办流水号 (SBLSH) of a case, a minijinja template over `case` (the payload's case)
     /// and `event`. Env: `YICHUANG_SBLSH_TEMPLATE`.
     pub sblsh_template: String,
+    /// Personal-data keys (docs/personal-data.md): lines `<key id>: <base64 of 32 bytes>`, a
+    /// `search:` key for the ID-number index and optionally `active: <key id>`. Unset (and no
+    /// `YICHUANG_KEYS`): personal data is stored in plain text, with a warning at start.
+    /// Env: `YICHUANG_KEY_FILE`; or the keys themselves in `YICHUANG_KEYS` (entries separated
+    /// by `,`), which wins over the file.
+    pub key_file: Option<PathBuf>,
 }
 
 /// How a subscriber's events are written.
@@ -219,6 +225,7 @@ impl Default for Config {
             outbox_alert_secs: 3_600,
             exchange_template: PathBuf::from("config/exchange/provincial.json.j2"),
             sblsh_template: "{{ case.received_on | replace('-', '') }}{{ case.id }}".into(),
+            key_file: None,
         }
     }
 }
@@ -287,6 +294,8 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_OUTBOX_ALERT_SECS",
     "YICHUANG_EXCHANGE_TEMPLATE",
     "YICHUANG_SBLSH_TEMPLATE",
+    "YICHUANG_KEY_FILE",
+    "YICHUANG_KEYS",
 ];
 
 /// Variables of the project's tools and tests, not the service's: never reported.
@@ -413,6 +422,16 @@ impl Config {
         env_parse::<u64>("YICHUANG_CLIENT_DISCONNECT_TIMEOUT_MS", |v| {
             c.client_disconnect_timeout_ms = v
         })?;
+        env_parse::<PathBuf>("YICHUANG_KEY_FILE", |v| c.key_file = Some(v))?;
+        // Read again by `Keyring::from_settings`; checked here so a broken value stops at once.
+        if let Ok(v) = std::env::var("YICHUANG_KEYS") {
+            crate::store::crypto::Keyring::parse(&v, "YICHUANG_KEYS").map_err(|e| {
+                ConfigError::Env {
+                    name: "YICHUANG_KEYS".into(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
         if let Ok(v) = std::env::var("YICHUANG_CORS_ORIGINS") {
             c.cors_origins = v
                 .split(',')

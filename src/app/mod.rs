@@ -6,6 +6,7 @@ pub mod exchange_profile;
 pub mod handling;
 pub mod intake;
 pub mod outbox;
+pub mod personal;
 pub mod replay;
 pub mod scheduler;
 pub mod supervise;
@@ -369,6 +370,8 @@ pub enum StartError {
     Users(#[from] crate::auth::AuthConfigError),
     #[error(transparent)]
     Exchange(#[from] outbox::ExchangeError),
+    #[error("个人信息密钥有误 / the personal-data keys are unusable: {0}")]
+    Keys(#[from] crate::store::crypto::KeyError),
 }
 
 /// Load the catalog (through the gate: no error, every example passes), open the store (running
@@ -398,6 +401,17 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
     for w in &catalog.warnings {
         tracing::warn!("{w}");
     }
+    let keys = crate::store::crypto::Keyring::from_settings(config.key_file.as_deref())?;
+    match &keys {
+        Some(k) => tracing::info!(
+            active = k.active(),
+            keys = k.key_ids().len(),
+            "personal data is encrypted at rest (AES-256-GCM)"
+        ),
+        None => tracing::warn!(
+            "未配置个人信息密钥（key_file / YICHUANG_KEY_FILE / YICHUANG_KEYS）：姓名、身份证号、申请表和文书内容将以明文存储，仅可用于开发和演示 / no personal-data keys: personal data is stored in PLAIN TEXT (development only; see docs/personal-data.md)"
+        ),
+    }
     let store = Store::open(
         &config.database_url,
         StoreOptions {
@@ -409,6 +423,7 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
             sqlite_max_bytes: (config.sqlite_max_mb > 0)
                 .then(|| config.sqlite_max_mb.saturating_mul(1 << 20)),
             group_commit: true,
+            keys: keys.map(std::sync::Arc::new),
         },
     )?;
     store_catalog_version(&store, &catalog, "startup", clock.now_ms())?;

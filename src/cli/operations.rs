@@ -25,6 +25,98 @@ pub(super) fn database_url(
     }
 }
 
+/// The personal-data keys: `YICHUANG_KEYS`, else `key_file` of the configuration (or
+/// `YICHUANG_KEY_FILE`); `None` when neither is set.
+pub(super) fn keys(config: Option<&Path>) -> Result<Option<crate::store::crypto::Keyring>, String> {
+    let c = Config::load(config).map_err(|e| e.to_string())?;
+    crate::store::crypto::Keyring::from_settings(c.key_file.as_deref()).map_err(|e| e.to_string())
+}
+
+pub(super) fn personal_data(c: super::PersonalDataCommand) -> ExitCode {
+    use super::PersonalDataCommand as P;
+    use crate::store::crypto::Keyring;
+    match c {
+        P::Keygen { id } => match Keyring::generate(&id) {
+            Ok(text) => {
+                out_raw!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        P::NewKey { id } => match Keyring::generate_key_line(&id) {
+            Ok(line) => {
+                out!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        P::Encrypt {
+            database,
+            config,
+            batch,
+            max_batches,
+        } => {
+            let keyring = match keys(config.as_deref()) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    eprintln!("personal-data encrypt: no keys (set key_file, YICHUANG_KEY_FILE or YICHUANG_KEYS; `yichuang personal-data keygen` makes a key file)");
+                    return ExitCode::from(2);
+                }
+                Err(e) => {
+                    eprintln!("personal-data encrypt: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let url = match database_url(database, config.as_deref()) {
+                Ok(u) => u,
+                Err(code) => return code,
+            };
+            let r = crate::store::encrypt_personal_data(
+                &url,
+                &keyring,
+                batch,
+                max_batches,
+                &mut |p| {
+                    eprintln!(
+                        "personal-data encrypt: {}/{} cases, {}/{} notices sealed under key {} ({} batches)",
+                        p.cases_done, p.cases_todo, p.notices_done, p.notices_todo, keyring.active(), p.batches
+                    );
+                },
+            );
+            match r {
+                Ok(p) if p.finished => {
+                    out!(
+                        "personal data encrypted under key {}: {} cases and {} notices sealed by this run; nothing left",
+                        keyring.active(),
+                        p.cases_done,
+                        p.notices_done
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(p) => {
+                    out!(
+                        "stopped after {} batches: {} cases and {} notices sealed by this run; run the command again to go on",
+                        p.batches,
+                        p.cases_done,
+                        p.notices_done
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("personal-data encrypt: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
 fn size(bytes: u64) -> String {
     format!(
         "{:.1} MiB ({bytes} bytes)",

@@ -327,6 +327,23 @@ impl<'de> Deserialize<'de> for Phone {
     }
 }
 
+/// Mask any stored number (an ID number, valid or not, a passport number, a phone): the first 3
+/// and last 4 characters kept when there are at least 8, every character masked otherwise
+/// (`330***********123X` for an 18-character ID number, as [`IdNumber::masked`]).
+pub fn mask_number(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if n >= 8 && (i < 3 || i + 4 >= n) {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
 /// Keep the first character of a name and mask the rest with `*`, by characters:
 /// "张三丰" → "张**".
 pub fn mask_name(name: &str) -> String {
@@ -559,6 +576,13 @@ mod tests {
         let p: Phone = serde_json::from_str("\"13812345678\"").unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), "\"13812345678\"");
         assert!(serde_json::from_str::<Phone>("\"12345\"").is_err());
+    }
+
+    #[test]
+    fn any_number_masks_like_an_id_number() {
+        assert_eq!(mask_number("33010619900101123X"), "330***********123X");
+        assert_eq!(mask_number("13812345678"), "138****5678");
+        assert_eq!(mask_number("E1234"), "*****");
     }
 
     #[test]

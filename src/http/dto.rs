@@ -76,6 +76,54 @@ impl From<&CaseRow> for CaseView {
     }
 }
 
+impl CaseView {
+    /// The view for roles that see personal data masked in lists (see `app::personal`).
+    pub fn masked(c: &CaseRow) -> Self {
+        let mut v = CaseView::from(c);
+        v.applicant.name = crate::domain::id_number::mask_name(&v.applicant.name);
+        v.applicant.id_number = v
+            .applicant
+            .id_number
+            .as_deref()
+            .map(crate::domain::id_number::mask_number);
+        v
+    }
+}
+
+/// One logged read of a case's personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PersonalDataReadView {
+    pub id: i64,
+    pub at_ms: i64,
+    pub user_id: String,
+    pub role: String,
+    pub case_id: String,
+    /// The route, e.g. `GET /api/v1/cases/{id}`.
+    pub endpoint: String,
+}
+
+impl From<&crate::store::ReadRow> for PersonalDataReadView {
+    fn from(r: &crate::store::ReadRow) -> Self {
+        Self {
+            id: r.id,
+            at_ms: r.at,
+            user_id: r.user_id.clone(),
+            role: r.role.clone(),
+            case_id: r.case_id.clone(),
+            endpoint: r.endpoint.clone(),
+        }
+    }
+}
+
+/// A page of the personal-data read log, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PersonalDataReadsPage {
+    pub reads: Vec<PersonalDataReadView>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
 /// A notice with its number.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NoticeView {

@@ -140,7 +140,10 @@ impl From<StoreError> for ApiError {
                 ErrorCode::IdempotencyKeyReused,
                 "该 Idempotency-Key 已用于另一份不同的申请，请为新申请使用新的键",
             ),
-            StoreError::Query(m) | StoreError::Migration(m) | StoreError::Corrupt(m) => {
+            StoreError::Query(m)
+            | StoreError::Migration(m)
+            | StoreError::Corrupt(m)
+            | StoreError::Decrypt(m) => {
                 tracing::error!(error = %m, "store failure");
                 Self::new(ErrorCode::Internal, "服务内部错误，请联系县信息中心")
             }

@@ -25,6 +25,7 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 use crate::app::intake::{self, IntakeRequest, SupplementRequest};
+use crate::app::personal;
 use crate::app::App;
 use crate::auth::User;
 use crate::authoring::{guide_html, guide_markdown};
@@ -473,7 +474,12 @@ async fn supplement(
 async fn get_case(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let id = id.into_inner();
-    let (case, assessment) = blocking(move || intake::get_case(&a, &auth.0, &id)).await?;
+    let (case, assessment) = blocking(move || {
+        let r = intake::get_case(&a, &auth.0, &id)?;
+        personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}")?;
+        Ok(r)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(CaseDetail::new(&case, &assessment)))
 }
 
@@ -527,9 +533,27 @@ async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResul
         offset: (page - 1) * per_page,
     };
     let a = app.clone().into_inner();
-    let result = blocking(move || intake::list_cases(&a, &auth.0, filter)).await?;
+    let full = personal::sees_full_lists(auth.0.role);
+    let result = blocking(move || {
+        let page = intake::list_cases(&a, &auth.0, filter)?;
+        if full {
+            personal::log_reads(
+                &a,
+                &auth.0,
+                page.cases.iter().map(|c| c.id.as_str()),
+                "GET /api/v1/cases",
+            )?;
+        }
+        Ok(page)
+    })
+    .await?;
+    let view = if full {
+        CaseView::from
+    } else {
+        CaseView::masked
+    };
     Ok(HttpResponse::Ok().json(CasePageView {
-        cases: result.cases.iter().map(CaseView::from).collect(),
+        cases: result.cases.iter().map(view).collect(),
         total: result.total,
         page,
         per_page,
@@ -541,7 +565,9 @@ async fn case_notices(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let id = id.into_inner();
     let notices = blocking(move || {
         intake::get_case(&a, &auth.0, &id)?;
-        Ok(a.store.notices_of_case(&id)?)
+        let notices = a.store.notices_of_case(&id)?;
+        personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}/notices")?;
+        Ok(notices)
     })
     .await?;
     Ok(HttpResponse::Ok().json(notices.iter().map(NoticeView::from).collect::<Vec<_>>()))
@@ -552,7 +578,9 @@ async fn case_history(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let id = id.into_inner();
     let events = blocking(move || {
         intake::get_case(&a, &auth.0, &id)?;
-        Ok(a.store.events_of_case(&id)?)
+        let events = a.store.events_of_case(&id)?;
+        personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}/history")?;
+        Ok(events)
     })
     .await?;
     Ok(HttpResponse::Ok().json(events.iter().map(EventView::from).collect::<Vec<_>>()))
@@ -575,7 +603,17 @@ fn load_notice(
 async fn get_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let id = id.into_inner();
-    let (n, _) = blocking(move || load_notice(&a, &auth.0, &id)).await?;
+    let (n, _) = blocking(move || {
+        let r = load_notice(&a, &auth.0, &id)?;
+        personal::log_reads(
+            &a,
+            &auth.0,
+            [r.0.case_id.as_str()],
+            "GET /api/v1/notices/{id}",
+        )?;
+        Ok(r)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(NoticeView::from(&n)))
 }
 
@@ -588,12 +626,77 @@ async fn print_notice(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
             .map_err(|e| crate::app::AppError::Corrupt(format!("notice {}: {e}", n.id)))?;
         // The layout of the catalog version the case was taken under (templates are pinned).
         let catalog = a.registry.by_hash(&a.store, &hash)?;
-        Ok(catalog.templates.notice(&content, &n.number)?)
+        let html = catalog.templates.notice(&content, &n.number)?;
+        personal::log_reads(
+            &a,
+            &auth.0,
+            [n.case_id.as_str()],
+            "GET /api/v1/notices/{id}/print",
+        )?;
+        Ok(html)
     })
     .await?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReadsQuery {
+    /// Case id.
+    case: Option<String>,
+    /// User id of the reader.
+    user: Option<String>,
+    /// Reads on or after this day (China time, YYYY-MM-DD).
+    from: Option<chrono::NaiveDate>,
+    /// Reads on or before this day (China time, YYYY-MM-DD).
+    to: Option<chrono::NaiveDate>,
+    page: Option<u32>,
+    /// 1–1000, default 100.
+    per_page: Option<u32>,
+}
+
+/// The personal-data read log (admins and supervisors).
+async fn personal_data_reads(
+    app: Data,
+    auth: Auth,
+    q: web::Query<ReadsQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let per_page = i64::from(q.per_page.unwrap_or(100));
+    if !(1..=crate::store::READ_PAGE).contains(&per_page) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("per_page 应在1到{}之间", crate::store::READ_PAGE),
+        ));
+    }
+    let page = i64::from(q.page.unwrap_or(1));
+    if !(1..=1_000_000).contains(&page) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "page 应为从1开始的页码",
+        ));
+    }
+    let filter = crate::store::ReadFilter {
+        case_id: q.case,
+        user_id: q.user,
+        from_ms: q.from.map(crate::store::archive::start_of_day_ms),
+        to_ms: q
+            .to
+            .and_then(|d| d.succ_opt())
+            .map(crate::store::archive::start_of_day_ms),
+        limit: per_page,
+        offset: (page - 1) * per_page,
+    };
+    let a = app.into_inner();
+    let (rows, total) = blocking(move || personal::reads(&a, &auth.0, &filter)).await?;
+    Ok(HttpResponse::Ok().json(PersonalDataReadsPage {
+        reads: rows.iter().map(PersonalDataReadView::from).collect(),
+        total,
+        page,
+        per_page,
+    }))
 }
 
 async fn openapi_json() -> HttpResponse {
@@ -852,6 +955,9 @@ pub fn routes() -> Vec<RouteDef> {
         R::get("/api/v1/notices/{id}/print", || web::get().to(print_notice)),
     ];
     all.extend(handling::routes());
+    all.push(R::get("/api/v1/supervision/personal-data-reads", || {
+        web::get().to(personal_data_reads)
+    }));
     all
 }
 

@@ -314,6 +314,15 @@ fn handling_ops(gen: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "get", path: "/api/v1/supervision/followups", summary: "差评 follow-ups not yet closed", tag: "supervision", auth: true, params: vec![limit()], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<Followup>(gen)})), errors: &["400", "401", "403", "503"] },
         Op { method: "get", path: "/api/v1/outbox", summary: "Outbox deliveries to subscribers, oldest first (admin): state pending | delivered | dead, per subscriber", tag: "ops", auth: true, params: vec![query_param("state", "pending, delivered or dead", json!({"type": "string", "enum": ["pending", "delivered", "dead"]})), query_param("subscriber", "One subscriber", json!({"type": "string"})), limit()], body: None, ok_status: "200", ok: json_of(json!({"type": "array", "items": schema_ref::<crate::store::outbox::DeliveryView>(gen)})), errors: &["400", "401", "403", "503"] },
         Op { method: "post", path: "/api/v1/outbox/{id}/resend", summary: "Send an outbox event again (admin): its deliveries (of ?subscriber=, or all) become pending", tag: "ops", auth: true, params: vec![path_param("id", "Event id <case id>:<seq>"), query_param("subscriber", "Only this subscriber", json!({"type": "string"}))], body: None, ok_status: "200", ok: json_of(schema_ref::<super::handling::ResendResult>(gen)), errors: &["400", "401", "403", "404", "503"] },
+        Op { method: "get", path: "/api/v1/supervision/personal-data-reads", summary: "个人信息查阅记录: who read which case's personal data, when, through which endpoint (admins and supervisors), newest first", tag: "supervision", auth: true,
+            params: vec![
+                query_param("case", "Case id", json!({"type": "string"})),
+                query_param("user", "Reader's user id", json!({"type": "string"})),
+                query_param("from", "Reads on or after this day (China time)", date.clone()),
+                query_param("to", "Reads on or before this day (China time)", date.clone()),
+                query_param("page", "Page from 1", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000})),
+                query_param("per_page", "1 to 1000 (default 100)", json!({"type": "integer", "minimum": 1, "maximum": 1000})),
+            ], body: None, ok_status: "200", ok: json_of(schema_ref::<PersonalDataReadsPage>(gen)), errors: &["400", "401", "403", "503"] },
         Op { method: "post", path: "/api/v1/scheduler/sweep", summary: "Run the deadline scheduler now (admin); it also runs every scheduler_poll_ms", tag: "ops", auth: true, params: vec![], body: None, ok_status: "200", ok: json_of(schema_ref::<SweepReport>(gen)), errors: &["401", "403", "503"] },
     ]
 }

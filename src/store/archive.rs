@@ -114,6 +114,8 @@ pub struct CaseCols {
     pub updated_at: i64,
     pub row_version: i64,
     pub audit_head: Option<String>,
+    #[serde(default)]
+    pub applicant_id_hash: Option<String>,
 }
 
 /// A `case_events` row (an audit entry).
@@ -635,11 +637,7 @@ fn write_body(
     path: &Path,
     held: &mut Vec<Held>,
 ) -> Result<Written, ArchiveError> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io(format!("cannot create {}", path.display())))?;
+    let file = backup::create_private(path).map_err(ArchiveError::File)?;
     let mut out = BufWriter::new(file);
     let mut hash = sha2::Sha256::new();
     let mut count = 0u64;
@@ -676,11 +674,7 @@ fn write_body(
 
 /// The header line, then the body, into a new file `to`, fsynced.
 fn assemble(header: &Header, body: &Path, to: &Path) -> Result<(), ArchiveError> {
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(to)
-        .map_err(io(format!("cannot create {}", to.display())))?;
+    let mut out = backup::create_private(to).map_err(ArchiveError::File)?;
     let mut head = serde_json::to_vec(header)
         .map_err(|e| ArchiveError::Store(StoreError::Corrupt(e.to_string())))?;
     head.push(b'\n');

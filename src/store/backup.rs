@@ -156,6 +156,9 @@ pub fn backup(database_url: &str, to: &Path) -> Result<BackupReport, BackupError
     let started = Instant::now();
     let snapshot_at = chrono::Utc::now();
     let copied = (|| -> Result<(), BackupError> {
+        // Created empty with mode 0600 first: VACUUM INTO fills an empty file and keeps its mode
+        // (a backup holds the same personal data as the database).
+        drop(create_private(&partial)?);
         // Read-only: the backup never writes the live database.
         let DbConnection::Sqlite(mut c) = open_read_only(&source)? else {
             return Err(invalid(&source, "not a SQLite database".into()));
@@ -293,15 +296,8 @@ pub fn restore(from: &Path, database_url: &str, force: bool) -> Result<RestoreRe
     )))?;
     let tmp = sibling(&target, "restore")?;
     remove_if_present(&tmp)?;
-    let copied = copy_checked(from, &tmp).and_then(|()| {
-        // The restored file keeps the permissions of the one it replaces.
-        match std::fs::metadata(&target) {
-            Ok(m) if exists => std::fs::set_permissions(&tmp, m.permissions()).map_err(
-                BackupError::io(format!("cannot set the permissions of {}", tmp.display())),
-            ),
-            _ => Ok(()),
-        }
-    });
+    // The restored database is created with mode 0600, whatever the mode of the file it replaces.
+    let copied = copy_checked(from, &tmp);
     if let Err(e) = copied {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -428,16 +424,23 @@ pub(crate) fn publish_no_clobber(partial: &Path, to: &Path) -> Result<(), Backup
     sync_dir(&parent_dir(to))
 }
 
+/// Creates the new file `path` (never an existing one) readable and writable by its owner only
+/// (mode 0600 on Unix, whatever the umask): databases, backups and archives hold personal data.
+pub(crate) fn create_private(path: &Path) -> Result<std::fs::File, BackupError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+        .map_err(BackupError::io(format!("cannot create {}", path.display())))
+}
+
 /// Copies `from` to a new file `to`, fsyncs it, then reads both back and compares their SHA-256.
 fn copy_checked(from: &Path, to: &Path) -> Result<(), BackupError> {
     {
         let mut src = std::fs::File::open(from)
             .map_err(BackupError::io(format!("cannot read {}", from.display())))?;
-        let mut dst = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(to)
-            .map_err(BackupError::io(format!("cannot create {}", to.display())))?;
+        let mut dst = create_private(to)?;
         std::io::copy(&mut src, &mut dst)
             .map_err(BackupError::io(format!("cannot copy to {}", to.display())))?;
         dst.flush()

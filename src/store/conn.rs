@@ -109,6 +109,7 @@ impl Target {
                         })?;
                     }
                 }
+                secure_sqlite_files(path)?;
                 let p = path.to_str().ok_or_else(|| {
                     StoreError::Connect(format!("database path is not UTF-8: {}", path.display()))
                 })?;
@@ -116,6 +117,46 @@ impl Target {
             }
         }
     }
+}
+
+/// The database file holds personal data: create it with mode 0600 before SQLite does (SQLite
+/// would use 0644 less the umask), and take group and other access away from an existing one
+/// and from its `-wal` and `-shm` (SQLite creates those with the mode of the database file).
+fn secure_sqlite_files(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path == std::path::Path::new(":memory:") {
+            return Ok(());
+        }
+        let unavailable = |what: &str, p: &std::path::Path, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot {what} {}: {e}", p.display()))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable("create", path, e)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let p = std::path::PathBuf::from(name);
+            if let Ok(m) = std::fs::metadata(&p) {
+                let mode = m.permissions().mode();
+                if m.is_file() && mode & 0o077 != 0 {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))
+                        .map_err(|e| unavailable("restrict the mode of", &p, e))?;
+                    tracing::warn!(path = %p.display(), from = format!("{:o}", mode & 0o777), "database file was readable by others; mode set to 0600");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// r2d2 manager that builds the variant chosen from the URL (diesel's `ConnectionManager`

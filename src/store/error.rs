@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A stored value cannot be read back into its type (a state, a date, a JSON document).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// Personal data stored encrypted cannot be opened: no key, a key missing from the key
+    /// ring, or a value altered or moved from another row (see `crypto`).
+    #[error("personal data cannot be decrypted: {0}")]
+    Decrypt(String),
     /// The database is down, timed out, full or read-only; the request was not committed.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -141,5 +145,11 @@ impl From<r2d2::Error> for StoreError {
     fn from(e: r2d2::Error) -> Self {
         // r2d2 only fails a checkout by timing out; its message carries the last connect error.
         StoreError::Unavailable(format!("no database connection available: {e}"))
+    }
+}
+
+impl From<super::crypto::CryptoError> for StoreError {
+    fn from(e: super::crypto::CryptoError) -> Self {
+        StoreError::Decrypt(e.to_string())
     }
 }

@@ -14,12 +14,14 @@ pub mod archive;
 pub mod audit;
 pub mod backup;
 mod conn;
+pub mod crypto;
 mod error;
 mod figures;
 mod handling;
 pub mod mapping;
 mod ops;
 pub mod outbox;
+mod personal;
 pub mod schema;
 mod writer;
 
@@ -35,6 +37,9 @@ pub use figures::{FigureCounts, FigureKey, IntakeCounts, PartOfCase, RatingOfCas
 pub use handling::{fire_at_ms, CaseChange, LifecycleWrite, StoredDueItem};
 pub use mapping::case_of;
 pub use ops::MAX_PAGE;
+pub use personal::{
+    encrypt_personal_data, EncryptProgress, NewRead, ReadFilter, ReadRow, READ_PAGE,
+};
 pub use writer::MAX_BATCH;
 
 use crate::domain::handling::{EventKind, Handling};
@@ -70,6 +75,10 @@ pub struct StoreOptions {
     pub sqlite_max_bytes: Option<u64>,
     /// Send writes through one writer thread that commits pending requests together.
     pub group_commit: bool,
+    /// Personal-data keys: with them, names, ID numbers, applications and notice contents are
+    /// sealed before they are written and opened after they are read (`crypto`); without them
+    /// they are stored as given, and a sealed value read back is a `Decrypt` error.
+    pub keys: Option<Arc<crypto::Keyring>>,
 }
 
 impl Default for StoreOptions {
@@ -81,6 +90,7 @@ impl Default for StoreOptions {
             statement_timeout: None,
             sqlite_max_bytes: None,
             group_commit: true,
+            keys: None,
         }
     }
 }
@@ -308,6 +318,7 @@ struct Inner {
     stop: Arc<std::sync::atomic::AtomicBool>,
     /// The subscribers whose outbox deliveries new events create (shared with the writer).
     routes: outbox::SharedRoutes,
+    keys: Option<Arc<crypto::Keyring>>,
     // Declared last: dropped after the pool, joins the writer thread.
     writer: Option<Writer>,
 }
@@ -323,6 +334,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("backend", &self.inner.backend)
             .field("group_commit", &self.inner.writer.is_some())
+            .field("keys", &self.inner.keys)
             .finish()
     }
 }
@@ -448,6 +460,7 @@ impl Store {
                 writer,
                 stop,
                 routes,
+                keys: opts.keys.clone(),
             }),
         })
     }
@@ -527,10 +540,12 @@ impl Store {
         if let Some(after) = after_id {
             q = q.filter(schema::cases::id.gt(after));
         }
-        Ok(q.order(schema::cases::id.asc())
+        let rows = q
+            .order(schema::cases::id.asc())
             .limit(limit.clamp(1, MAX_PAGE))
             .select(CaseRow::as_select())
-            .load(&mut *c)?)
+            .load(&mut *c)?;
+        rows.into_iter().map(|r| self.open_case(r)).collect()
     }
 
     /// Make a stored catalog version the active one for every instance on this database.
@@ -595,7 +610,7 @@ impl Store {
             .optional()?)
     }
 
-    fn write(&self, job: Job) -> Result<IntakeReceipt, StoreError> {
+    fn write(&self, job: Job) -> Result<ops::Done, StoreError> {
         match &self.inner.writer {
             Some(w) => w.submit(job),
             None => {
@@ -620,38 +635,73 @@ impl Store {
         }
     }
 
+    /// A write that answers with a receipt, its personal data opened again.
+    fn write_case(&self, job: Job) -> Result<IntakeReceipt, StoreError> {
+        match self.write(job)? {
+            ops::Done::Receipt(r) => self.open_receipt(*r),
+            ops::Done::Logged => Err(StoreError::Query(
+                "the store answered a case write with a read-log count".into(),
+            )),
+        }
+    }
+
     /// Commits a new case with its numbered notices, its audit event and its idempotency key
     /// in one transaction. A known key with the same request hash returns the stored case
     /// (`replayed: true`); with another hash, `IdempotencyMismatch`.
-    pub fn commit_intake(&self, intake: NewIntake) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Intake(Box::new(intake)))
+    pub fn commit_intake(&self, mut intake: NewIntake) -> Result<IntakeReceipt, StoreError> {
+        let id_hash = self.seal_case(&mut intake.case)?;
+        self.seal_notices(&intake.case.id, &mut intake.notices)?;
+        self.write_case(Job::Intake(Box::new(intake), id_hash))
     }
 
     /// Re-assesses an open case if it is still at `expected_row_version` (else `Conflict`):
     /// updates it, numbers and stores the new notices and the event, in one transaction.
-    pub fn update_case(&self, update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Update(Box::new(update)))
+    pub fn update_case(&self, mut update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
+        update.application = self.seal_application(&update.case_id, &update.application)?;
+        self.seal_notices(&update.case_id, &mut update.notices)?;
+        self.write_case(Job::Update(Box::new(update)))
     }
 
     pub fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
-        ops::load_case(&mut *self.conn()?, id)
+        let row = ops::load_case(&mut *self.conn()?, id)?;
+        row.map(|r| self.open_case(r)).transpose()
     }
 
+    /// A page of cases. A search by ID number looks for its keyed hash (and, for cases not yet
+    /// encrypted, the number itself).
     pub fn list_cases(&self, f: &CaseFilter) -> Result<CasePage, StoreError> {
-        ops::list_cases(&mut *self.conn()?, f)
+        let id_hash = f
+            .applicant_id_number
+            .as_deref()
+            .and_then(|n| self.id_hash(n));
+        let page = ops::list_cases(&mut *self.conn()?, f, id_hash.as_deref())?;
+        Ok(CasePage {
+            cases: page
+                .cases
+                .into_iter()
+                .map(|r| self.open_case(r))
+                .collect::<Result<_, _>>()?,
+            total: page.total,
+        })
     }
 
     pub fn notices_of_case(&self, case_id: &str) -> Result<Vec<NoticeRow>, StoreError> {
-        ops::load_notices(&mut *self.conn()?, case_id)
+        let rows = ops::load_notices(&mut *self.conn()?, case_id)?;
+        rows.into_iter().map(|n| self.open_notice(n)).collect()
     }
 
     pub fn notice(&self, id: &str) -> Result<Option<NoticeRow>, StoreError> {
-        ops::load_notice(&mut *self.conn()?, id)
+        let row = ops::load_notice(&mut *self.conn()?, id)?;
+        row.map(|n| self.open_notice(n)).transpose()
     }
 
     /// Commits one change to a case after its first answer (see [`CaseChange`]).
-    pub fn commit_change(&self, change: CaseChange) -> Result<IntakeReceipt, StoreError> {
-        self.write(Job::Change(Box::new(change)))
+    pub fn commit_change(&self, mut change: CaseChange) -> Result<IntakeReceipt, StoreError> {
+        if let Some(a) = &change.application {
+            change.application = Some(self.seal_application(&change.case_id, a)?);
+        }
+        self.seal_notices(&change.case_id, &mut change.notices)?;
+        self.write_case(Job::Change(Box::new(change)))
     }
 
     /// The parts, steps (returned, transferred and superseded ones included, in order) and

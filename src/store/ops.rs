@@ -18,12 +18,23 @@ use super::{
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
 #[derive(Debug)]
 pub(crate) enum Job {
-    Intake(Box<NewIntake>),
+    /// The intake, and the keyed hash of the applicant's ID number (with keys).
+    Intake(Box<NewIntake>, Option<String>),
+    /// Entries of the personal-data read log.
+    Reads(Vec<super::NewRead>),
     Update(Box<CaseUpdate>),
     Change(Box<CaseChange>),
     /// Fault injection for the writer's own tests: panics inside the transaction.
     #[cfg(test)]
     Panic,
+}
+
+/// What a committed job answers.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Receipt(Box<IntakeReceipt>),
+    /// Read-log entries written.
+    Logged,
 }
 
 impl Job {
@@ -33,18 +44,23 @@ impl Job {
         &self,
         conn: &mut DbConnection,
         routes: &[OutboxRoute],
-    ) -> Result<IntakeReceipt, StoreError> {
+    ) -> Result<Done, StoreError> {
         match self {
-            Job::Intake(i) => apply_intake(conn, i, routes),
-            Job::Update(u) => apply_update(conn, u, routes),
-            Job::Change(c) => super::handling::apply_change(conn, c, routes),
+            Job::Intake(i, h) => {
+                apply_intake(conn, i, h.as_deref(), routes).map(|r| Done::Receipt(Box::new(r)))
+            }
+            Job::Reads(r) => super::personal::insert_reads(conn, r).map(|_| Done::Logged),
+            Job::Update(u) => apply_update(conn, u, routes).map(|r| Done::Receipt(Box::new(r))),
+            Job::Change(c) => {
+                super::handling::apply_change(conn, c, routes).map(|r| Done::Receipt(Box::new(r)))
+            }
             #[cfg(test)]
             Job::Panic => panic!("injected panic in a store job"),
         }
     }
 
     fn has_idempotency_key(&self) -> bool {
-        matches!(self, Job::Intake(i) if i.idempotency.is_some())
+        matches!(self, Job::Intake(i, _) if i.idempotency.is_some())
     }
 }
 
@@ -105,7 +121,7 @@ pub(crate) fn run_job(
     job: &Job,
     top_level: bool,
     routes: &[OutboxRoute],
-) -> Result<IntakeReceipt, StoreError> {
+) -> Result<Done, StoreError> {
     let mut attempt = 0;
     loop {
         let r = if top_level {
@@ -149,6 +165,7 @@ struct IdempotencyInsert<'a> {
 fn apply_intake(
     conn: &mut DbConnection,
     intake: &NewIntake,
+    id_hash: Option<&str>,
     routes: &[OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
     if let Some((user, key, hash)) = &intake.idempotency {
@@ -178,7 +195,7 @@ fn apply_intake(
     let mut case = intake.case.clone();
     case.row_version = 1;
     diesel::insert_into(cases::table)
-        .values(&case)
+        .values((&case, cases::applicant_id_hash.eq(id_hash)))
         .execute(conn)?;
     let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
     for e in &intake.events {
@@ -439,7 +456,10 @@ pub(crate) fn load_events(
         .load(conn)?)
 }
 
-fn filtered(f: &CaseFilter) -> cases::BoxedQuery<'_, MultiBackend> {
+fn filtered<'a>(
+    f: &'a CaseFilter,
+    id_hash: Option<&'a str>,
+) -> cases::BoxedQuery<'a, MultiBackend> {
     let mut q = cases::table.into_boxed();
     if let Some(ids) = &f.center_ids {
         q = q.filter(cases::center_id.eq_any(ids));
@@ -457,7 +477,15 @@ fn filtered(f: &CaseFilter) -> cases::BoxedQuery<'_, MultiBackend> {
         q = q.filter(cases::window_id.eq(v));
     }
     if let Some(v) = &f.applicant_id_number {
-        q = q.filter(cases::applicant_id_number.eq(v));
+        q = match id_hash {
+            // Encrypted cases by their keyed hash; cases not yet encrypted by the number.
+            Some(h) => q.filter(
+                cases::applicant_id_hash
+                    .eq(h)
+                    .or(cases::applicant_id_number.eq(v)),
+            ),
+            None => q.filter(cases::applicant_id_number.eq(v)),
+        };
     }
     // Dates are TEXT `YYYY-MM-DD`, so string order is date order.
     if let Some(v) = &f.received_from {
@@ -472,14 +500,18 @@ fn filtered(f: &CaseFilter) -> cases::BoxedQuery<'_, MultiBackend> {
 /// Largest page `list_cases` returns.
 pub const MAX_PAGE: i64 = 1000;
 
-pub(crate) fn list_cases(conn: &mut DbConnection, f: &CaseFilter) -> Result<CasePage, StoreError> {
-    let total = filtered(f).count().get_result::<i64>(conn)?;
+pub(crate) fn list_cases(
+    conn: &mut DbConnection,
+    f: &CaseFilter,
+    id_hash: Option<&str>,
+) -> Result<CasePage, StoreError> {
+    let total = filtered(f, id_hash).count().get_result::<i64>(conn)?;
     let limit = f.limit.clamp(0, MAX_PAGE);
     let offset = f.offset.max(0);
     let cases = if limit == 0 {
         Vec::new()
     } else {
-        filtered(f)
+        filtered(f, id_hash)
             .order((cases::created_at.desc(), cases::id.desc()))
             .limit(limit)
             .offset(offset)

@@ -478,9 +478,16 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut c = self.conn()?;
-        write_tx(&mut c, |c| {
+        let claimed = write_tx(&mut c, |c| {
             claim(c, subscriber, now_ms, owner, lease_ms, limit)
-        })
+        })?;
+        claimed
+            .into_iter()
+            .map(|mut d| {
+                d.payload = self.open_outbox_payload(&d.case_id, std::mem::take(&mut d.payload))?;
+                Ok(d)
+            })
+            .collect()
     }
 
     /// Records what came of claimed deliveries (only those `owner` still holds); returns how

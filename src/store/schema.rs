@@ -43,6 +43,20 @@ diesel::table! {
         row_version -> BigInt,
         /// Hash of the case's latest audit entry (NULL only for cases from before the chain).
         audit_head -> Nullable<Text>,
+        /// HMAC-SHA256 of the applicant's ID number under the search key (NULL: no key, or none).
+        applicant_id_hash -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Who read a case's personal data, when, through which endpoint (append-only).
+    personal_data_reads (id) {
+        id -> BigInt,
+        at -> BigInt,
+        user_id -> Text,
+        role -> Text,
+        case_id -> Text,
+        endpoint -> Text,
     }
 }
 
@@ -275,6 +289,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     catalog_versions,
     cases,
     notices,
+    personal_data_reads,
     document_counters,
     case_events,
     idempotency_keys,

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::R2D2Connection;
 
 use super::conn::{DbConnection, Session, Target};
-use super::ops::{run_job, write_tx, Job};
+use super::ops::{run_job, write_tx, Done, Job};
 use super::outbox::SharedRoutes;
-use super::{IntakeReceipt, StoreError};
+use super::StoreError;
 
 /// Most requests committed in one transaction.
 pub const MAX_BATCH: usize = 256;
 
-type Reply = Result<IntakeReceipt, StoreError>;
+type Reply = Result<Done, StoreError>;
 
 /// Where a request stands between its caller and the writer. A caller gives up when the writer
 /// has been stuck on the database for the write timeout; the writer runs only requests it could

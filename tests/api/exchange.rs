@@ -481,3 +481,72 @@ async fn two_instances_never_send_one_event_at_once() {
     assert_eq!(rx.overlaps.load(Ordering::SeqCst), 0);
     drop(second);
 }
+
+/// With personal data encrypted at rest, the outbox keeps the applicant's name and ID number
+/// sealed as the case row does, and opens them only to deliver: the receiver gets the plain
+/// values, the stored payload never holds them.
+#[actix_web::test]
+async fn encrypted_cases_are_delivered_in_plain_and_stored_sealed() {
+    let rx = Receiver::start(Duration::ZERO);
+    let url = rx.url.clone();
+    let app = spawn_app_configured(Backend::Sqlite, move |c| {
+        with_receiver(url, 12)(c);
+        c.key_file = Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/personal-data-test.keys"),
+        );
+    })
+    .await;
+    let application = dibao_complete();
+    let name = application["applicant"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id_number = application["applicant"]["id_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &application).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    wait_for(&rx, 1).await;
+    let got = rx.received();
+    assert!(
+        got[0].body.contains(&name) && got[0].body.contains(&id_number),
+        "{}",
+        got[0].body
+    );
+    let path = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite test database")
+        .to_string();
+    let c = stored_outbox_payloads(&path);
+    assert!(!c.is_empty(), "no outbox payload stored");
+    for payload in c {
+        assert!(
+            !payload.contains(&name),
+            "plain name in the outbox: {payload}"
+        );
+        assert!(
+            !payload.contains(&id_number),
+            "plain ID number in the outbox: {payload}"
+        );
+    }
+}
+
+/// The stored outbox payloads, read through the project's own store connection.
+fn stored_outbox_payloads(path: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let mut c = diesel::sqlite::SqliteConnection::establish(path).unwrap();
+    diesel::sql_query("SELECT payload FROM outbox_events")
+        .load::<P>(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.payload)
+        .collect()
+}

@@ -21,6 +21,7 @@ mod intake;
 mod logs;
 mod operations;
 mod outage;
+mod personal;
 mod reload;
 mod routing;
 mod scheduler;
