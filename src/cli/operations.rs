@@ -271,7 +271,23 @@ pub(super) fn archive(
         eprintln!("archive: --to FILE is required (or --dry-run)");
         return ExitCode::FAILURE;
     };
-    let r = match archive::archive(&store, before, to) {
+    // A bar on a terminal: cases written to the file, then cases deleted after it was verified.
+    let bar = super::progress_bar(0, "archive: writing");
+    let r = archive::archive_with(&store, before, to, &mut |stage, done, total| match stage {
+        archive::ArchiveStage::Writing => {
+            bar.set_length(done);
+            bar.set_position(done);
+        }
+        archive::ArchiveStage::Deleting => {
+            if bar.length() != Some(total) {
+                bar.set_message("archive: deleting");
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        }
+    });
+    bar.finish_and_clear();
+    let r = match r {
         Ok(r) => r,
         Err(e) => return archive_failed(&e),
     };

@@ -571,13 +571,31 @@ fn legacy_through(store: &Store) -> Result<i64, StoreError> {
 /// (never replaced), verifies the file as read back from disk, then deletes exactly the cases it
 /// holds, [`BATCH`] per transaction. With nothing to archive, no file is written.
 pub fn archive(store: &Store, before: NaiveDate, to: &Path) -> Result<ArchiveReport, ArchiveError> {
+    archive_with(store, before, to, &mut |_, _, _| {})
+}
+
+/// Where an archive run is, for a progress bar: the stage, cases done, cases in all (0 while
+/// not yet known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveStage {
+    Writing,
+    Deleting,
+}
+
+/// As [`archive`], calling `progress(stage, done, total)` as it goes.
+pub fn archive_with(
+    store: &Store,
+    before: NaiveDate,
+    to: &Path,
+    progress: &mut dyn FnMut(ArchiveStage, u64, u64),
+) -> Result<ArchiveReport, ArchiveError> {
     let mut report = ArchiveReport::default();
     let legacy = legacy_through(store)?;
     let dir = backup::parent_dir(to);
     std::fs::create_dir_all(&dir)
         .map_err(io(format!("cannot create directory {}", dir.display())))?;
     let body_path = backup::sibling(to, "body")?;
-    let written = write_body(store, before, &body_path, &mut report.held);
+    let written = write_body(store, before, &body_path, &mut report.held, progress);
     let (count, digest, ids) = match written {
         Ok(w) => w,
         Err(e) => {
@@ -622,7 +640,7 @@ pub fn archive(store: &Store, before: NaiveDate, to: &Path) -> Result<ArchiveRep
     if read != wrote || verified.header.body_sha256 != header.body_sha256 {
         return Err(ArchiveError::Mismatch(to.to_path_buf()));
     }
-    delete(store, &verified, &mut report)?;
+    delete(store, &verified, &mut report, progress)?;
     report.file = Some(verified);
     Ok(report)
 }
@@ -636,6 +654,7 @@ fn write_body(
     before: NaiveDate,
     path: &Path,
     held: &mut Vec<Held>,
+    progress: &mut dyn FnMut(ArchiveStage, u64, u64),
 ) -> Result<Written, ArchiveError> {
     let file = backup::create_private(path).map_err(ArchiveError::File)?;
     let mut out = BufWriter::new(file);
@@ -658,6 +677,7 @@ fn write_body(
                 out.write_all(&line)
                     .map_err(io(format!("cannot write {}", path.display())))?;
                 count += 1;
+                progress(ArchiveStage::Writing, count, 0);
                 ids.push((record.case.id.clone(), record.case.row_version));
             }
             Found::Held(h) => held.push(h),
@@ -852,10 +872,15 @@ fn delete(
     store: &Store,
     file: &VerifiedArchive,
     report: &mut ArchiveReport,
+    progress: &mut dyn FnMut(ArchiveStage, u64, u64),
 ) -> Result<(), ArchiveError> {
     let mut conn = store.conn()?;
     let now = chrono::Utc::now().timestamp_millis();
+    let total = file.cases.len() as u64;
+    let mut done = 0u64;
     for batch in file.cases.chunks(BATCH) {
+        done += batch.len() as u64;
+        progress(ArchiveStage::Deleting, done, total);
         let (removed, kept, gone) = write_tx(&mut conn, |c| {
             let mut removed = Removed::default();
             let (mut kept, mut gone) = (Vec::new(), Vec::new());
