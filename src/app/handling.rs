@@ -32,6 +32,18 @@ use crate::store::{
 /// Attempts of one change when the case changed meanwhile (each attempt loads it again).
 const ATTEMPTS: u32 = 3;
 
+/// Run one load → decide → commit attempt again while it meets a version conflict (someone
+/// changed the case meanwhile): the one retry loop of every change, whoever asks for it.
+fn retrying<T>(mut attempt_once: impl FnMut() -> Result<T, AppError>) -> Result<T, AppError> {
+    let mut attempt = 1;
+    loop {
+        match attempt_once() {
+            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
 impl From<Rejection> for AppError {
     fn from(r: Rejection) -> Self {
         match r.code {
@@ -273,13 +285,7 @@ pub fn change(
     action: Action,
     command: &Command,
 ) -> Result<ActionResult, AppError> {
-    let mut attempt = 1;
-    loop {
-        match change_once(app, user, case_id, action, command) {
-            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
-            other => return other,
-        }
-    }
+    retrying(|| change_once(app, user, case_id, action, command))
 }
 
 fn change_once(
@@ -409,13 +415,7 @@ fn commit(
 /// left to do (the item is closed either way). A version conflict is retried here; a
 /// [`StoreError::DueItemTaken`] means another instance carried it out first.
 pub fn fire(app: &App, stored: &StoredDueItem, owner: &str) -> Result<Option<String>, AppError> {
-    let mut attempt = 1;
-    loop {
-        match fire_once(app, stored, owner) {
-            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
-            other => return other,
-        }
-    }
+    retrying(|| fire_once(app, stored, owner))
 }
 
 fn fire_once(app: &App, stored: &StoredDueItem, owner: &str) -> Result<Option<String>, AppError> {
@@ -461,13 +461,7 @@ fn fire_once(app: &App, stored: &StoredDueItem, owner: &str) -> Result<Option<St
 /// Date the deadlines of one case on the newest calendar (`Command::SetDates`): `true` when
 /// something changed (committed with its history entry and notice).
 pub fn set_dates(app: &App, case_id: &str) -> Result<bool, AppError> {
-    let mut attempt = 1;
-    loop {
-        match set_dates_once(app, case_id) {
-            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
-            other => return other,
-        }
-    }
+    retrying(|| set_dates_once(app, case_id))
 }
 
 fn set_dates_once(app: &App, case_id: &str) -> Result<bool, AppError> {

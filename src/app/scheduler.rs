@@ -46,9 +46,13 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
     // first, so that their new timeouts are among the items below.
     let calendar = app.registry.current().calendar.clone();
     let mut dated_on = app.dated_on.lock().unwrap_or_else(|p| p.into_inner());
-    if dated_on.as_deref() != Some(&*calendar) {
-        let (_, changed) = handling::date_open_cases(app)?;
-        report.dated = changed;
+    // The same catalog keeps the same calendar `Arc`: the days are compared only after a
+    // catalog change, and the cases visited only when the days differ.
+    if !dated_on.as_ref().is_some_and(|d| Arc::ptr_eq(d, &calendar)) {
+        if dated_on.as_deref() != Some(&*calendar) {
+            let (_, changed) = handling::date_open_cases(app)?;
+            report.dated = changed;
+        }
         *dated_on = Some(calendar);
     }
     drop(dated_on);

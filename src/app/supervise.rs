@@ -5,7 +5,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{App, AppError};
-use crate::auth::{Role, User};
+use crate::auth::{Role, User, Users};
+use crate::catalog::Catalog;
 use crate::domain::deadline::Colour;
 use crate::domain::route::Step;
 use crate::store::{FigureCounts, FigureKey, IntakeCounts, PartOfCase};
@@ -88,16 +89,7 @@ impl Figures {
         c: Option<&FigureCounts>,
         i: Option<&IntakeCounts>,
     ) -> Self {
-        let z = FigureCounts {
-            key: String::new(),
-            received: 0,
-            finished: 0,
-            on_time: 0,
-            on_the_spot: 0,
-            immediate: 0,
-            overdue_now: 0,
-            days_used: 0,
-        };
+        let z = FigureCounts::default();
         let c = c.unwrap_or(&z);
         Self {
             key,
@@ -129,8 +121,7 @@ impl Figures {
 }
 
 /// The name of a group's key, in the words the hall uses.
-fn key_name(app: &App, key: FigureKey, k: &str) -> Option<String> {
-    let catalog = app.registry.current();
+fn key_name(catalog: &Catalog, users: &Users, key: FigureKey, k: &str) -> Option<String> {
     let org = &catalog.org;
     match key {
         FigureKey::All => Some("全部".into()),
@@ -150,7 +141,7 @@ fn key_name(app: &App, key: FigureKey, k: &str) -> Option<String> {
             use crate::store::mapping::AsText as _;
             crate::domain::matter::Level::from_text(k).map(|l| l.label().to_string())
         }
-        FigureKey::Clerk => app.users().name_of(k).map(str::to_string),
+        FigureKey::Clerk => users.name_of(k).map(str::to_string),
     }
 }
 
@@ -208,10 +199,11 @@ pub fn figures(
     for i in &taken {
         groups.entry(i.key.clone()).or_default().1 = Some(i);
     }
+    let (catalog, users) = (app.registry.current(), app.users());
     Ok(groups
         .into_iter()
         .map(|(k, (c, i))| {
-            let name = key_name(app, key, &k);
+            let name = key_name(&catalog, &users, key, &k);
             Figures::of(k, name, c, i)
         })
         .collect())

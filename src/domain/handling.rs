@@ -61,6 +61,11 @@ impl PartStatus {
     pub fn is_open(self) -> bool {
         matches!(self, Self::InProgress | Self::Paused)
     }
+
+    /// Not yet ended: accepted and undecided, or waiting for 补正.
+    pub fn is_unfinished(self) -> bool {
+        self.is_open() || self == Self::AwaitingSupplement
+    }
 }
 
 /// A running 特别程序 (Art. 45).
@@ -1183,7 +1188,7 @@ fn set_dates(ch: &mut Change) {
         let name = ch.matter_name(&track);
         let part = &mut ch.parts[p];
         let mut moved: Vec<(&'static str, Option<NaiveDate>, NaiveDate)> = Vec::new();
-        let running = matches!(part.status, PartStatus::InProgress | PartStatus::Paused);
+        let running = part.status.is_open();
         let (mut due_moved, mut lapse_moved, mut warn_moved) = (false, false, false);
         if running {
             if let Some((from, to)) = redate(&mut part.due, &days) {
@@ -1281,12 +1286,7 @@ fn set_dates(ch: &mut Change) {
 fn withdraw(ch: &mut Change, reason: &str) -> Result<()> {
     check_text("撤回理由", reason)?;
     let open: Vec<usize> = (0..ch.parts.len())
-        .filter(|&p| {
-            matches!(
-                ch.parts[p].status,
-                PartStatus::InProgress | PartStatus::Paused | PartStatus::AwaitingSupplement
-            )
-        })
+        .filter(|&p| ch.parts[p].status.is_unfinished())
         .collect();
     if open.is_empty() {
         return Err(Rejection::conflict(format!(
@@ -2023,13 +2023,7 @@ fn rate(ch: &mut Change, subject: &RatingSubject, level: u8, comment: Option<&st
         // 一事一评: once the case has ended, however it ended (refused at intake, withdrawn,
         // lapsed, decided).
         RatingSubject::Case => {
-            let running = ch.parts.iter().any(|p| {
-                matches!(
-                    p.status,
-                    PartStatus::InProgress | PartStatus::Paused | PartStatus::AwaitingSupplement
-                )
-            });
-            if running {
+            if ch.parts.iter().any(|p| p.status.is_unfinished()) {
                 return Err(Rejection::conflict(format!(
                     "办件 {} 尚未办结，办结（或终止）后方可对整件评价；已收到的告知书可以先行评价",
                     ch.case.id

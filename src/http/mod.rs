@@ -723,11 +723,11 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
             req.path()
         )));
     }
-    let list = allowed
+    let names: Vec<&str> = allowed
         .iter()
         .map(actix_web::http::Method::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
+        .collect();
+    let list = names.join(", ");
     let mut res = actix_web::ResponseError::error_response(
         &ApiError::new(
             ErrorCode::MethodNotAllowed,
@@ -737,7 +737,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
                 req.method()
             ),
         )
-        .with_details(serde_json::json!({ "allow": allowed.iter().map(actix_web::http::Method::as_str).collect::<Vec<_>>() })),
+        .with_details(serde_json::json!({ "allow": names })),
     );
     if let Ok(v) = header::HeaderValue::from_str(&list) {
         res.headers_mut().insert(header::ALLOW, v);

@@ -106,7 +106,7 @@ fn counts() -> String {
 }
 
 /// Counts for one group of cases accepted in the period.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, QueryableByName)]
 pub struct FigureCounts {
     #[diesel(sql_type = Text)]
     pub key: String,

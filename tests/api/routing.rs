@@ -1303,6 +1303,23 @@ on_both_backends! {
 /// sweep dates the case, records it in the history and tells the applicant in a numbered
 /// 办理期限告知书; a second sweep changes nothing. (The 2027 calendar here is a test fixture with
 /// only 元旦, not the State Council's.)
+/// The first notice of `kind` of a case, and how many notices the case has.
+async fn notice_of_kind(app: &TestApp, case: &str, kind: &str) -> (Value, usize) {
+    let r = app
+        .get(
+            &format!("/api/v1/cases/{case}/notices"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    let all = r.body.as_array().unwrap();
+    let found = all
+        .iter()
+        .find(|x| x["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} notice: {}", r.text))
+        .clone();
+    (found, all.len())
+}
+
 async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
@@ -1359,20 +1376,7 @@ async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
     assert!(history_actions(&app, &case)
         .await
         .contains(&"dates_set".to_string()));
-    let notices = app
-        .get(
-            &format!("/api/v1/cases/{case}/notices"),
-            Some(CLERK_BAISHUI),
-        )
-        .await;
-    let last = notices
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["kind"] == "dates")
-        .unwrap_or_else(|| panic!("no 办理期限告知书: {}", notices.text))
-        .clone();
+    let (last, issued) = notice_of_kind(&app, &case, "dates").await;
     // Two cases dated: numbers 0001 and 0002 of the 期 series, in case id order.
     let number = last["number"].as_str().unwrap();
     assert!(
@@ -1394,20 +1398,7 @@ async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
 
     // The one-time notice's 补正期限 is set too (the same 20 working days: 2027-01-19), and the
     // notice lapses on the day after.
-    let n = app
-        .get(
-            &format!("/api/v1/cases/{noticed}/notices"),
-            Some(CLERK_BAISHUI),
-        )
-        .await;
-    let dates = n
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["kind"] == "dates")
-        .unwrap_or_else(|| panic!("no 办理期限告知书: {}", n.text))
-        .clone();
+    let (dates, _) = notice_of_kind(&app, &noticed, "dates").await;
     assert!(
         dates["content"]
             .to_string()
@@ -1417,16 +1408,8 @@ async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
 
     // Nothing left to date: a second sweep changes nothing and issues no notice.
     assert_eq!(sweep(&app).await["dated"], 0);
-    let again = app
-        .get(
-            &format!("/api/v1/cases/{case}/notices"),
-            Some(CLERK_BAISHUI),
-        )
-        .await;
-    assert_eq!(
-        again.body.as_array().unwrap().len(),
-        notices.body.as_array().unwrap().len()
-    );
+    let (_, issued_again) = notice_of_kind(&app, &case, "dates").await;
+    assert_eq!(issued_again, issued);
     app.clock.set_day(day(2027, 1, 19));
     sweep(&app).await;
     let open = app
