@@ -26,21 +26,18 @@ fn base_sources() -> CatalogSources {
     sources
 }
 
-fn typical_matter() -> String {
+fn fixture(name: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(root.join("benches/fixtures/typical-matter.yaml")).expect("fixture")
+    std::fs::read_to_string(root.join("benches/fixtures").join(name)).expect("fixture")
 }
 
-fn typical_application() -> Application {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("benches/fixtures/typical-application.json"))
-        .expect("fixture");
-    serde_json::from_str(&text).expect("application")
+fn application(name: &str) -> Application {
+    serde_json::from_str(&fixture(name)).expect("application")
 }
 
 fn catalog_with(n: usize) -> CatalogSources {
     let mut sources = base_sources();
-    let text = typical_matter();
+    let text = fixture("typical-matter.yaml");
     for i in 0..n {
         sources.files.insert(
             format!("matters/bench-{i:05}.yaml"),
@@ -51,14 +48,19 @@ fn catalog_with(n: usize) -> CatalogSources {
 }
 
 fn bench_assess(c: &mut Criterion) {
-    let catalog = Catalog::load(catalog_with(1)).expect("bench catalog loads");
-    let app = typical_application();
+    let mut sources = catalog_with(1);
+    sources.files.insert(
+        "matters/bench-rhai.yaml".into(),
+        fixture("rhai-matter.yaml"),
+    );
+    let catalog = Catalog::load(sources).expect("bench catalog loads");
     let ctx = IntakeContext {
         today: NaiveDate::from_ymd_opt(2026, 3, 2).expect("date"),
         township: Some("baishui".into()),
         village: None,
         channel: Channel::Window,
     };
+    let app = application("typical-application.json");
     let a = assess(&catalog, "BENCH-00000", &app, &ctx).expect("assessment");
     assert_eq!(a.outcome, Outcome::AcceptedPromised, "{:?}", a.defects);
     c.bench_function(
@@ -72,6 +74,15 @@ fn bench_assess(c: &mut Criterion) {
             assess(&catalog, "BENCH-00000", &app, &ctx)
         })
     });
+    // Every condition of this matter needs rhai (closures over the members, `age`,
+    // working days, string checks): what the native evaluator cannot answer costs this much.
+    let app = application("rhai-application.json");
+    let a = assess(&catalog, "BENCH-RHAI-0001", &app, &ctx).expect("assessment");
+    assert_eq!(a.outcome, Outcome::AcceptedPromised, "{:?}", a.defects);
+    c.bench_function(
+        "assess a matter whose rules need rhai (4 members, 11 conditions, 10 need rhai)",
+        |b| b.iter(|| assess(&catalog, "BENCH-RHAI-0001", &app, &ctx)),
+    );
 }
 
 fn bench_load(c: &mut Criterion) {

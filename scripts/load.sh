@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load test of a release build on loopback with wrk: durable intakes per second and latency
 # percentiles at 32 and 256 connections, on SQLite and on PostgreSQL, next to wrk's figure for
-# /healthz in the same run. Usage: scripts/load.sh [sqlite|postgres|both]  (DURATION=15s default)
+# /healthz in the same run, and their ratio (intakes per 1,000 /healthz: compare runs by it), and
+# that no notice series has a gap. Usage: scripts/load.sh [sqlite|postgres|both|postgres-two]
+# (DURATION=15s default); postgres-two runs one instance and then two on one database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH=${1:-both}
@@ -54,28 +56,68 @@ measure() {
   echo "$rps $p50 $p99 $bad ${errs:+($errs)}"
 }
 
+# Intakes per 1,000 /healthz requests: the figure to compare across runs on a noisy machine.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", 1000 * a / b; else print "-" }'; }
+
 run_backend() {
   local name=$1 url=$2
   start_server "$url"
   echo "== $name =="
   printf '%-10s %-6s %12s %10s %10s %8s\n' endpoint conns req/s p50 p99 non-2xx
   for c in 32 256; do
+    local irps hrps
     read -r rps p50 p99 bad rest < <(measure "$c" "$BASE/api/v1/cases" -s "$WORK/intake.lua")
+    irps=$rps
     printf '%-10s %-6s %12s %10s %10s %8s %s\n' intake "$c" "$rps" "$p50" "$p99" "$bad" "${rest:-}"
     read -r rps p50 p99 bad rest < <(measure "$c" "$BASE/healthz")
+    hrps=$rps
     printf '%-10s %-6s %12s %10s %10s %8s %s\n' healthz "$c" "$rps" "$p50" "$p99" "$bad" "${rest:-}"
+    echo "RATIO $name @$c: $(ratio "$irps" "$hrps") intakes per 1,000 /healthz"
   done
   stop_server
 }
 
+# Every notice series must be numbered 1..n without a gap, however the intakes were batched.
+GAPS_SQL="select count(*) from (select center_id, kind, year from notices group by center_id, kind, year having max(seq) <> count(*) or min(seq) <> 1) g"
+
 if [ "$WHICH" = sqlite ] || [ "$WHICH" = both ]; then
   run_backend "SQLite (WAL, synchronous=FULL, group commit)" "sqlite://$WORK/load.db"
   echo "cases stored: $(sqlite3 "$WORK/load.db" 'select count(*) from cases' 2>/dev/null || echo '(sqlite3 CLI not installed)')"
+  echo "notice series with a gap: $(sqlite3 "$WORK/load.db" "$GAPS_SQL" 2>/dev/null || echo '(sqlite3 CLI not installed)')"
 fi
 if [ "$WHICH" = postgres ] || [ "$WHICH" = both ]; then
   DB="yc_load_$$"
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" postgres
   run_backend "PostgreSQL 15 (local, group commit)" "postgres://postgres@127.0.0.1:5432/$DB"
   echo "cases stored: $(psql -h 127.0.0.1 -U postgres -tAc 'select count(*) from cases' "$DB")"
+  echo "notice series with a gap: $(psql -h 127.0.0.1 -U postgres -tAc "$GAPS_SQL" "$DB")"
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $DB WITH (FORCE)" postgres
+fi
+
+# Two instances on one PostgreSQL database, 16 connections each (32 in all), against one
+# instance with 32 in the same run: together they must be at least as fast.
+if [ "$WHICH" = postgres-two ]; then
+  DB="yc_load_$$"
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" postgres
+  URL="postgres://postgres@127.0.0.1:5432/$DB"
+  start_server "$URL"
+  read -r one p50 p99 bad rest < <(measure 32 "$BASE/api/v1/cases" -s "$WORK/intake.lua")
+  echo "one instance, 32 connections: $one intakes/s (p50 $p50, p99 $p99, non-2xx $bad)"
+  FIRST=$SERVER
+  PORT2=$((PORT + 1))
+  YICHUANG_BIND="127.0.0.1:$PORT2" YICHUANG_DATABASE_URL="$URL" RUST_LOG=warn "$BIN" serve > "$WORK/server2.log" 2>&1 &
+  SECOND=$!
+  trap 'kill $FIRST $SECOND 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  measure 16 "$BASE/api/v1/cases" -s "$WORK/intake.lua" > "$WORK/a.txt" &
+  MA=$!
+  measure 16 "http://127.0.0.1:$PORT2/api/v1/cases" -s "$WORK/intake.lua" > "$WORK/b.txt"
+  wait "$MA"
+  read -r a ap50 ap99 abad _ < "$WORK/a.txt"
+  read -r b bp50 bp99 bbad _ < "$WORK/b.txt"
+  echo "two instances, 16 connections each: $a + $b = $(awk -v a="$a" -v b="$b" 'BEGIN{print a+b}') intakes/s (p99 $ap99 / $bp99, non-2xx $abad / $bbad)"
+  kill "$FIRST" "$SECOND" 2>/dev/null || true; wait "$FIRST" "$SECOND" 2>/dev/null || true
+  echo "cases stored: $(psql -h 127.0.0.1 -U postgres -tAc 'select count(*) from cases' "$DB")"
+  echo "notice series with a gap: $(psql -h 127.0.0.1 -U postgres -tAc "$GAPS_SQL" "$DB")"
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $DB WITH (FORCE)" postgres
 fi

@@ -16,6 +16,7 @@ use crate::domain::handling::{Cancel, DueItem, Effects, Handling, RatingSubject}
 /// One matter of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = case_parts)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(treat_none_as_null = true)]
 pub struct PartRow {
     pub case_id: String,
@@ -55,6 +56,7 @@ pub struct PartRow {
 /// One step of a case's route.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = case_steps)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(treat_none_as_null = true)]
 pub struct StepRow {
     pub id: String,
@@ -90,6 +92,7 @@ pub struct StepRow {
 /// One 好差评.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = ratings)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(treat_none_as_null = true)]
 pub struct RatingRow {
     pub case_id: String,
@@ -126,6 +129,7 @@ pub struct DueItemRow {
 
 #[derive(Debug, Clone, PartialEq, Eq, Insertable)]
 #[diesel(table_name = due_items)]
+#[diesel(treat_none_as_default_value = false)]
 struct NewDueItem {
     case_id: String,
     step_id: Option<String>,
@@ -325,6 +329,58 @@ pub(crate) fn write_lifecycle(
             .values(d)
             .execute(conn)?;
     }
+    Ok(())
+}
+
+impl LifecycleWrite {
+    /// Whether these rows are all new (a case's first write: nothing to update or cancel).
+    pub(crate) fn only_inserts(&self) -> bool {
+        self.cancel.is_empty()
+    }
+
+    /// Rows as a test writes them: the parts and steps given, and one pending step timeout per
+    /// step, due on the step's date.
+    #[cfg(test)]
+    pub(crate) fn of_rows(parts: Vec<PartRow>, steps: Vec<StepRow>) -> Self {
+        let due = steps
+            .iter()
+            .map(|s| NewDueItem {
+                case_id: s.case_id.clone(),
+                step_id: Some(s.id.clone()),
+                track: Some(s.track.clone()),
+                kind: crate::domain::handling::DueKind::StepTimeout
+                    .as_text()
+                    .to_string(),
+                due_on: s.due_date.clone().unwrap_or_default(),
+                fire_at: s.created_at + 86_400_000,
+                state: DueState::Pending.as_text().to_string(),
+            })
+            .collect();
+        Self {
+            parts,
+            steps,
+            ratings: vec![],
+            due,
+            cancel: vec![],
+        }
+    }
+}
+
+/// Inserts the lifecycle rows of new cases, all of them in one statement per table (as many
+/// as `ROWS_PER_INSERT` allows), inside the caller's transaction. Only for cases written in
+/// this transaction, whose rows cannot exist yet ([`LifecycleWrite::only_inserts`]).
+pub(crate) fn insert_new_lifecycles(
+    conn: &mut DbConnection,
+    writes: &[&LifecycleWrite],
+) -> Result<(), StoreError> {
+    let parts: Vec<&PartRow> = writes.iter().flat_map(|w| &w.parts).collect();
+    super::ops::insert_rows!(conn, case_parts::table, parts)?;
+    let steps: Vec<&StepRow> = writes.iter().flat_map(|w| &w.steps).collect();
+    super::ops::insert_rows!(conn, case_steps::table, steps)?;
+    let ratings: Vec<&RatingRow> = writes.iter().flat_map(|w| &w.ratings).collect();
+    super::ops::insert_rows!(conn, ratings::table, ratings)?;
+    let due: Vec<&NewDueItem> = writes.iter().flat_map(|w| &w.due).collect();
+    super::ops::insert_rows!(conn, due_items::table, due)?;
     Ok(())
 }
 

@@ -128,6 +128,7 @@ pub struct CatalogVersionRow {
 /// A case as stored. Timestamps are unix milliseconds; dates are `YYYY-MM-DD`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = schema::cases)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: String,
     pub matter_code: String,

@@ -15,6 +15,31 @@ use super::{
     NewNotice, NoticeRow, StoreError,
 };
 
+/// Inserts `rows` (a slice of rows that are `Clone`, such as references) into `table` in multi-row INSERT statements of at most
+/// `ROWS_PER_INSERT` rows, run on the concrete connection: diesel's `MultiConnection` cannot
+/// build a multi-row INSERT for both backends at once. Inside the caller's transaction.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let mut written: Result<(), StoreError> = Ok(());
+        for chunk in $rows.chunks($crate::store::outbox::ROWS_PER_INSERT) {
+            let done = match &mut *$conn {
+                DbConnection::Pg(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c),
+                DbConnection::Sqlite(c) => diesel::insert_into($table)
+                    .values(chunk.to_vec())
+                    .execute(c),
+            };
+            if let Err(e) = done {
+                written = Err(StoreError::from(e));
+                break;
+            }
+        }
+        written
+    }};
+}
+pub(crate) use insert_rows;
+
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
 #[derive(Debug)]
 pub(crate) enum Job {
@@ -139,7 +164,7 @@ pub(crate) fn run_job(
     }
 }
 
-#[derive(Insertable)]
+#[derive(Clone, Insertable)]
 #[diesel(table_name = case_events)]
 struct EventInsert<'a> {
     case_id: &'a str,
@@ -152,7 +177,7 @@ struct EventInsert<'a> {
     hash: &'a str,
 }
 
-#[derive(Insertable)]
+#[derive(Clone, Insertable)]
 #[diesel(table_name = idempotency_keys)]
 struct IdempotencyInsert<'a> {
     user_id: &'a str,
@@ -220,6 +245,226 @@ fn apply_intake(
         notices,
         replayed: false,
     })
+}
+
+/// Runs the jobs of one batch inside the caller's transaction and answers each, in order: the
+/// intakes together ([`apply_intakes`]), every other job on its own. `tick` is called as the work
+/// goes on (the writer's watchdog). An error fails the whole batch; the writer then redoes it
+/// job by job, each in its own savepoint, so only the failing job fails.
+pub(crate) fn apply_all(
+    conn: &mut DbConnection,
+    jobs: &[&Job],
+    routes: &[OutboxRoute],
+    tick: &dyn Fn(),
+) -> Result<Vec<Done>, StoreError> {
+    let intakes: Vec<(usize, &NewIntake, Option<&str>)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(at, j)| match j {
+            Job::Intake(i, h) => Some((at, i.as_ref(), h.as_deref())),
+            _ => None,
+        })
+        .collect();
+    let mut out: Vec<Option<Done>> = jobs.iter().map(|_| None).collect();
+    if intakes.len() > 1 {
+        let pairs: Vec<(&NewIntake, Option<&str>)> =
+            intakes.iter().map(|&(_, i, h)| (i, h)).collect();
+        let receipts = apply_intakes(conn, &pairs, routes)?;
+        for ((at, _, _), r) in intakes.iter().zip(receipts) {
+            out[*at] = Some(Done::Receipt(Box::new(r)));
+        }
+        tick();
+    }
+    for (at, job) in jobs.iter().enumerate() {
+        if out[at].is_none() {
+            out[at] = Some(job.apply(conn, routes)?);
+            tick();
+        }
+    }
+    every_answered(out)
+}
+
+/// The answers of a set in its order; a missing one is an error of the store itself, never a
+/// reply given to the wrong request.
+fn every_answered<T>(out: Vec<Option<T>>) -> Result<Vec<T>, StoreError> {
+    out.into_iter()
+        .map(|r| r.ok_or_else(|| StoreError::Query("a write of the batch was not answered".into())))
+        .collect()
+}
+
+/// Writes several new cases at once: the same rows as [`apply_intake`] for each, but every
+/// table's rows of the whole set in one multi-row statement (on PostgreSQL each statement is a
+/// network round trip, and this is what lets a batch of intakes cost about as much as one).
+/// A new case's audit chain starts at [`audit::GENESIS`] and its outbox sequence at 1, so both
+/// are computed here rather than read back; each notice series is counted up once for all the
+/// numbers the set takes from it. An intake whose idempotency key is already stored is replayed
+/// as `apply_intake` does. Runs inside the caller's transaction.
+pub(crate) fn apply_intakes(
+    conn: &mut DbConnection,
+    intakes: &[(&NewIntake, Option<&str>)],
+    routes: &[OutboxRoute],
+) -> Result<Vec<IntakeReceipt>, StoreError> {
+    use super::outbox::{CaseSummary, PreparedEvent};
+    use std::collections::HashSet;
+
+    let keys: Vec<&str> = intakes
+        .iter()
+        .filter_map(|(i, _)| i.idempotency.as_ref().map(|(_, k, _)| k.as_str()))
+        .collect();
+    let known: HashSet<(String, String)> = if keys.is_empty() {
+        HashSet::new()
+    } else {
+        idempotency_keys::table
+            .filter(idempotency_keys::key.eq_any(&keys))
+            .select((idempotency_keys::user_id, idempotency_keys::key))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let mut out: Vec<Option<IntakeReceipt>> = intakes.iter().map(|_| None).collect();
+    let mut fresh: Vec<usize> = Vec::with_capacity(intakes.len());
+    for (at, (i, h)) in intakes.iter().enumerate() {
+        let replay = i
+            .idempotency
+            .as_ref()
+            .is_some_and(|(u, k, _)| known.contains(&(u.clone(), k.clone())));
+        let all_new = i.lifecycle.as_ref().is_none_or(|l| l.only_inserts());
+        if replay || !all_new {
+            out[at] = Some(apply_intake(conn, i, *h, routes)?);
+        } else {
+            fresh.push(at);
+        }
+    }
+
+    // Numbers: every series the set draws from is counted up once, in a fixed order (as
+    // `insert_notices` does), and its numbers are handed out in the set's order.
+    let mut wanted: Vec<(usize, usize)> = fresh
+        .iter()
+        .flat_map(|&at| (0..intakes[at].0.notices.len()).map(move |n| (at, n)))
+        .collect();
+    let series = |&(at, n): &(usize, usize)| {
+        let x = &intakes[at].0.notices[n];
+        (x.center_id.as_str(), x.kind.as_text(), x.year)
+    };
+    wanted.sort_by(|a, b| series(a).cmp(&series(b)));
+    let mut seqs: std::collections::HashMap<(usize, usize), i64> =
+        std::collections::HashMap::with_capacity(wanted.len());
+    for group in wanted.chunk_by(|a, b| series(a) == series(b)) {
+        let (center, kind, year) = series(&group[0]);
+        let count = i64::try_from(group.len()).unwrap_or(i64::MAX);
+        let last = take_numbers(conn, center, kind, i64::from(year), count)?;
+        for (k, w) in group.iter().enumerate() {
+            seqs.insert(*w, last - count + 1 + i64::try_from(k).unwrap_or(0));
+        }
+    }
+
+    // Rows, built before anything is written.
+    let mut cases_rows: Vec<CaseRow> = Vec::with_capacity(fresh.len());
+    let mut heads: Vec<String> = Vec::with_capacity(fresh.len());
+    let mut chain: Vec<(usize, usize, String, String)> = Vec::new();
+    let mut outbox_rows: Vec<PreparedEvent> = Vec::new();
+    let mut notice_rows: Vec<Vec<NoticeRow>> = Vec::with_capacity(fresh.len());
+    for &at in &fresh {
+        let i = intakes[at].0;
+        let mut case = i.case.clone();
+        case.row_version = 1;
+        let summary = CaseSummary::of_row(&case);
+        let mut prev = audit::GENESIS.to_string();
+        for (k, e) in i.events.iter().enumerate() {
+            let hash = audit::entry_hash(
+                &prev,
+                &case.id,
+                case.created_at,
+                &e.actor,
+                e.action.as_text(),
+                &e.catalog_hash,
+                &e.detail,
+            );
+            let seq = i64::try_from(k).unwrap_or(0) + 1;
+            outbox_rows.push(PreparedEvent::new(&summary, seq, case.created_at, e)?);
+            chain.push((at, k, prev, hash.clone()));
+            prev = hash;
+        }
+        heads.push(prev);
+        notice_rows.push(
+            i.notices
+                .iter()
+                .enumerate()
+                .map(|(n, x)| {
+                    let seq = seqs.get(&(at, n)).copied().unwrap_or(0);
+                    notice_row(&case.id, x, seq, case.created_at)
+                })
+                .collect(),
+        );
+        cases_rows.push(case);
+    }
+
+    let case_values: Vec<_> = fresh
+        .iter()
+        .zip(&cases_rows)
+        .zip(&heads)
+        .map(|((&at, c), head)| {
+            // A case without events keeps no chain head, as `apply_intake` leaves it.
+            let head = (!intakes[at].0.events.is_empty()).then_some(head.as_str());
+            (
+                c,
+                cases::audit_head.eq(head),
+                cases::applicant_id_hash.eq(intakes[at].1),
+            )
+        })
+        .collect();
+    insert_rows!(conn, cases::table, case_values)?;
+    let all_notices: Vec<&NoticeRow> = notice_rows.iter().flatten().collect();
+    insert_rows!(conn, notices::table, all_notices)?;
+    let events: Vec<EventInsert<'_>> = chain
+        .iter()
+        .map(|(at, k, prev, hash)| {
+            let i = intakes[*at].0;
+            let e = &i.events[*k];
+            EventInsert {
+                case_id: &i.case.id,
+                at: i.case.created_at,
+                actor: &e.actor,
+                action: e.action.as_text(),
+                catalog_hash: &e.catalog_hash,
+                detail: &e.detail,
+                prev_hash: prev,
+                hash,
+            }
+        })
+        .collect();
+    insert_rows!(conn, case_events::table, events)?;
+    outbox::insert_prepared(conn, &outbox_rows, routes)?;
+    let lifecycles: Vec<&super::handling::LifecycleWrite> = fresh
+        .iter()
+        .filter_map(|&at| intakes[at].0.lifecycle.as_deref())
+        .collect();
+    super::handling::insert_new_lifecycles(conn, &lifecycles)?;
+    let keys: Vec<IdempotencyInsert<'_>> = fresh
+        .iter()
+        .filter_map(|&at| {
+            let i = intakes[at].0;
+            i.idempotency
+                .as_ref()
+                .map(|(user, key, hash)| IdempotencyInsert {
+                    user_id: user,
+                    key,
+                    case_id: &i.case.id,
+                    request_hash: hash,
+                    created_at: i.case.created_at,
+                })
+        })
+        .collect();
+    insert_rows!(conn, idempotency_keys::table, keys)?;
+
+    for ((at, case), notices) in fresh.iter().zip(cases_rows).zip(notice_rows) {
+        out[*at] = Some(IntakeReceipt {
+            case,
+            notices,
+            replayed: false,
+        });
+    }
+    every_answered(out)
 }
 
 fn apply_update(
@@ -350,22 +595,11 @@ pub(crate) fn insert_notices(
     let mut seqs = vec![0i64; new.len()];
     for i in order {
         let n = &new[i];
-        seqs[i] = next_seq(conn, &n.center_id, n.kind.as_text(), i64::from(n.year))?;
+        seqs[i] = take_numbers(conn, &n.center_id, n.kind.as_text(), i64::from(n.year), 1)?;
     }
     let mut out = Vec::with_capacity(new.len());
     for (n, seq) in new.iter().zip(seqs) {
-        let row = NoticeRow {
-            id: n.id.clone(),
-            case_id: case_id.to_string(),
-            kind: n.kind.as_text().to_string(),
-            center_id: n.center_id.clone(),
-            year: n.year,
-            seq,
-            number: format!("{}{seq:04}号", n.number_prefix),
-            issued_on: n.issued_on.clone(),
-            content: n.content.clone(),
-            created_at,
-        };
+        let row = notice_row(case_id, n, seq, created_at);
         diesel::insert_into(notices::table)
             .values(&row)
             .execute(conn)?;
@@ -374,20 +608,38 @@ pub(crate) fn insert_notices(
     Ok(out)
 }
 
-/// Takes the next number of the series (center, kind, year) inside the caller's transaction,
-/// so a rolled-back transaction gives its number back and the series stays gap-free.
-fn next_seq(
+/// The stored notice `n` of `case_id`, number `seq` of its series.
+fn notice_row(case_id: &str, n: &NewNotice, seq: i64, created_at: i64) -> NoticeRow {
+    NoticeRow {
+        id: n.id.clone(),
+        case_id: case_id.to_string(),
+        kind: n.kind.as_text().to_string(),
+        center_id: n.center_id.clone(),
+        year: n.year,
+        seq,
+        number: format!("{}{seq:04}号", n.number_prefix),
+        issued_on: n.issued_on.clone(),
+        content: n.content.clone(),
+        created_at,
+    }
+}
+
+/// Takes the next `count` numbers of the series (center, kind, year) inside the caller's
+/// transaction, so a rolled-back transaction gives them back and the series stays gap-free, and
+/// returns the last of them (the first is `last - count + 1`).
+fn take_numbers(
     conn: &mut DbConnection,
     center: &str,
     kind: &str,
     year: i64,
+    count: i64,
 ) -> Result<i64, StoreError> {
     use document_counters::dsl as dc;
     let row = (
         dc::center_id.eq(center),
         dc::kind.eq(kind),
         dc::year.eq(year),
-        dc::last_seq.eq(1i64),
+        dc::last_seq.eq(count),
     );
     match conn {
         // The upsert takes a row lock on the counter until COMMIT: concurrent transactions,
@@ -396,7 +648,7 @@ fn next_seq(
             .values(row)
             .on_conflict((dc::center_id, dc::kind, dc::year))
             .do_update()
-            .set(dc::last_seq.eq(dc::last_seq + 1i64))
+            .set(dc::last_seq.eq(dc::last_seq + count))
             .returning(dc::last_seq)
             .get_result::<i64>(c)?),
         // SQLite: the write transaction (BEGIN IMMEDIATE) already excludes every other writer.
@@ -405,7 +657,7 @@ fn next_seq(
                 .values(row)
                 .on_conflict((dc::center_id, dc::kind, dc::year))
                 .do_update()
-                .set(dc::last_seq.eq(dc::last_seq + 1i64))
+                .set(dc::last_seq.eq(dc::last_seq + count))
                 .execute(c)?;
             Ok(dc::document_counters
                 .find((center, kind, year))
@@ -519,4 +771,384 @@ pub(crate) fn list_cases(
             .load(conn)?
     };
     Ok(CasePage { cases, total })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The intakes of a batch written together must leave exactly the rows that writing them
+    //! one by one leaves, on both backends.
+    use super::*;
+    use crate::domain::handling::EventKind;
+    use crate::domain::notice::NoticeKind;
+    use crate::store::conn::{apply_pragmas, run_migrations, Target};
+    use crate::store::handling::{LifecycleWrite, PartRow, StepRow};
+    use crate::store::schema::{case_parts, case_steps, due_items, outbox_deliveries};
+    use diesel::connection::SimpleConnection;
+
+    const AT: i64 = 1_796_000_000_000;
+
+    fn part(case_id: &str, track: &str) -> PartRow {
+        PartRow {
+            case_id: case_id.into(),
+            track: track.into(),
+            center_id: "baishui".into(),
+            township: Some("baishui".into()),
+            window_id: None,
+            status: "in_progress".into(),
+            supplement_notices: 0,
+            decider_unit: "county/minzheng".into(),
+            decider_level: "county".into(),
+            immediate: 0,
+            accepted_on: Some("2026-12-03".into()),
+            due_days: Some(20),
+            due_date: Some("2026-12-31".into()),
+            statutory_days: Some(20),
+            statutory_due: Some("2026-12-31".into()),
+            warn_days: None,
+            warn_on: None,
+            pause: None,
+            paused_days: 0,
+            extensions: 0,
+            escalated: 0,
+            decision: None,
+            decided_on: None,
+            on_time: None,
+            days_used: None,
+            delivery_due: None,
+            delivered_on: None,
+            delivery: None,
+            rating: None,
+            updated_at: AT,
+            supplement_due: None,
+        }
+    }
+
+    fn step(case_id: &str, track: &str, seq: i64) -> StepRow {
+        StepRow {
+            id: format!("{case_id}-s{seq}"),
+            case_id: case_id.into(),
+            track: track.into(),
+            seq,
+            group_no: seq,
+            step_key: format!("review{seq}"),
+            name: "审核".into(),
+            role: "approver".into(),
+            unit_id: "county/minzheng".into(),
+            unit_name: "县民政局".into(),
+            level: "county".into(),
+            state: if seq == 1 { "active" } else { "waiting" }.into(),
+            days: 5,
+            started_on: (seq == 1).then(|| "2026-12-03".into()),
+            due_date: (seq == 1).then(|| "2026-12-10".into()),
+            warn_on: None,
+            allow_countersign: 0,
+            refusal_decides: 1,
+            timeout_policy: "remind".into(),
+            acted_by: None,
+            acted_on: None,
+            comment: None,
+            basis: None,
+            created_at: AT,
+            updated_at: AT,
+            due_days: Some(5),
+            warn_days: None,
+            escalated: 0,
+        }
+    }
+
+    /// Intake `n`: two notices of two series, two events, a part with two steps, and (for even
+    /// `n`) an idempotency key.
+    fn intake(n: usize) -> NewIntake {
+        let id = format!("case-{n:03}");
+        let notice = |k: &str, kind: NoticeKind| NewNotice {
+            id: format!("{id}-{k}"),
+            kind,
+            center_id: "baishui".into(),
+            year: 2026,
+            number_prefix: format!("白水镇政务〔2026〕{k}字第"),
+            issued_on: "2026-12-03".into(),
+            content: format!(r#"{{"n":{n}}}"#),
+        };
+        let event = |action| NewEvent {
+            actor: "clerk-1".into(),
+            action,
+            catalog_hash: "h1".into(),
+            detail: format!(r#"{{"n":{n}}}"#),
+        };
+        NewIntake {
+            case: CaseRow {
+                id: id.clone(),
+                matter_code: "QS-MZ-001".into(),
+                bundle_code: None,
+                status: "in_progress".into(),
+                outcome: "accept".into(),
+                center_id: "baishui".into(),
+                township: Some("baishui".into()),
+                village: n.is_multiple_of(3).then(|| "dongcun".into()),
+                window_id: Some("w1".into()),
+                channel: "window".into(),
+                clerk_id: "clerk-1".into(),
+                agent_id: None,
+                applicant_kind: "natural_person".into(),
+                applicant_name: format!("申请人{n}"),
+                applicant_id_number: Some("330112195003120017".into()),
+                catalog_hash: "h1".into(),
+                application: format!(r#"{{"fields":{{"n":{n}}}}}"#),
+                assessment: r#"{"outcome":"accept"}"#.into(),
+                due_date: Some("2026-12-31".into()),
+                received_on: "2026-12-03".into(),
+                created_at: AT + i64::try_from(n).unwrap(),
+                updated_at: AT + i64::try_from(n).unwrap(),
+                row_version: 9,
+            },
+            notices: vec![
+                notice("受", NoticeKind::Acceptance),
+                notice("办", NoticeKind::ImmediateDecision),
+            ],
+            events: vec![event(EventKind::Intake), event(EventKind::Decided)],
+            idempotency: n
+                .is_multiple_of(2)
+                .then(|| ("clerk-1".into(), format!("key-{n}"), "h".into())),
+            lifecycle: Some(Box::new(LifecycleWrite::of_rows(
+                vec![part(&id, "QS-MZ-001")],
+                vec![step(&id, "QS-MZ-001", 1), step(&id, "QS-MZ-001", 2)],
+            ))),
+        }
+    }
+
+    fn jobs(range: std::ops::Range<usize>) -> Vec<Job> {
+        range
+            .map(|n| Job::Intake(Box::new(intake(n)), Some(format!("idhash-{n}"))))
+            .collect()
+    }
+
+    fn routes() -> Vec<OutboxRoute> {
+        vec![
+            OutboxRoute {
+                subscriber: "all".into(),
+                kinds: None,
+            },
+            OutboxRoute {
+                subscriber: "decisions".into(),
+                kinds: Some(vec![EventKind::Decided]),
+            },
+        ]
+    }
+
+    /// Everything the intakes wrote, as text, in a fixed order (ids the database assigns left
+    /// out).
+    fn rows(c: &mut DbConnection) -> Vec<String> {
+        let mut out = Vec::new();
+        let cases: Vec<(CaseRow, Option<String>, Option<String>)> = cases::table
+            .order(cases::id)
+            .select((
+                CaseRow::as_select(),
+                cases::audit_head,
+                cases::applicant_id_hash,
+            ))
+            .load(c)
+            .unwrap();
+        out.extend(cases.iter().map(|r| format!("{r:?}")));
+        let n: Vec<NoticeRow> = notices::table
+            .order(notices::id)
+            .select(NoticeRow::as_select())
+            .load(c)
+            .unwrap();
+        out.extend(n.iter().map(|r| format!("{r:?}")));
+        let e: Vec<EventRow> = case_events::table
+            .order((case_events::case_id, case_events::id))
+            .select(EventRow::as_select())
+            .load(c)
+            .unwrap();
+        out.extend(
+            e.into_iter()
+                .map(|r| format!("{:?}", EventRow { id: 0, ..r })),
+        );
+        let o: Vec<outbox::OutboxEventRow> = super::super::schema::outbox_events::table
+            .order(super::super::schema::outbox_events::id)
+            .select(outbox::OutboxEventRow::as_select())
+            .load(c)
+            .unwrap();
+        out.extend(o.iter().map(|r| format!("{r:?}")));
+        let d: Vec<(String, String, i64, String)> = outbox_deliveries::table
+            .order((outbox_deliveries::subscriber, outbox_deliveries::event_id))
+            .select((
+                outbox_deliveries::subscriber,
+                outbox_deliveries::event_id,
+                outbox_deliveries::seq,
+                outbox_deliveries::state,
+            ))
+            .load(c)
+            .unwrap();
+        out.extend(d.iter().map(|r| format!("{r:?}")));
+        let p: Vec<PartRow> = case_parts::table
+            .order(case_parts::case_id)
+            .select(PartRow::as_select())
+            .load(c)
+            .unwrap();
+        out.extend(p.iter().map(|r| format!("{r:?}")));
+        let s: Vec<StepRow> = case_steps::table
+            .order(case_steps::id)
+            .select(StepRow::as_select())
+            .load(c)
+            .unwrap();
+        out.extend(s.iter().map(|r| format!("{r:?}")));
+        let due: Vec<(String, Option<String>, String, String, i64, String)> = due_items::table
+            .order((due_items::case_id, due_items::step_id))
+            .select((
+                due_items::case_id,
+                due_items::step_id,
+                due_items::kind,
+                due_items::due_on,
+                due_items::fire_at,
+                due_items::state,
+            ))
+            .load(c)
+            .unwrap();
+        out.extend(due.iter().map(|r| format!("{r:?}")));
+        let keys: Vec<(String, String, String)> = idempotency_keys::table
+            .order(idempotency_keys::key)
+            .select((
+                idempotency_keys::user_id,
+                idempotency_keys::key,
+                idempotency_keys::case_id,
+            ))
+            .load(c)
+            .unwrap();
+        out.extend(keys.iter().map(|r| format!("{r:?}")));
+        let counters: Vec<(String, String, i64, i64)> = document_counters::table
+            .order((document_counters::kind, document_counters::year))
+            .select((
+                document_counters::center_id,
+                document_counters::kind,
+                document_counters::year,
+                document_counters::last_seq,
+            ))
+            .load(c)
+            .unwrap();
+        out.extend(counters.iter().map(|r| format!("{r:?}")));
+        out
+    }
+
+    /// Writes 40 intakes together (in two batches, the second with replays of the first's
+    /// keys) into `together` and one by one into `single`, and compares what is stored.
+    fn together_equals_one_by_one(together: &mut DbConnection, single: &mut DbConnection) {
+        let first = jobs(0..30);
+        let refs: Vec<&Job> = first.iter().collect();
+        let done = write_tx(together, |c| apply_all(c, &refs, &routes(), &|| {})).unwrap();
+        assert_eq!(done.len(), 30);
+        for job in &first {
+            write_tx(single, |c| job.apply(c, &routes())).unwrap();
+        }
+        // The second batch: ten new intakes between replays of keys the first one stored.
+        let mut second = jobs(30..40);
+        second.insert(3, jobs(4..5).remove(0));
+        second.push(jobs(10..11).remove(0));
+        let refs: Vec<&Job> = second.iter().collect();
+        let done = write_tx(together, |c| apply_all(c, &refs, &routes(), &|| {})).unwrap();
+        let replayed: Vec<(String, bool, usize)> = done
+            .iter()
+            .map(|d| match d {
+                Done::Receipt(r) => (r.case.id.clone(), r.replayed, r.notices.len()),
+                Done::Logged => unreachable!(),
+            })
+            .collect();
+        assert_eq!(replayed[3], ("case-004".to_string(), true, 2));
+        assert_eq!(replayed[11], ("case-010".to_string(), true, 2));
+        assert_eq!(replayed.iter().filter(|r| r.1).count(), 2, "{replayed:?}");
+        // Receipts of new cases carry their numbers: the second batch continues each series.
+        if let Done::Receipt(r) = &done[0] {
+            assert_eq!(r.case.id, "case-030");
+            assert_eq!(r.case.row_version, 1);
+            assert_eq!(r.notices[0].seq, 31, "{:?}", r.notices);
+            assert_eq!(r.notices[0].number, "白水镇政务〔2026〕受字第0031号");
+        }
+        for job in &jobs(30..40) {
+            write_tx(single, |c| job.apply(c, &routes())).unwrap();
+        }
+        let a = rows(together);
+        let b = rows(single);
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x, y);
+        }
+        // Enough rows that a batch needs more than one statement per table.
+        assert!(
+            a.len() > 2 * crate::store::outbox::ROWS_PER_INSERT,
+            "{}",
+            a.len()
+        );
+        // And the chains verify.
+        let report = crate::store::audit::verify(together, &mut |_, _| {}).unwrap();
+        assert!(report.intact(), "{report:?}");
+        assert_eq!(report.cases, 40);
+    }
+
+    fn sqlite(dir: &tempfile::TempDir, name: &str) -> DbConnection {
+        let target =
+            Target::parse(&format!("sqlite://{}/{name}.db", dir.path().display())).unwrap();
+        let mut c = target.connect().unwrap();
+        apply_pragmas(&mut c).unwrap();
+        run_migrations(&mut c).unwrap();
+        c
+    }
+
+    #[test]
+    fn sqlite_intakes_written_together_equal_intakes_written_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = (sqlite(&dir, "a"), sqlite(&dir, "b"));
+        together_equals_one_by_one(&mut a, &mut b);
+    }
+
+    /// A fresh database on the tests' PostgreSQL server, dropped afterwards.
+    struct PgDb(String);
+
+    impl PgDb {
+        fn new() -> (Self, DbConnection) {
+            let base = std::env::var("YICHUANG_TEST_PG")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            let name = format!(
+                "yc_bulk_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+                    % 1_000_000_000
+            );
+            let mut admin = Target::parse(&format!("{base}/postgres"))
+                .unwrap()
+                .connect()
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let mut c = Target::parse(&format!("{base}/{name}"))
+                .unwrap()
+                .connect()
+                .unwrap();
+            run_migrations(&mut c).unwrap();
+            (Self(name), c)
+        }
+    }
+
+    impl Drop for PgDb {
+        fn drop(&mut self) {
+            let base = std::env::var("YICHUANG_TEST_PG")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+            if let Ok(mut admin) =
+                Target::parse(&format!("{base}/postgres")).and_then(|t| t.connect())
+            {
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+            }
+        }
+    }
+
+    #[test]
+    fn postgres_intakes_written_together_equal_intakes_written_one_by_one() {
+        let (_a, mut a) = PgDb::new();
+        let (_b, mut b) = PgDb::new();
+        together_equals_one_by_one(&mut a, &mut b);
+    }
 }

@@ -81,6 +81,31 @@ pub struct CaseSummary {
     pub catalog_hash: String,
 }
 
+impl CaseSummary {
+    /// The summary of a case row about to be inserted (what a read of it would give).
+    pub(crate) fn of_row(c: &super::CaseRow) -> Self {
+        Self {
+            id: c.id.clone(),
+            matter_code: c.matter_code.clone(),
+            bundle_code: c.bundle_code.clone(),
+            status: c.status.clone(),
+            center_id: c.center_id.clone(),
+            township: c.township.clone(),
+            village: c.village.clone(),
+            window_id: c.window_id.clone(),
+            channel: c.channel.clone(),
+            clerk_id: c.clerk_id.clone(),
+            agent_id: c.agent_id.clone(),
+            applicant_kind: c.applicant_kind.clone(),
+            applicant_name: c.applicant_name.clone(),
+            applicant_id_number: c.applicant_id_number.clone(),
+            received_on: c.received_on.clone(),
+            due_date: c.due_date.clone(),
+            catalog_hash: c.catalog_hash.clone(),
+        }
+    }
+}
+
 /// The native payload of one event (what `native` subscribers receive, byte for byte).
 #[derive(Serialize)]
 struct Payload<'a> {
@@ -106,7 +131,7 @@ pub fn cst(ms: i64) -> String {
         .to_string()
 }
 
-#[derive(Insertable)]
+#[derive(Clone, Insertable)]
 #[diesel(table_name = outbox_events)]
 struct EventInsert<'a> {
     id: &'a str,
@@ -117,7 +142,7 @@ struct EventInsert<'a> {
     payload: &'a str,
 }
 
-#[derive(Insertable)]
+#[derive(Clone, Insertable)]
 #[diesel(table_name = outbox_deliveries)]
 struct DeliveryInsert<'a> {
     subscriber: &'a str,
@@ -128,6 +153,97 @@ struct DeliveryInsert<'a> {
     attempts: i64,
     next_attempt_at: i64,
     created_at: i64,
+}
+
+/// The outbox row of one event, built before it is written (so a batch of intakes writes all
+/// of its events in one statement).
+pub(crate) struct PreparedEvent {
+    id: String,
+    case_id: String,
+    seq: i64,
+    kind: EventKind,
+    occurred_at: i64,
+    payload: String,
+}
+
+impl PreparedEvent {
+    /// The event number `seq` of `case` (1 for a case's first event), with its native payload.
+    pub(crate) fn new(
+        case: &CaseSummary,
+        seq: i64,
+        at: i64,
+        e: &NewEvent,
+    ) -> Result<Self, StoreError> {
+        let id = format!("{}:{seq}", case.id);
+        let detail = serde_json::from_str(&e.detail)
+            .unwrap_or_else(|_| serde_json::Value::String(e.detail.clone()));
+        let payload = serde_json::to_string(&Payload {
+            id: &id,
+            case_id: &case.id,
+            seq,
+            kind: e.action.as_text(),
+            occurred_at: cst(at),
+            occurred_at_ms: at,
+            actor: &e.actor,
+            catalog_hash: &e.catalog_hash,
+            detail,
+            case,
+        })
+        .map_err(|err| StoreError::Query(format!("outbox payload: {err}")))?;
+        Ok(Self {
+            id,
+            case_id: case.id.clone(),
+            seq,
+            kind: e.action,
+            occurred_at: at,
+            payload,
+        })
+    }
+
+    fn row(&self) -> EventInsert<'_> {
+        EventInsert {
+            id: &self.id,
+            case_id: &self.case_id,
+            seq: self.seq,
+            kind: self.kind.as_text(),
+            occurred_at: self.occurred_at,
+            payload: &self.payload,
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: far below both backends' bound-parameter limits.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
+
+/// Writes the outbox rows of `events` and a delivery for each subscriber in `routes` that
+/// wants its kind, in as few statements as the rows allow (inside the caller's transaction).
+pub(crate) fn insert_prepared(
+    conn: &mut DbConnection,
+    events: &[PreparedEvent],
+    routes: &[OutboxRoute],
+) -> Result<(), StoreError> {
+    let rows: Vec<EventInsert<'_>> = events.iter().map(PreparedEvent::row).collect();
+    super::ops::insert_rows!(conn, outbox_events::table, rows)?;
+    let deliveries: Vec<DeliveryInsert<'_>> = events
+        .iter()
+        .flat_map(|e| {
+            routes
+                .iter()
+                .filter(|r| r.wants(e.kind))
+                .map(move |r| DeliveryInsert {
+                    subscriber: &r.subscriber,
+                    event_id: &e.id,
+                    case_id: &e.case_id,
+                    seq: e.seq,
+                    state: OutboxState::Pending.as_text(),
+                    attempts: 0,
+                    next_attempt_at: 0,
+                    created_at: e.occurred_at,
+                })
+        })
+        .collect();
+    super::ops::insert_rows!(conn, outbox_deliveries::table, deliveries)?;
+    Ok(())
 }
 
 /// Writes the outbox row of one event and its deliveries (inside the caller's transaction, which
@@ -144,48 +260,8 @@ pub(crate) fn append(
         .filter(outbox_events::case_id.eq(&case.id))
         .select(diesel::dsl::max(outbox_events::seq))
         .get_result(conn)?;
-    let seq = last.unwrap_or(0) + 1;
-    let id = format!("{}:{seq}", case.id);
-    let detail = serde_json::from_str(&e.detail)
-        .unwrap_or_else(|_| serde_json::Value::String(e.detail.clone()));
-    let payload = serde_json::to_string(&Payload {
-        id: &id,
-        case_id: &case.id,
-        seq,
-        kind: e.action.as_text(),
-        occurred_at: cst(at),
-        occurred_at_ms: at,
-        actor: &e.actor,
-        catalog_hash: &e.catalog_hash,
-        detail,
-        case,
-    })
-    .map_err(|err| StoreError::Query(format!("outbox payload: {err}")))?;
-    diesel::insert_into(outbox_events::table)
-        .values(EventInsert {
-            id: &id,
-            case_id: &case.id,
-            seq,
-            kind: e.action.as_text(),
-            occurred_at: at,
-            payload: &payload,
-        })
-        .execute(conn)?;
-    for r in routes.iter().filter(|r| r.wants(e.action)) {
-        diesel::insert_into(outbox_deliveries::table)
-            .values(DeliveryInsert {
-                subscriber: &r.subscriber,
-                event_id: &id,
-                case_id: &case.id,
-                seq,
-                state: OutboxState::Pending.as_text(),
-                attempts: 0,
-                next_attempt_at: 0,
-                created_at: at,
-            })
-            .execute(conn)?;
-    }
-    Ok(())
+    let event = PreparedEvent::new(case, last.unwrap_or(0) + 1, at, e)?;
+    insert_prepared(conn, std::slice::from_ref(&event), routes)
 }
 
 /// One stored outbox event.

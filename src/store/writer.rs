@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::R2D2Connection;
 
 use super::conn::{DbConnection, Session, Target};
-use super::ops::{run_job, write_tx, Done, Job};
+use super::ops::{apply_all, run_job, write_tx, Done, Job};
 use super::outbox::SharedRoutes;
 use super::StoreError;
 
@@ -304,15 +304,10 @@ fn commit_batch(
     routes: &[super::outbox::OutboxRoute],
 ) -> Result<Vec<Reply>, StoreError> {
     if batch.len() > 1 {
+        let jobs: Vec<&Job> = batch.iter().map(|r| &r.job).collect();
         let optimistic = write_tx(conn, |c| {
-            batch
-                .iter()
-                .map(|r| {
-                    let res = r.job.apply(c, routes).map(Ok);
-                    progress.tick();
-                    res
-                })
-                .collect::<Result<Vec<Reply>, StoreError>>()
+            apply_all(c, &jobs, routes, &|| progress.tick())
+                .map(|done| done.into_iter().map(Ok).collect::<Vec<Reply>>())
         });
         match optimistic {
             Ok(out) => return Ok(out),
