@@ -94,8 +94,8 @@ if [ "$WHICH" = postgres ] || [ "$WHICH" = both ]; then
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE $DB WITH (FORCE)" postgres
 fi
 
-# Two instances on one PostgreSQL database, 16 connections each (32 in all), against one
-# instance with 32 in the same run: together they must be at least as fast.
+# Two instances on one PostgreSQL database, 16 connections each (32 in all; EACH=n for another
+# number), against one instance with 32 in the same run.
 if [ "$WHICH" = postgres-two ]; then
   DB="yc_load_$$"
   psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" postgres
@@ -109,13 +109,20 @@ if [ "$WHICH" = postgres-two ]; then
   SECOND=$!
   trap 'kill $FIRST $SECOND 2>/dev/null || true; rm -rf "$WORK"' EXIT
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT2/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  measure 16 "$BASE/api/v1/cases" -s "$WORK/intake.lua" > "$WORK/a.txt" &
-  MA=$!
-  measure 16 "http://127.0.0.1:$PORT2/api/v1/cases" -s "$WORK/intake.lua" > "$WORK/b.txt"
-  wait "$MA"
-  read -r a ap50 ap99 abad _ < "$WORK/a.txt"
-  read -r b bp50 bp99 bbad _ < "$WORK/b.txt"
-  echo "two instances, 16 connections each: $a + $b = $(awk -v a="$a" -v b="$b" 'BEGIN{print a+b}') intakes/s (p99 $ap99 / $bp99, non-2xx $abad / $bbad)"
+  EACH=${EACH:-16}   # connections per instance (EACH=32 offers twice the load of one instance)
+  # First both instances taking cases at one center (one series of acceptance numbers, which
+  # every transaction must take in turn), then the second at another township's center.
+  sed 's/dev-clerk-baishui/dev-clerk-qingshi/' "$WORK/intake.lua" > "$WORK/intake-qingshi.lua"
+  for second in intake intake-qingshi; do
+    measure "$EACH" "$BASE/api/v1/cases" -s "$WORK/intake.lua" > "$WORK/a.txt" &
+    MA=$!
+    measure "$EACH" "http://127.0.0.1:$PORT2/api/v1/cases" -s "$WORK/$second.lua" > "$WORK/b.txt"
+    wait "$MA"
+    read -r a ap50 ap99 abad _ < "$WORK/a.txt"
+    read -r b bp50 bp99 bbad _ < "$WORK/b.txt"
+    where="one center"; [ "$second" = intake-qingshi ] && where="two centers"
+    echo "two instances, $EACH connections each, $where: $a + $b = $(awk -v a="$a" -v b="$b" 'BEGIN{print a+b}') intakes/s (p99 $ap99 / $bp99, non-2xx $abad / $bbad)"
+  done
   kill "$FIRST" "$SECOND" 2>/dev/null || true; wait "$FIRST" "$SECOND" 2>/dev/null || true
   echo "cases stored: $(psql -h 127.0.0.1 -U postgres -tAc 'select count(*) from cases' "$DB")"
   echo "notice series with a gap: $(psql -h 127.0.0.1 -U postgres -tAc "$GAPS_SQL" "$DB")"

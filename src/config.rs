@@ -36,6 +36,9 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Database connections in the pool. Env: `YICHUANG_DB_POOL_SIZE`.
     pub db_pool_size: u32,
+    /// PostgreSQL: writer sessions committing batches of writes side by side (SQLite has one).
+    /// Env: `YICHUANG_PG_WRITERS`.
+    pub pg_writers: usize,
     /// How long a request waits for a pooled connection, or for the writer stuck on the database
     /// (no progress), before failing with 503; also bounds making a PostgreSQL connection.
     /// Env: `YICHUANG_DB_TIMEOUT_MS`.
@@ -199,6 +202,7 @@ impl Default for Config {
             max_body_bytes: 256 * 1024,
             workers: None,
             db_pool_size: 8,
+            pg_writers: crate::store::DEFAULT_PG_WRITERS,
             db_timeout_ms: 3_000,
             db_statement_timeout_ms: 2_000,
             sqlite_max_mb: 0,
@@ -268,6 +272,7 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_MAX_BODY_BYTES",
     "YICHUANG_WORKERS",
     "YICHUANG_DB_POOL_SIZE",
+    "YICHUANG_PG_WRITERS",
     "YICHUANG_DB_TIMEOUT_MS",
     "YICHUANG_DB_STATEMENT_TIMEOUT_MS",
     "YICHUANG_SQLITE_MAX_MB",
@@ -372,6 +377,7 @@ impl Config {
         env_parse::<usize>("YICHUANG_MAX_BODY_BYTES", |v| c.max_body_bytes = v)?;
         env_parse::<usize>("YICHUANG_WORKERS", |v| c.workers = Some(v))?;
         env_parse::<u32>("YICHUANG_DB_POOL_SIZE", |v| c.db_pool_size = v)?;
+        env_parse::<usize>("YICHUANG_PG_WRITERS", |v| c.pg_writers = v)?;
         env_parse::<u64>("YICHUANG_DB_TIMEOUT_MS", |v| c.db_timeout_ms = v)?;
         env_parse::<u64>("YICHUANG_DB_STATEMENT_TIMEOUT_MS", |v| {
             c.db_statement_timeout_ms = v

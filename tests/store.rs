@@ -59,9 +59,13 @@ fn sqlite_ctx(group_commit: bool) -> Ctx {
 }
 
 fn pg_ctx(group_commit: bool) -> Ctx {
+    pg_ctx_with(opts(group_commit))
+}
+
+fn pg_ctx_with(o: StoreOptions) -> Ctx {
     let db = PgDb::new("yc_test");
     let url = db.url.clone();
-    let store = Store::open(&url, opts(group_commit)).unwrap();
+    let store = Store::open(&url, o).unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
     Ctx {
         store,
@@ -70,13 +74,15 @@ fn pg_ctx(group_commit: bool) -> Ctx {
     }
 }
 
-/// Runs a behaviour on SQLite and PostgreSQL, with group commit on and off.
+/// Runs a behaviour on SQLite and PostgreSQL, with group commit on and off, and on PostgreSQL
+/// with three writer sessions sharing the queue.
 macro_rules! on_all_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite_group_commit { $( #[test] fn $name() { let c = super::sqlite_ctx(true); super::$name(&c.store); } )* }
         mod sqlite_direct { $( #[test] fn $name() { let c = super::sqlite_ctx(false); super::$name(&c.store); } )* }
         mod postgres_group_commit { $( #[test] fn $name() { let c = super::pg_ctx(true); super::$name(&c.store); } )* }
         mod postgres_direct { $( #[test] fn $name() { let c = super::pg_ctx(false); super::$name(&c.store); } )* }
+        mod postgres_three_writers { $( #[test] fn $name() { let c = super::pg_ctx_with(super::StoreOptions { pg_writers: 3, ..super::opts(true) }); super::$name(&c.store); } )* }
     };
 }
 

@@ -423,6 +423,7 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
             sqlite_max_bytes: (config.sqlite_max_mb > 0)
                 .then(|| config.sqlite_max_mb.saturating_mul(1 << 20)),
             group_commit: true,
+            pg_writers: config.pg_writers,
             keys: keys.map(std::sync::Arc::new),
         },
     )?;

@@ -73,8 +73,11 @@ pub struct StoreOptions {
     /// SQLite: the largest database in bytes (`PRAGMA max_page_count`); writes past it fail as
     /// on a full disk (`Unavailable`). `None`: no limit.
     pub sqlite_max_bytes: Option<u64>,
-    /// Send writes through one writer thread that commits pending requests together.
+    /// Send writes through writer threads that commit pending requests together.
     pub group_commit: bool,
+    /// PostgreSQL: writer threads (each a session of its own) taking batches from one queue.
+    /// SQLite always has one.
+    pub pg_writers: usize,
     /// Personal-data keys: with them, names, ID numbers, applications and notice contents are
     /// sealed before they are written and opened after they are read (`crypto`); without them
     /// they are stored as given, and a sealed value read back is a `Decrypt` error.
@@ -90,10 +93,14 @@ impl Default for StoreOptions {
             statement_timeout: None,
             sqlite_max_bytes: None,
             group_commit: true,
+            pg_writers: DEFAULT_PG_WRITERS,
             keys: None,
         }
     }
 }
+
+/// PostgreSQL writer threads unless configured: measured with `scripts/load.sh` (BENCHMARKS.md).
+pub const DEFAULT_PG_WRITERS: usize = 1;
 
 /// SQLite's page size in this store (the default; never changed).
 const SQLITE_PAGE_BYTES: u64 = 4096;
@@ -449,6 +456,10 @@ impl Store {
                 first,
                 opts.write_timeout,
                 routes.clone(),
+                match backend {
+                    Backend::Sqlite => 1,
+                    Backend::Postgres => opts.pg_writers.max(1),
+                },
             )?)
         } else {
             None

@@ -336,34 +336,11 @@ pub(crate) fn apply_intakes(
         }
     }
 
-    // Numbers: every series the set draws from is counted up once, in a fixed order (as
-    // `insert_notices` does), and its numbers are handed out in the set's order.
-    let mut wanted: Vec<(usize, usize)> = fresh
-        .iter()
-        .flat_map(|&at| (0..intakes[at].0.notices.len()).map(move |n| (at, n)))
-        .collect();
-    let series = |&(at, n): &(usize, usize)| {
-        let x = &intakes[at].0.notices[n];
-        (x.center_id.as_str(), x.kind.as_text(), x.year)
-    };
-    wanted.sort_by(|a, b| series(a).cmp(&series(b)));
-    let mut seqs: std::collections::HashMap<(usize, usize), i64> =
-        std::collections::HashMap::with_capacity(wanted.len());
-    for group in wanted.chunk_by(|a, b| series(a) == series(b)) {
-        let (center, kind, year) = series(&group[0]);
-        let count = i64::try_from(group.len()).unwrap_or(i64::MAX);
-        let last = take_numbers(conn, center, kind, i64::from(year), count)?;
-        for (k, w) in group.iter().enumerate() {
-            seqs.insert(*w, last - count + 1 + i64::try_from(k).unwrap_or(0));
-        }
-    }
-
     // Rows, built before anything is written.
     let mut cases_rows: Vec<CaseRow> = Vec::with_capacity(fresh.len());
     let mut heads: Vec<String> = Vec::with_capacity(fresh.len());
     let mut chain: Vec<(usize, usize, String, String)> = Vec::new();
     let mut outbox_rows: Vec<PreparedEvent> = Vec::new();
-    let mut notice_rows: Vec<Vec<NoticeRow>> = Vec::with_capacity(fresh.len());
     for &at in &fresh {
         let i = intakes[at].0;
         let mut case = i.case.clone();
@@ -386,16 +363,6 @@ pub(crate) fn apply_intakes(
             prev = hash;
         }
         heads.push(prev);
-        notice_rows.push(
-            i.notices
-                .iter()
-                .enumerate()
-                .map(|(n, x)| {
-                    let seq = seqs.get(&(at, n)).copied().unwrap_or(0);
-                    notice_row(&case.id, x, seq, case.created_at)
-                })
-                .collect(),
-        );
         cases_rows.push(case);
     }
 
@@ -414,8 +381,6 @@ pub(crate) fn apply_intakes(
         })
         .collect();
     insert_rows!(conn, cases::table, case_values)?;
-    let all_notices: Vec<&NoticeRow> = notice_rows.iter().flatten().collect();
-    insert_rows!(conn, notices::table, all_notices)?;
     let events: Vec<EventInsert<'_>> = chain
         .iter()
         .map(|(at, k, prev, hash)| {
@@ -456,6 +421,49 @@ pub(crate) fn apply_intakes(
         })
         .collect();
     insert_rows!(conn, idempotency_keys::table, keys)?;
+
+    // Numbers last: every series the set draws from is counted up once, in a fixed order (as
+    // `insert_notices` does), and its numbers are handed out in the set's order. Taken after
+    // every other row, the counters' row locks are held only until the COMMIT that follows, so
+    // another writer's transaction does all of its other work meanwhile.
+    let mut wanted: Vec<(usize, usize)> = fresh
+        .iter()
+        .flat_map(|&at| (0..intakes[at].0.notices.len()).map(move |n| (at, n)))
+        .collect();
+    let series = |&(at, n): &(usize, usize)| {
+        let x = &intakes[at].0.notices[n];
+        (x.center_id.as_str(), x.kind.as_text(), x.year)
+    };
+    wanted.sort_by(|a, b| series(a).cmp(&series(b)));
+    let mut seqs: std::collections::HashMap<(usize, usize), i64> =
+        std::collections::HashMap::with_capacity(wanted.len());
+    for group in wanted.chunk_by(|a, b| series(a) == series(b)) {
+        let (center, kind, year) = series(&group[0]);
+        let count = i64::try_from(group.len()).unwrap_or(i64::MAX);
+        let last = take_numbers(conn, center, kind, i64::from(year), count)?;
+        for (k, w) in group.iter().enumerate() {
+            seqs.insert(*w, last - count + 1 + i64::try_from(k).unwrap_or(0));
+        }
+    }
+
+    let notice_rows: Vec<Vec<NoticeRow>> = fresh
+        .iter()
+        .zip(&cases_rows)
+        .map(|(&at, case)| {
+            intakes[at]
+                .0
+                .notices
+                .iter()
+                .enumerate()
+                .map(|(n, x)| {
+                    let seq = seqs.get(&(at, n)).copied().unwrap_or(0);
+                    notice_row(&case.id, x, seq, case.created_at)
+                })
+                .collect()
+        })
+        .collect();
+    let all_notices: Vec<&NoticeRow> = notice_rows.iter().flatten().collect();
+    insert_rows!(conn, notices::table, all_notices)?;
 
     for ((at, case), notices) in fresh.iter().zip(cases_rows).zip(notice_rows) {
         out[*at] = Some(IntakeReceipt {

@@ -1,12 +1,19 @@
-//! Group commit: one writer thread owns one connection, takes everything pending and commits it
+//! Group commit: a writer thread owns one connection, takes everything pending and commits it
 //! in ONE transaction, each request inside its own savepoint, and answers every caller only
 //! after COMMIT returned. With `synchronous=FULL` the fsync per commit is the bottleneck; sharing
 //! it between up to `MAX_BATCH` requests is what turns ~4,000 commits/s into many more intakes/s.
+//!
+//! SQLite has one writer (the database takes one write transaction at a time). PostgreSQL can
+//! have several, taking batches from the same queue: while one waits for its COMMIT, the next
+//! gathers and writes the following batch. They are two sessions like two service instances
+//! would be, and what keeps those correct keeps these (row locks on counters and case rows,
+//! retried conflicts).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -33,7 +40,13 @@ const ABANDONED: u8 = 2;
 struct Request {
     job: Job,
     reply: Sender<Reply>,
-    state: Arc<AtomicU8>,
+    state: Arc<Claim>,
+}
+
+/// A request's state, and which writer took it (valid once `TAKEN`).
+struct Claim {
+    state: AtomicU8,
+    writer: AtomicUsize,
 }
 
 /// The writer's last sign of life while it works: when it started a batch or finished a request
@@ -68,37 +81,72 @@ impl Progress {
 
 pub(crate) struct Writer {
     tx: Option<Sender<Request>>,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
     timeout: Duration,
-    progress: Arc<Progress>,
+    /// One per writer thread.
+    progress: Arc<[Progress]>,
 }
 
 impl Writer {
-    /// Starts the writer thread on an already opened and configured connection. Callers give up
-    /// once the writer has been stuck on one batch for `timeout`.
+    /// Starts `threads` writer threads (at least one; the first on the already opened and
+    /// configured connection, the others connect when they first write). Callers give up once
+    /// the writer holding their request has been stuck on one batch for `timeout`.
     pub(crate) fn start(
         target: Target,
         session: Session,
         conn: DbConnection,
         timeout: Duration,
         routes: SharedRoutes,
+        threads: usize,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
-        let progress = Arc::new(Progress {
-            epoch: Instant::now(),
-            last: AtomicU64::new(0),
-        });
-        let p = progress.clone();
-        let handle = std::thread::Builder::new()
-            .name("yichuang-store-writer".into())
-            .spawn(move || writer_loop(rx, target, session, Some(conn), &p, &routes))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        let rx = Arc::new(Mutex::new(rx));
+        let epoch = Instant::now();
+        let progress: Arc<[Progress]> = (0..threads.max(1))
+            .map(|_| Progress {
+                epoch,
+                last: AtomicU64::new(0),
+            })
+            .collect();
+        let mut first = Some(conn);
+        let mut handles = Vec::with_capacity(progress.len());
+        for n in 0..progress.len() {
+            let (rx, p, routes) = (rx.clone(), progress.clone(), routes.clone());
+            let (target, conn) = (target.clone(), first.take());
+            let handle = std::thread::Builder::new()
+                .name(format!("yichuang-store-writer-{n}"))
+                .spawn(move || {
+                    let me = WriterThread { n, progress: &p[n] };
+                    writer_loop(&rx, target, session, conn, &me, &routes)
+                })
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("cannot start a writer thread: {e}"))
+                })?;
+            handles.push(handle);
+        }
         Ok(Writer {
             tx: Some(tx),
-            handle: Some(handle),
+            handles,
             timeout,
             progress,
         })
+    }
+
+    /// How long the request has been held up: by the writer that took it, or, while it waits
+    /// in the queue, by the writer that has been stuck the shortest (any that moves will take it).
+    fn stuck_for(&self, claim: &Claim) -> Duration {
+        if claim.state.load(Ordering::Acquire) == TAKEN {
+            let n = claim.writer.load(Ordering::Acquire);
+            return self
+                .progress
+                .get(n)
+                .map_or(Duration::ZERO, Progress::stuck_for);
+        }
+        self.progress
+            .iter()
+            .map(Progress::stuck_for)
+            .min()
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Hands the job to the writer and blocks until its transaction committed or failed — or
@@ -111,7 +159,10 @@ impl Writer {
             .tx
             .as_ref()
             .ok_or_else(|| StoreError::Unavailable("the store is shutting down".into()))?;
-        let state = Arc::new(AtomicU8::new(PENDING));
+        let state = Arc::new(Claim {
+            state: AtomicU8::new(PENDING),
+            writer: AtomicUsize::new(0),
+        });
         tx.send(Request {
             job,
             reply,
@@ -131,7 +182,7 @@ impl Writer {
                 // Waited the whole timeout, and all that time the writer finished nothing.
                 Err(RecvTimeoutError::Timeout)
                     if started.elapsed() >= self.timeout
-                        && self.progress.stuck_for() >= self.timeout =>
+                        && self.stuck_for(&state) >= self.timeout =>
                 {
                     return Err(self.give_up(&state))
                 }
@@ -140,9 +191,10 @@ impl Writer {
         }
     }
 
-    fn give_up(&self, state: &AtomicU8) -> StoreError {
+    fn give_up(&self, claim: &Claim) -> StoreError {
         let ms = self.timeout.as_millis();
-        if state
+        if claim
+            .state
             .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
@@ -163,7 +215,7 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Closing the channel ends the loop once the pending requests are done.
         self.tx.take();
-        if let Some(h) = self.handle.take() {
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }
@@ -172,27 +224,44 @@ impl Drop for Writer {
 /// Idle time after which the writer pings its connection before using it.
 const IDLE_PING: Duration = Duration::from_secs(1);
 
+/// Who a writer thread is: its number and its sign of life.
+struct WriterThread<'a> {
+    n: usize,
+    progress: &'a Progress,
+}
+
+/// Takes the next batch: waits for one request, then takes what else is queued (up to
+/// `MAX_BATCH`), holding the queue only while taking. `None` once the store is closed.
+fn next_batch(rx: &Mutex<Receiver<Request>>) -> Option<Vec<Request>> {
+    let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let first = rx.recv().ok()?;
+    let mut batch = Vec::with_capacity(16);
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(r) => batch.push(r),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 fn writer_loop(
-    rx: Receiver<Request>,
+    rx: &Mutex<Receiver<Request>>,
     target: Target,
     session: Session,
     mut conn: Option<DbConnection>,
-    progress: &Progress,
+    me: &WriterThread<'_>,
     routes: &SharedRoutes,
 ) {
+    let progress = me.progress;
     let mut idle_since = Instant::now();
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::with_capacity(16);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+    while let Some(mut batch) = next_batch(rx) {
         // Requests whose callers gave up are dropped unrun.
         batch.retain(|r| {
+            r.state.writer.store(me.n, Ordering::Release);
             r.state
+                .state
                 .compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         });
@@ -372,6 +441,7 @@ mod tests {
             c,
             Duration::from_secs(60),
             SharedRoutes::default(),
+            1,
         )
         .unwrap();
         let e = w.submit(Job::Panic).unwrap_err();
