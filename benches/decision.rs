@@ -74,13 +74,14 @@ fn bench_assess(c: &mut Criterion) {
             assess(&catalog, "BENCH-00000", &app, &ctx)
         })
     });
-    // Every condition of this matter needs rhai (closures over the members, `age`,
-    // working days, string checks): what the native evaluator cannot answer costs this much.
+    // Conditions as policy staff write them for rhai (closures over the members, `age`,
+    // working days, string checks, a division); the native evaluator answers the forms it
+    // knows and rhai the rest, with the same results (`rules::fast` tests).
     let app = application("rhai-application.json");
     let a = assess(&catalog, "BENCH-RHAI-0001", &app, &ctx).expect("assessment");
     assert_eq!(a.outcome, Outcome::AcceptedPromised, "{:?}", a.defects);
     c.bench_function(
-        "assess a matter whose rules need rhai (4 members, 11 conditions, 10 need rhai)",
+        "assess a matter with scripted household rules (4 members, 11 conditions written for rhai)",
         |b| b.iter(|| assess(&catalog, "BENCH-RHAI-0001", &app, &ctx)),
     );
 }

@@ -79,6 +79,32 @@ pub fn today() -> Option<NaiveDate> {
     CONTEXT.with(|c| c.borrow().as_ref().map(|ctx| ctx.today))
 }
 
+/// `working_days_between(a, b)` as the script helper answers it, for the native fast path;
+/// `None` wherever the helper would fail (not a date, span too long, beyond the calendar, no
+/// evaluation context).
+pub fn working_days_between(a: &str, b: &str) -> Option<i64> {
+    let (a, b) = (parse_date(a).ok()?, parse_date(b).ok()?);
+    working_days_between_dates(a, b)
+}
+
+/// The same with `b` the day of intake (`today` in a script).
+pub fn working_days_until_today(a: &str) -> Option<i64> {
+    working_days_between_dates(parse_date(a).ok()?, today()?)
+}
+
+fn working_days_between_dates(a: NaiveDate, b: NaiveDate) -> Option<i64> {
+    if (b - a).num_days().abs() > MAX_WORKING_DAYS * 2 {
+        return None;
+    }
+    CONTEXT.with(|c| {
+        let c = c.borrow();
+        let ctx = c.as_ref()?;
+        ctx.calendar
+            .working_days_between(a, b, ctx.region.as_deref())
+            .ok()
+    })
+}
+
 type HelperResult<T> = Result<T, Box<EvalAltResult>>;
 
 fn helper_error(msg: impl Into<String>) -> Box<EvalAltResult> {

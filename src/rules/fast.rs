@@ -4,10 +4,18 @@
 //!
 //! The subset is parsed at load time. At evaluation it gives exactly rhai's answer or declines
 //! (`None`), and then rhai evaluates the script as usual — so a decision never depends on which
-//! path ran. Rhai's rules followed here: integers and floats compare numerically; values of
+//! path ran. Rhai's rules followed here: integers and floats compare numerically (within rhai's
+//! relative epsilon when a float is involved); values of
 //! different types are never equal (`==` false, `!=` true, orderings false); `&&`/`||`
 //! short-circuit and need booleans. Anything else (other types, chained comparisons, escapes,
 //! function calls, variables other than `fields`) is left to rhai.
+//!
+//! Lists of records are answered too, in the forms policy staff write for household members:
+//! `fields.members.some(|m| …)`, `.all(|m| …)` and `.filter(|m| …).len()`, where the closure's
+//! body is of the same subset over `m.x` (a body that reads `fields`, captured by the closure,
+//! is rhai's); and `.contains("…")` and
+//! `.starts_with("…")` on texts. A closure is rhai's script-function call per element (its state
+//! cloned, the element copied), the most expensive thing a simple condition did.
 
 use std::collections::BTreeMap;
 
@@ -48,6 +56,20 @@ pub enum FastExpr {
     Len(Box<FastExpr>),
     /// `age(fields.x)`: completed years of an ID number's holder on the day of intake.
     Age(Box<FastExpr>),
+    /// `m.x` inside a closure: a field of the list element the closure is called with.
+    Member(String),
+    /// `fields.x.contains("lit")`, `m.x.contains("lit")`.
+    Contains(Box<FastExpr>, String),
+    /// `….starts_with("lit")`.
+    StartsWith(Box<FastExpr>, String),
+    /// `fields.list.some(|m| body)`.
+    Some(String, Box<FastExpr>),
+    /// `fields.list.all(|m| body)`.
+    All(String, Box<FastExpr>),
+    /// `fields.list.filter(|m| body).len()`.
+    Count(String, Box<FastExpr>),
+    /// `working_days_between(a, b)` where `b` may be `today` (`None`).
+    WorkingDays(Box<FastExpr>, Option<Box<FastExpr>>),
 }
 
 /// An arithmetic operator.
@@ -56,6 +78,7 @@ pub enum ArithOp {
     Add,
     Sub,
     Mul,
+    Div,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +91,9 @@ enum Tok {
     Op(&'static str),
     LParen,
     RParen,
+    /// A closure's `|`.
+    Pipe,
+    Comma,
 }
 
 fn tokenize(src: &str) -> Option<Vec<Tok>> {
@@ -149,6 +175,10 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
                 '+' => Tok::Op("+"),
                 '-' => Tok::Op("-"),
                 '*' => Tok::Op("*"),
+                // `//` and `/*` begin comments: rhai's.
+                '/' if !matches!(chars.get(i + 1), Some('/' | '*')) => Tok::Op("/"),
+                ',' => Tok::Comma,
+                '|' => Tok::Pipe,
                 _ => return None,
             };
             out.push(tok);
@@ -161,6 +191,8 @@ fn tokenize(src: &str) -> Option<Vec<Tok>> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// The parameter of the closure being parsed (closures do not nest in the subset).
+    param: Option<String>,
 }
 
 impl Parser {
@@ -224,11 +256,25 @@ impl Parser {
     }
     fn mul(&mut self) -> Option<FastExpr> {
         let mut left = self.unary()?;
-        while self.peek() == Some(&Tok::Op("*")) {
+        loop {
+            let op = match self.peek() {
+                Some(Tok::Op("*")) => ArithOp::Mul,
+                Some(Tok::Op("/")) => ArithOp::Div,
+                _ => return Some(left),
+            };
             self.pos += 1;
-            left = FastExpr::Arith(ArithOp::Mul, Box::new(left), Box::new(self.unary()?));
+            left = FastExpr::Arith(op, Box::new(left), Box::new(self.unary()?));
         }
-        Some(left)
+    }
+
+    /// An argument naming a form field or a field of the closure's element.
+    fn field_arg(&mut self) -> Option<FastExpr> {
+        let arg = match self.next()? {
+            Tok::Ident(v) if v == "fields" && self.param.is_none() => self.field(true)?,
+            Tok::Ident(v) if self.param.as_ref() == Some(&v) => self.field(false)?,
+            _ => return None,
+        };
+        matches!(arg, FastExpr::Field(_) | FastExpr::Member(_)).then_some(arg)
     }
     fn unary(&mut self) -> Option<FastExpr> {
         if self.peek() == Some(&Tok::Op("!")) {
@@ -237,26 +283,83 @@ impl Parser {
         }
         self.primary()
     }
-    fn field(&mut self) -> Option<FastExpr> {
+    /// After `fields` (`of_fields`) or a closure's parameter: `.x`, then optionally `.len()`,
+    /// `.contains("…")`, `.starts_with("…")`, or (on `fields` outside a closure) a list method
+    /// with a closure.
+    fn field(&mut self, of_fields: bool) -> Option<FastExpr> {
         if self.next()? != Tok::Dot {
             return None;
         }
         let Tok::Ident(name) = self.next()? else {
             return None;
         };
+        let base = if of_fields {
+            FastExpr::Field(name.clone())
+        } else {
+            FastExpr::Member(name.clone())
+        };
         if self.peek() != Some(&Tok::Dot) {
-            return (self.peek() != Some(&Tok::LParen)).then_some(FastExpr::Field(name));
+            return (self.peek() != Some(&Tok::LParen)).then_some(base);
         }
-        // `fields.x.len()`; any other member is rhai's.
         self.pos += 1;
-        match (self.next()?, self.next()?, self.next()?) {
-            (Tok::Ident(m), Tok::LParen, Tok::RParen) if m == "len" => {
-                let e = FastExpr::Len(Box::new(FastExpr::Field(name)));
-                (!matches!(self.peek(), Some(Tok::Dot | Tok::LParen))).then_some(e)
-            }
-            _ => None,
+        let Tok::Ident(method) = self.next()? else {
+            return None;
+        };
+        if self.next()? != Tok::LParen {
+            return None;
         }
+        let e = match method.as_str() {
+            "len" => {
+                (self.next()? == Tok::RParen).then_some(())?;
+                FastExpr::Len(Box::new(base))
+            }
+            "contains" | "starts_with" => {
+                let Tok::Str(lit) = self.next()? else {
+                    return None;
+                };
+                (self.next()? == Tok::RParen).then_some(())?;
+                if method == "contains" {
+                    FastExpr::Contains(Box::new(base), lit)
+                } else {
+                    FastExpr::StartsWith(Box::new(base), lit)
+                }
+            }
+            "some" | "all" | "filter" if of_fields && self.param.is_none() => {
+                let body = self.closure()?;
+                match method.as_str() {
+                    "some" => FastExpr::Some(name, Box::new(body)),
+                    "all" => FastExpr::All(name, Box::new(body)),
+                    // Only `.filter(…).len()`: the filtered array itself is rhai's.
+                    _ => {
+                        let tail = (self.next()?, self.next()?, self.next()?, self.next()?);
+                        if tail != (Tok::Dot, Tok::Ident("len".into()), Tok::LParen, Tok::RParen) {
+                            return None;
+                        }
+                        FastExpr::Count(name, Box::new(body))
+                    }
+                }
+            }
+            _ => return None,
+        };
+        (!matches!(self.peek(), Some(Tok::Dot | Tok::LParen))).then_some(e)
     }
+
+    /// `|m| body)`: the closure and the call's closing parenthesis.
+    fn closure(&mut self) -> Option<FastExpr> {
+        let (Tok::Pipe, Tok::Ident(param), Tok::Pipe) = (self.next()?, self.next()?, self.next()?)
+        else {
+            return None;
+        };
+        if param == "fields" || param == "this" {
+            return None;
+        }
+        self.param = Some(param);
+        let body = self.or();
+        self.param = None;
+        let body = body?;
+        (self.next()? == Tok::RParen).then_some(body)
+    }
+
     fn primary(&mut self) -> Option<FastExpr> {
         match self.next()? {
             Tok::LParen => {
@@ -268,16 +371,32 @@ impl Parser {
             Tok::Str(s) => Some(FastExpr::Lit(Lit::Str(s))),
             Tok::Ident(id) if id == "true" => Some(FastExpr::Lit(Lit::Bool(true))),
             Tok::Ident(id) if id == "false" => Some(FastExpr::Lit(Lit::Bool(false))),
-            Tok::Ident(id) if id == "fields" => self.field(),
+            // Inside a closure `fields` is a captured variable, which rhai treats its own way.
+            Tok::Ident(id) if id == "fields" && self.param.is_none() => self.field(true),
+            Tok::Ident(id) if self.param.as_ref() == Some(&id) => self.field(false),
             Tok::Ident(id) if id == "age" => {
-                if self.next()? != Tok::LParen || self.next()? != Tok::Ident("fields".into()) {
+                if self.next()? != Tok::LParen {
                     return None;
                 }
-                let arg = self.field()?;
-                if !matches!(arg, FastExpr::Field(_)) || self.next()? != Tok::RParen {
+                let arg = self.field_arg()?;
+                (self.next()? == Tok::RParen).then_some(FastExpr::Age(Box::new(arg)))
+            }
+            Tok::Ident(id) if id == "working_days_between" => {
+                if self.next()? != Tok::LParen {
                     return None;
                 }
-                Some(FastExpr::Age(Box::new(arg)))
+                let from = self.field_arg()?;
+                if self.next()? != Tok::Comma {
+                    return None;
+                }
+                let to = match self.peek()? {
+                    Tok::Ident(t) if t == "today" => {
+                        self.pos += 1;
+                        None
+                    }
+                    _ => Some(Box::new(self.field_arg()?)),
+                };
+                (self.next()? == Tok::RParen).then_some(FastExpr::WorkingDays(Box::new(from), to))
             }
             _ => None,
         }
@@ -290,7 +409,11 @@ pub fn parse(src: &str) -> Option<FastExpr> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        param: None,
+    };
     let e = p.or()?;
     (p.pos == p.toks.len()).then_some(e)
 }
@@ -307,8 +430,19 @@ enum Val<'a> {
     Other,
 }
 
+/// What a condition reads: the form, and inside a closure the list element it is called with.
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    fields: &'a BTreeMap<String, Value>,
+    element: Option<&'a serde_json::Map<String, Value>>,
+}
+
 fn value_of<'a>(fields: &'a BTreeMap<String, Value>, name: &str) -> Val<'a> {
-    match fields.get(name) {
+    json_val(fields.get(name))
+}
+
+fn json_val(v: Option<&Value>) -> Val<'_> {
+    match v {
         None | Some(Value::Null) => Val::Unit,
         Some(Value::Bool(b)) => Val::Bool(*b),
         Some(Value::Number(n)) => match n.as_i64() {
@@ -320,20 +454,57 @@ fn value_of<'a>(fields: &'a BTreeMap<String, Value>, name: &str) -> Val<'a> {
     }
 }
 
-fn eval_val<'a>(e: &'a FastExpr, fields: &'a BTreeMap<String, Value>) -> Option<Val<'a>> {
+/// The value named by `e` as JSON, for the methods that need the original (length of a list).
+fn json_of<'a>(e: &FastExpr, env: Env<'a>) -> Option<Option<&'a Value>> {
+    match e {
+        FastExpr::Field(name) => Some(env.fields.get(name)),
+        FastExpr::Member(name) => Some(env.element?.get(name)),
+        _ => None,
+    }
+}
+
+/// Calls `body` for each element of the list `fields.name` (rhai's order), stopping when `stop`
+/// is true of an answer; the answers so far. `None` when rhai must decide: the field is not a
+/// list, an element is not a record, or the body is not answered with a boolean.
+fn each_element(
+    env: Env<'_>,
+    name: &str,
+    body: &FastExpr,
+    mut visit: impl FnMut(bool) -> bool,
+) -> Option<()> {
+    let Some(Value::Array(items)) = env.fields.get(name) else {
+        return None;
+    };
+    for item in items {
+        let Value::Object(element) = item else {
+            return None;
+        };
+        let inner = Env {
+            fields: env.fields,
+            element: Some(element),
+        };
+        let Val::Bool(b) = eval_val(body, inner)? else {
+            return None;
+        };
+        if !visit(b) {
+            break;
+        }
+    }
+    Some(())
+}
+
+fn eval_val<'a>(e: &'a FastExpr, env: Env<'a>) -> Option<Val<'a>> {
     Some(match e {
-        FastExpr::Field(name) => value_of(fields, name),
+        FastExpr::Field(name) => value_of(env.fields, name),
+        FastExpr::Member(name) => json_val(env.element?.get(name)),
         FastExpr::Lit(Lit::Int(i)) => Val::Int(*i),
         FastExpr::Lit(Lit::Float(f)) => Val::Float(*f),
         FastExpr::Lit(Lit::Str(s)) => Val::Str(s),
         FastExpr::Lit(Lit::Bool(b)) => Val::Bool(*b),
-        FastExpr::Arith(op, a, b) => arith(*op, eval_val(a, fields)?, eval_val(b, fields)?)?,
+        FastExpr::Arith(op, a, b) => arith(*op, eval_val(a, env)?, eval_val(b, env)?)?,
         FastExpr::Len(inner) => {
-            let FastExpr::Field(name) = inner.as_ref() else {
-                return None;
-            };
             // rhai: a string's length in characters, an array's or map's in elements.
-            let n = match fields.get(name)? {
+            let n = match json_of(inner, env)?? {
                 Value::String(s) => s.chars().count(),
                 Value::Array(a) => a.len(),
                 Value::Object(o) => o.len(),
@@ -342,13 +513,43 @@ fn eval_val<'a>(e: &'a FastExpr, fields: &'a BTreeMap<String, Value>) -> Option<
             Val::Int(i64::try_from(n).ok()?)
         }
         FastExpr::Age(inner) => {
-            let Val::Str(s) = eval_val(inner, fields)? else {
+            let Val::Str(s) = eval_val(inner, env)? else {
                 return None;
             };
             let id = crate::domain::id_number::IdNumber::parse(s).ok()?;
             Val::Int(i64::from(super::engine::today().map(|d| id.age_on(d))?))
         }
-        other => Val::Bool(eval(other, fields)?),
+        FastExpr::Contains(inner, lit) => match eval_val(inner, env)? {
+            Val::Str(s) => Val::Bool(s.contains(lit.as_str())),
+            _ => return None,
+        },
+        FastExpr::StartsWith(inner, lit) => match eval_val(inner, env)? {
+            Val::Str(s) => Val::Bool(s.starts_with(lit.as_str())),
+            _ => return None,
+        },
+        FastExpr::WorkingDays(from, to) => {
+            let Val::Str(a) = eval_val(from, env)? else {
+                return None;
+            };
+            Val::Int(match to {
+                None => super::engine::working_days_until_today(a)?,
+                Some(to) => {
+                    let Val::Str(b) = eval_val(to, env)? else {
+                        return None;
+                    };
+                    super::engine::working_days_between(a, b)?
+                }
+            })
+        }
+        FastExpr::Count(name, body) => {
+            let mut n: i64 = 0;
+            each_element(env, name, body, |b| {
+                n += i64::from(b);
+                true
+            })?;
+            Val::Int(n)
+        }
+        other => Val::Bool(eval_in(other, env)?),
     })
 }
 
@@ -360,7 +561,11 @@ fn arith<'a>(op: ArithOp, a: Val<'a>, b: Val<'a>) -> Option<Val<'a>> {
             ArithOp::Add => x.checked_add(y)?,
             ArithOp::Sub => x.checked_sub(y)?,
             ArithOp::Mul => x.checked_mul(y)?,
+            // Truncating; by zero (or overflowing) is rhai's error.
+            ArithOp::Div => x.checked_div(y)?,
         }),
+        // Division of floats by zero is left to rhai.
+        (_, Val::Int(0)) | (_, Val::Float(0.0)) if op == ArithOp::Div => return None,
         (Val::Int(x), Val::Float(y)) => Val::Float(float_op(op, x as f64, y)),
         (Val::Float(x), Val::Int(y)) => Val::Float(float_op(op, x, y as f64)),
         (Val::Float(x), Val::Float(y)) => Val::Float(float_op(op, x, y)),
@@ -373,6 +578,7 @@ fn float_op(op: ArithOp, x: f64, y: f64) -> f64 {
         ArithOp::Add => x + y,
         ArithOp::Sub => x - y,
         ArithOp::Mul => x * y,
+        ArithOp::Div => x / y,
     }
 }
 
@@ -381,9 +587,9 @@ fn compare(op: CmpOp, a: &Val, b: &Val) -> Option<bool> {
     let ord: Option<Ordering> = match (a, b) {
         (Val::Other, _) | (_, Val::Other) => return None,
         (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
-        (Val::Int(x), Val::Float(y)) => (*x as f64).partial_cmp(y),
-        (Val::Float(x), Val::Int(y)) => x.partial_cmp(&(*y as f64)),
-        (Val::Float(x), Val::Float(y)) => x.partial_cmp(y),
+        (Val::Int(x), Val::Float(y)) => return Some(float_compare(op, *x as f64, *y)),
+        (Val::Float(x), Val::Int(y)) => return Some(float_compare(op, *x, *y as f64)),
+        (Val::Float(x), Val::Float(y)) => return Some(float_compare(op, *x, *y)),
         (Val::Str(x), Val::Str(y)) => Some(x.cmp(y)),
         (Val::Bool(x), Val::Bool(y)) => {
             return match op {
@@ -415,39 +621,82 @@ fn compare(op: CmpOp, a: &Val, b: &Val) -> Option<bool> {
     })
 }
 
+/// rhai's comparison of numbers when one is a float: relative to the larger magnitude (absolute
+/// when either is zero), within `f64::EPSILON` counting as equal.
+fn float_compare(op: CmpOp, x: f64, y: f64) -> bool {
+    let max = if x * y == 0.0 {
+        1.0
+    } else {
+        x.abs().max(y.abs())
+    };
+    if max == 0.0 {
+        return matches!(op, CmpOp::Eq | CmpOp::Ge | CmpOp::Le);
+    }
+    match op {
+        CmpOp::Eq => (x - y).abs() / max <= f64::EPSILON,
+        CmpOp::Ne => (x - y).abs() / max > f64::EPSILON,
+        CmpOp::Gt => (x - y) / max > f64::EPSILON,
+        CmpOp::Ge => (x - y) / max > -f64::EPSILON,
+        CmpOp::Lt => (y - x) / max > f64::EPSILON,
+        CmpOp::Le => (y - x) / max > -f64::EPSILON,
+    }
+}
+
 /// Evaluate a condition against the form fields; `None` means "ask rhai".
 pub fn eval(e: &FastExpr, fields: &BTreeMap<String, Value>) -> Option<bool> {
+    eval_in(
+        e,
+        Env {
+            fields,
+            element: None,
+        },
+    )
+}
+
+fn eval_in(e: &FastExpr, env: Env<'_>) -> Option<bool> {
+    let boolean = |x: &FastExpr| match eval_val(x, env)? {
+        Val::Bool(b) => Some(b),
+        _ => None,
+    };
     match e {
         FastExpr::Lit(Lit::Bool(b)) => Some(*b),
         FastExpr::Field(_)
+        | FastExpr::Member(_)
         | FastExpr::Lit(_)
         | FastExpr::Arith(..)
         | FastExpr::Len(_)
-        | FastExpr::Age(_) => match eval_val(e, fields)? {
-            Val::Bool(b) => Some(b),
-            _ => None,
+        | FastExpr::Age(_)
+        | FastExpr::Contains(..)
+        | FastExpr::StartsWith(..)
+        | FastExpr::WorkingDays(..)
+        | FastExpr::Count(..) => boolean(e),
+        FastExpr::Not(inner) => boolean(inner).map(|b| !b),
+        FastExpr::And(a, b) => match boolean(a)? {
+            false => Some(false),
+            true => boolean(b),
         },
-        FastExpr::Not(inner) => match eval_val(inner, fields)? {
-            Val::Bool(b) => Some(!b),
-            _ => None,
+        FastExpr::Or(a, b) => match boolean(a)? {
+            true => Some(true),
+            false => boolean(b),
         },
-        FastExpr::And(a, b) => match eval_val(a, fields)? {
-            Val::Bool(false) => Some(false),
-            Val::Bool(true) => match eval_val(b, fields)? {
-                Val::Bool(x) => Some(x),
-                _ => None,
-            },
-            _ => None,
-        },
-        FastExpr::Or(a, b) => match eval_val(a, fields)? {
-            Val::Bool(true) => Some(true),
-            Val::Bool(false) => match eval_val(b, fields)? {
-                Val::Bool(x) => Some(x),
-                _ => None,
-            },
-            _ => None,
-        },
-        FastExpr::Cmp(op, a, b) => compare(*op, &eval_val(a, fields)?, &eval_val(b, fields)?),
+        FastExpr::Cmp(op, a, b) => compare(*op, &eval_val(a, env)?, &eval_val(b, env)?),
+        // rhai stops at the first element that decides.
+        FastExpr::Some(name, body) => {
+            let mut found = false;
+            each_element(env, name, body, |b| {
+                found = b;
+                !b
+            })?;
+            Some(found)
+        }
+        FastExpr::All(name, body) => {
+            let mut every = true;
+            each_element(env, name, body, |b| {
+                every = b;
+                b
+            })?;
+            Some(every)
+        }
     }
 }
 
@@ -457,6 +706,53 @@ mod tests {
     use crate::rules::{build_engine, json_to_dynamic, ScriptLimits};
     use rhai::{Dynamic, Map, Scope};
     use serde_json::json;
+
+    /// The service's engine, with the sample calendar and 2026-03-02 as the day of intake.
+    fn rhai_on_2026_03_02() -> (rhai::Engine, crate::rules::ContextGuard) {
+        let engine = build_engine(ScriptLimits::default());
+        let calendar = crate::domain::calendar::Calendar::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/calendar"),
+        )
+        .unwrap();
+        let ctx = crate::rules::ContextGuard::enter(crate::rules::EvalContext {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            calendar: std::sync::Arc::new(calendar),
+            region: None,
+        });
+        (engine, ctx)
+    }
+
+    /// `src` compiled as the service compiles conditions (`fields` and `today` in scope).
+    fn compiled(engine: &rhai::Engine, src: &str) -> rhai::AST {
+        let mut names = Scope::new();
+        names.push_dynamic("fields", Dynamic::UNIT);
+        names.push_dynamic("today", Dynamic::UNIT);
+        engine.compile_with_scope(&names, src).unwrap()
+    }
+
+    /// rhai's answer with `fields` holding `names` from `fields` (absent ones as `()`); `None`
+    /// for an error or an answer that is not a boolean.
+    fn rhai_answer(
+        engine: &rhai::Engine,
+        ast: &rhai::AST,
+        fields: &BTreeMap<String, Value>,
+        names: &[&str],
+    ) -> Option<bool> {
+        let mut map = Map::new();
+        for name in names {
+            map.insert(
+                (*name).into(),
+                fields.get(*name).map_or(Dynamic::UNIT, json_to_dynamic),
+            );
+        }
+        let mut scope = Scope::new();
+        scope.push_constant("fields", Dynamic::from_map(map));
+        scope.push_constant("today", Dynamic::from("2026-03-02".to_string()));
+        engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+            .ok()
+            .and_then(|d| d.as_bool().ok())
+    }
 
     #[test]
     fn parses_the_subset_and_declines_the_rest() {
@@ -468,13 +764,19 @@ mod tests {
             "fields.land > 120 + fields.size * 10",
             "fields.members.len() != fields.size",
             "age(fields.head_id) < 18",
+            "fields.a / 2 > 2",
+            "working_days_between(fields.from, today) <= 60",
+            r#"fields.members.some(|m| age(m.id) < 18 && m.relation != "本人")"#,
+            r#"!fields.address.contains("青山县")"#,
         ] {
             assert!(parse(ok).is_some(), "{ok}");
         }
         for no in [
             "age(applicant.id_number) < 18",
             "fields.members.sum() != fields.size",
-            "fields.a / 2 > 2",
+            "fields.a // 2 > 2",
+            "fields.a /* x */ > 2",
+            "working_days_between(today, fields.a) > 2",
             "fields.a > -1",
             "let x = 1; x > 0",
             r#"fields.a == "a\"b""#,
@@ -492,16 +794,7 @@ mod tests {
     /// declines.
     #[test]
     fn agrees_with_rhai() {
-        let engine = build_engine(ScriptLimits::default());
-        let calendar = crate::domain::calendar::Calendar::load_dir(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/calendar"),
-        )
-        .unwrap();
-        let _ctx = crate::rules::ContextGuard::enter(crate::rules::EvalContext {
-            today: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
-            calendar: std::sync::Arc::new(calendar),
-            region: None,
-        });
+        let (engine, _ctx) = rhai_on_2026_03_02();
         let exprs = [
             "fields.a == 3",
             "fields.a != 3",
@@ -535,6 +828,10 @@ mod tests {
             "fields.b.len() > 1",
             "age(fields.a) >= 18",
             "age(fields.b) < 60",
+            "fields.a / 2 >= 1",
+            "fields.a / fields.b > 1",
+            "fields.a / fields.b == fields.a * 1.0 / fields.b",
+            "fields.a - fields.b / 3 < 2",
         ];
         let values = [
             json!(null),
@@ -556,9 +853,7 @@ mod tests {
         let mut checked = 0;
         for src in exprs {
             let fast = parse(src).unwrap_or_else(|| panic!("{src} should parse"));
-            let mut scope_names = Scope::new();
-            scope_names.push_dynamic("fields", Dynamic::UNIT);
-            let ast = engine.compile_with_scope(&scope_names, src).unwrap();
+            let ast = compiled(&engine, src);
             for a in &values {
                 for b in &values {
                     let mut fields = BTreeMap::new();
@@ -568,19 +863,7 @@ mod tests {
                     if !b.is_null() {
                         fields.insert("b".to_string(), b.clone());
                     }
-                    let mut map = Map::new();
-                    for name in ["a", "b", "missing", "other"] {
-                        map.insert(
-                            name.into(),
-                            fields.get(name).map_or(Dynamic::UNIT, json_to_dynamic),
-                        );
-                    }
-                    let mut scope = Scope::new();
-                    scope.push_constant("fields", Dynamic::from_map(map));
-                    let rhai = engine
-                        .eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-                        .ok()
-                        .and_then(|d| d.as_bool().ok());
+                    let rhai = rhai_answer(&engine, &ast, &fields, &["a", "b", "missing", "other"]);
                     if let Some(f) = eval(&fast, &fields) {
                         assert_eq!(Some(f), rhai, "{src} with a={a} b={b}");
                         checked += 1;
@@ -592,5 +875,148 @@ mod tests {
             checked > 1000,
             "only {checked} cases answered by the fast path"
         );
+    }
+
+    #[test]
+    fn closures_over_lists_agree_with_rhai() {
+        let (engine, _ctx) = rhai_on_2026_03_02();
+        let exprs = [
+            "fields.m.some(|x| age(x.id) < 18)",
+            "fields.m.filter(|x| age(x.id) >= 60).len() >= 2",
+            "fields.m.some(|x| x.d == true)",
+            "fields.m.all(|x| x.r != \"本人\" || age(x.id) >= 18)",
+            "!fields.m.all(|x| x.r != \"本人\" || age(x.id) >= 18)",
+            "fields.m.filter(|x| x.r == \"本人\").len() != 1",
+            "fields.m.filter(|x| x.n > 1).len() == fields.k",
+            "fields.m.some(|x| x.n * 2 > 5 && !x.d)",
+            "fields.m.all(|x| x.r.contains(\"子\"))",
+            "fields.m.some(|x| x.id.starts_with(\"3301\") && x.r.len() == 2)",
+            "fields.s.contains(\"青山县\")",
+            "!fields.s.contains(\"青山县\") || fields.s.starts_with(\"6\")",
+            "fields.s.starts_with(\"6\") && fields.s.len() >= 16",
+            "fields.m.len() == fields.k && fields.m.some(|x| x.r == \"配偶\")",
+        ];
+        let people = [
+            json!({"id": "330112195003120017", "r": "本人", "n": 1}),
+            json!({"id": "330112201203050015", "r": "子女", "d": true, "n": 3}),
+            json!({"id": "330112194208080042", "r": "配偶", "d": false, "n": 2.5}),
+            json!({"id": "not an id", "r": "其他", "d": "yes"}),
+            json!({"r": "本人", "n": 4}),
+            json!("just text"),
+        ];
+        let lists: Vec<Value> = {
+            let mut out = vec![json!(null), json!([]), json!("a text"), json!(3)];
+            for a in &people {
+                out.push(json!([a]));
+                for b in &people {
+                    out.push(json!([a, b]));
+                    for c in people.iter().take(3) {
+                        out.push(json!([a, b, c]));
+                    }
+                }
+            }
+            out
+        };
+        let texts = [
+            json!(null),
+            json!("青山县白水镇"),
+            json!("6228480012345678"),
+            json!("622848"),
+            json!(7),
+        ];
+        let ks = [json!(null), json!(1), json!(2), json!(2.0)];
+        let (mut checked, mut declined) = (0, 0);
+        for src in exprs {
+            let fast = parse(src).unwrap_or_else(|| panic!("{src} should parse"));
+            let ast = compiled(&engine, src);
+            for m in &lists {
+                for st in &texts {
+                    for k in &ks {
+                        let mut fields = BTreeMap::new();
+                        for (name, v) in [("m", m), ("s", st), ("k", k)] {
+                            if !v.is_null() {
+                                fields.insert(name.to_string(), v.clone());
+                            }
+                        }
+                        let rhai = rhai_answer(&engine, &ast, &fields, &["m", "s", "k"]);
+                        match eval(&fast, &fields) {
+                            Some(f) => {
+                                assert_eq!(Some(f), rhai, "{src} with m={m} s={st} k={k}");
+                                checked += 1;
+                            }
+                            None => declined += 1,
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} answered, {declined} declined");
+    }
+
+    #[test]
+    fn closures_outside_the_subset_are_declined() {
+        for src in [
+            "fields.m.some(|x| fields.m.some(|y| y.a == x.a))",
+            "fields.m.some(|x, i| i > 0)",
+            "fields.m.some(|x| x == 1)",
+            "fields.m.some(|x| x.a.b == 1)",
+            "fields.m.filter(|x| x.a == 1)",
+            "fields.m.filter(|x| x.a == 1)[0].a == 1",
+            "fields.m.some(|fields| fields.a == 1)",
+            "fields.m.map(|x| x.a).len() == 1",
+            "fields.s.contains(fields.t)",
+            "fields.m.some(|x| x.n > fields.k)",
+        ] {
+            assert_eq!(parse(src), None, "{src}");
+        }
+    }
+
+    #[test]
+    fn working_days_agree_with_rhai() {
+        let (engine, _ctx) = rhai_on_2026_03_02();
+        let exprs = [
+            "working_days_between(fields.a, today) <= 10",
+            "fields.k == 1 && working_days_between(fields.a, today) > 3",
+            "working_days_between(fields.a, fields.b) == 5",
+            "working_days_between(fields.b, fields.a) < 0",
+            "fields.m.some(|x| working_days_between(x.a, today) > 20)",
+        ];
+        let dates = [
+            json!(null),
+            json!("2026-02-10"),
+            json!("2026-03-02"),
+            json!("2026-02-15"),
+            json!("2025-09-30"),
+            json!("2026-10-09"),
+            json!("2019-01-01"),
+            json!("2040-01-01"),
+            json!("2026-2-10"),
+            json!("2026-02-30"),
+            json!(20260210),
+            json!("yesterday"),
+        ];
+        let mut checked = 0;
+        for src in exprs {
+            let fast = parse(src).unwrap_or_else(|| panic!("{src} should parse"));
+            let ast = compiled(&engine, src);
+            for a in &dates {
+                for b in &dates {
+                    let mut fields = BTreeMap::new();
+                    for (name, v) in [("a", a), ("b", b)] {
+                        if !v.is_null() {
+                            fields.insert(name.to_string(), v.clone());
+                        }
+                    }
+                    fields.insert("k".to_string(), json!(1));
+                    fields.insert("m".to_string(), json!([{"a": a}, {"a": b}]));
+                    let rhai = rhai_answer(&engine, &ast, &fields, &["a", "b", "k", "m"]);
+                    if let Some(f) = eval(&fast, &fields) {
+                        assert_eq!(Some(f), rhai, "{src} with a={a} b={b}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 200, "only {checked} answered");
     }
 }
