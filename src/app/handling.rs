@@ -486,11 +486,21 @@ fn set_dates_once(app: &App, case_id: &str) -> Result<bool, AppError> {
 /// Who sets dates in the history: the published calendar.
 pub const CALENDAR_ACTOR: &str = "calendar";
 
+/// What one pass of [`date_open_cases`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DatingPass {
+    pub visited: usize,
+    /// Cases whose dates were set or moved.
+    pub changed: usize,
+    /// Cases that failed (logged; left for the next pass).
+    pub failed: usize,
+}
+
 /// After a calendar was published (a catalog went live, or at start): date every open case on
 /// it. Cases are visited in id order, a page at a time; a case that fails is logged and left for
-/// the next run. Returns (cases visited, cases changed).
-pub fn date_open_cases(app: &App) -> Result<(usize, usize), AppError> {
-    let (mut visited, mut changed) = (0, 0);
+/// the next run.
+pub fn date_open_cases(app: &App) -> Result<DatingPass, AppError> {
+    let (mut visited, mut changed, mut failed) = (0, 0, 0);
     let mut after: Option<String> = None;
     loop {
         let ids = app.store.cases_with_open_parts(after.as_deref(), 500)?;
@@ -502,7 +512,10 @@ pub fn date_open_cases(app: &App) -> Result<(usize, usize), AppError> {
             match set_dates(app, id) {
                 Ok(true) => changed += 1,
                 Ok(false) => {}
-                Err(e) => tracing::warn!(case = %id, error = %e, "dates not set"),
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(case = %id, error = %e, "dates not set");
+                }
             }
         }
         after = Some(last);
@@ -514,7 +527,11 @@ pub fn date_open_cases(app: &App) -> Result<(usize, usize), AppError> {
             "deadline dates set on the published calendar"
         );
     }
-    Ok((visited, changed))
+    Ok(DatingPass {
+        visited,
+        changed,
+        failed,
+    })
 }
 
 // ---------------------------------------------------------------- reading progress

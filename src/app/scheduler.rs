@@ -33,8 +33,11 @@ pub struct SweepReport {
     /// Items that failed; they stay pending and are retried after their lease.
     pub failed: usize,
     /// Cases whose deadline dates a newly published calendar set or moved (the first sweep
-    /// after a calendar change visits every open case).
+    /// after a calendar change visits every open case; a start on the calendar the database's
+    /// open cases were last dated on visits none).
     pub dated: usize,
+    /// Open cases that pass visited.
+    pub dating_visited: usize,
     /// What was done, as `case_id kind:policy`.
     pub actions: Vec<String>,
 }
@@ -47,11 +50,23 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
     let calendar = app.registry.current().calendar.clone();
     let mut dated_on = app.dated_on.lock().unwrap_or_else(|p| p.into_inner());
     // The same catalog keeps the same calendar `Arc`: the days are compared only after a
-    // catalog change, and the cases visited only when the days differ.
+    // catalog change, and the cases visited only when the days differ. At start, the database
+    // says which calendar its open cases were last dated on: with the same days, a restart does
+    // not visit every open case again (with 300,000 open cases that pass took minutes).
     if !dated_on.as_ref().is_some_and(|d| Arc::ptr_eq(d, &calendar)) {
         if dated_on.as_deref() != Some(&*calendar) {
-            let (_, changed) = handling::date_open_cases(app)?;
-            report.dated = changed;
+            let fingerprint = calendar.fingerprint();
+            let dated_before = dated_on.is_none()
+                && app.store.dated_calendar()?.as_deref() == Some(fingerprint.as_str());
+            if !dated_before {
+                let pass = handling::date_open_cases(app)?;
+                report.dated = pass.changed;
+                report.dating_visited = pass.visited;
+                if pass.failed == 0 {
+                    app.store
+                        .record_dated_calendar(&fingerprint, app.clock.now_ms())?;
+                }
+            }
         }
         *dated_on = Some(calendar);
     }

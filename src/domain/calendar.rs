@@ -188,6 +188,16 @@ pub struct Calendar {
     regions: BTreeMap<String, DayTable>,
 }
 
+impl Calendar {
+    /// A digest of everything the calendar says (its range and every day's meaning, national
+    /// and per region): equal calendars have equal fingerprints. Stored to remember which
+    /// calendar the open cases were dated on; a different rendering after an upgrade only
+    /// costs one more dating pass.
+    pub fn fingerprint(&self) -> String {
+        crate::digest::sha256_hex(format!("{self:?}").as_bytes())
+    }
+}
+
 fn check_in_year(year: i32, date: NaiveDate, what: &str) -> Result<(), CalendarError> {
     if date.year() == year {
         Ok(())

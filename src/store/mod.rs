@@ -582,6 +582,45 @@ impl Store {
             .first(&mut *c)?)
     }
 
+    /// The fingerprint of the calendar every open case was last dated on, if recorded.
+    pub fn dated_calendar(&self) -> Result<Option<String>, StoreError> {
+        use schema::calendar_dating::dsl as d;
+        let mut c = self.conn()?;
+        Ok(d::calendar_dating
+            .find(1i64)
+            .select(d::fingerprint)
+            .get_result(&mut *c)
+            .optional()?)
+    }
+
+    /// Records that every open case has been dated on the calendar with `fingerprint`.
+    pub fn record_dated_calendar(&self, fingerprint: &str, at_ms: i64) -> Result<(), StoreError> {
+        use schema::calendar_dating::dsl as d;
+        let mut c = self.conn()?;
+        let row = (
+            d::id.eq(1i64),
+            d::fingerprint.eq(fingerprint),
+            d::dated_at.eq(at_ms),
+        );
+        let set = (d::fingerprint.eq(fingerprint), d::dated_at.eq(at_ms));
+        // An upsert is built per backend (`MultiConnection` has no ON CONFLICT).
+        match &mut *c {
+            DbConnection::Pg(c) => diesel::insert_into(d::calendar_dating)
+                .values(row)
+                .on_conflict(d::id)
+                .do_update()
+                .set(set)
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(d::calendar_dating)
+                .values(row)
+                .on_conflict(d::id)
+                .do_update()
+                .set(set)
+                .execute(c)?,
+        };
+        Ok(())
+    }
+
     /// The latest activation, if any catalog was ever published to this database.
     pub fn active_catalog(&self) -> Result<Option<ActivationRow>, StoreError> {
         use schema::catalog_activations::dsl as a;

@@ -273,6 +273,14 @@ diesel::table! {
 }
 
 diesel::joinable!(outbox_deliveries -> outbox_events (event_id));
+diesel::table! {
+    calendar_dating (id) {
+        id -> BigInt,
+        fingerprint -> Text,
+        dated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(catalog_activations -> catalog_versions (hash));
 diesel::joinable!(notices -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
@@ -285,6 +293,7 @@ diesel::joinable!(due_items -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
     archived_cases,
     audit_chain,
+    calendar_dating,
     catalog_activations,
     catalog_versions,
     cases,

@@ -1427,6 +1427,27 @@ async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
         .await;
     assert_eq!(lapsed.body["case"]["status"], "lapsed", "{}", lapsed.text);
     app.assert_audit_intact();
+
+    // A restart on the calendar the open cases were dated on does not visit them again; one on
+    // other days (the sample catalog, without 2027) does, once.
+    let restart = |rules_dir: std::path::PathBuf| {
+        let config = yichuang::config::Config {
+            database_url: app.database_url.clone(),
+            rules_dir,
+            tokens_file: manifest_dir().join("config/tokens.yaml"),
+            reload_poll_ms: 0,
+            ..yichuang::config::Config::default()
+        };
+        let again = yichuang::app::start(config, app.clock.clone()).unwrap();
+        yichuang::app::scheduler::sweep(&again).unwrap()
+    };
+    let same = restart(rules.clone());
+    assert_eq!((same.dating_visited, same.dated), (0, 0), "{same:?}");
+    let other = restart(manifest_dir().join("rules"));
+    assert_eq!(other.dating_visited, 1, "{other:?}");
+    assert_eq!(other.dated, 0, "{other:?}");
+    let other_again = restart(manifest_dir().join("rules"));
+    assert_eq!(other_again.dating_visited, 0, "{other_again:?}");
 }
 
 #[actix_web::test]
