@@ -497,13 +497,16 @@ pub struct DatingPass {
 }
 
 /// After a calendar was published (a catalog went live, or at start): date every open case on
-/// it. Cases are visited in id order, a page at a time; a case that fails is logged and left for
-/// the next run.
-pub fn date_open_cases(app: &App) -> Result<DatingPass, AppError> {
+/// it — with `since`, the first day the new calendar differs from the one the cases were dated
+/// on, only those with a deadline that can move. Cases are visited in id order, a page at a
+/// time; a case that fails is logged and left for the next run.
+pub fn date_open_cases(app: &App, since: Option<NaiveDate>) -> Result<DatingPass, AppError> {
     let (mut visited, mut changed, mut failed) = (0, 0, 0);
     let mut after: Option<String> = None;
     loop {
-        let ids = app.store.cases_with_open_parts(after.as_deref(), 500)?;
+        let ids = app
+            .store
+            .cases_with_open_parts(after.as_deref(), 500, since)?;
         let Some(last) = ids.last().cloned() else {
             break;
         };

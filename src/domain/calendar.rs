@@ -196,6 +196,25 @@ impl Calendar {
     pub fn fingerprint(&self) -> String {
         crate::digest::sha256_hex(format!("{self:?}").as_bytes())
     }
+
+    /// The first day `self` and `other` give a different meaning — working day, rest day, or
+    /// not covered — nationally or in any region of either; `None` when they agree on every day.
+    /// A deadline whose date is before that day cannot move: every day from its start to its
+    /// date means the same in both.
+    pub fn first_difference(&self, other: &Calendar) -> Option<NaiveDate> {
+        let from = self.start.min(other.start);
+        let to = self.end.max(other.end);
+        let regions: std::collections::BTreeSet<&str> =
+            self.regions().chain(other.regions()).collect();
+        let places: Vec<Option<&str>> = std::iter::once(None)
+            .chain(regions.into_iter().map(Some))
+            .collect();
+        from.iter_days().take_while(|d| *d <= to).find(|&d| {
+            places
+                .iter()
+                .any(|&r| self.is_working_day(d, r).ok() != other.is_working_day(d, r).ok())
+        })
+    }
 }
 
 fn check_in_year(year: i32, date: NaiveDate, what: &str) -> Result<(), CalendarError> {
@@ -1100,5 +1119,27 @@ regions:
         // workdays and regions default to empty.
         let ok = CalendarYearFile::from_yaml_str("year: 2026\nholidays: []\n").unwrap();
         assert!(ok.workdays.is_empty() && ok.regions.is_empty());
+    }
+
+    #[test]
+    fn first_difference_finds_the_first_day_that_means_something_else() {
+        let both = real();
+        assert_eq!(both.first_difference(&both), None);
+        let only_2025 = Calendar::from_years(vec![year_file(2025)]).unwrap();
+        // Extending the calendar by a year: the new year's first day is the first difference.
+        assert_eq!(only_2025.first_difference(&both), Some(d(2026, 1, 1)));
+        assert_eq!(both.first_difference(&only_2025), Some(d(2026, 1, 1)));
+        // A rest day added in one region only, on 2026-06-01.
+        let mut files = vec![year_file(2025), year_file(2026)];
+        files[1].regions.insert(
+            "baishui".into(),
+            RegionalAdditions {
+                holidays: vec![span("镇庆", d(2026, 6, 1), d(2026, 6, 1))],
+                workdays: vec![],
+            },
+        );
+        let regional = Calendar::from_years(files).unwrap();
+        assert_eq!(both.first_difference(&regional), Some(d(2026, 6, 1)));
+        assert_eq!(regional.first_difference(&both), Some(d(2026, 6, 1)));
     }
 }

@@ -525,31 +525,82 @@ pub(crate) fn inbox(
 /// candidate rows are locked with `FOR UPDATE SKIP LOCKED`, so instances sweeping at once take
 /// different items; on SQLite the write transaction excludes every other writer.
 /// Ids of cases with a matter still running, waiting for 补正, or decided with its result not
-/// yet handed over, after `after` in id order.
+/// yet handed over, after `after` in id order. With `since` (a `YYYY-MM-DD` day), only those
+/// with a deadline a calendar that changed from that day on may move: one without a date yet,
+/// or dated on or after it (a 补正 deadline, kept as JSON, always counts).
 pub(crate) fn cases_with_open_parts(
     conn: &mut DbConnection,
     after: Option<&str>,
     limit: i64,
+    since: Option<&str>,
 ) -> Result<Vec<String>, StoreError> {
     use crate::domain::handling::PartStatus;
+    use crate::domain::route::StepState;
+    use case_parts::dsl as p;
     let open = [
         PartStatus::InProgress.as_text(),
         PartStatus::Paused.as_text(),
         PartStatus::AwaitingSupplement.as_text(),
         PartStatus::Decided.as_text(),
     ];
-    let q = case_parts::table
-        .filter(case_parts::status.eq_any(open))
-        .filter(case_parts::case_id.gt(after.unwrap_or("")))
-        .filter(case_parts::delivered_on.is_null())
-        .select(case_parts::case_id)
+    let after = after.unwrap_or("");
+    let parts = p::case_parts
+        .filter(p::status.eq_any(open))
+        .filter(p::case_id.gt(after))
+        .filter(p::delivered_on.is_null())
+        .select(p::case_id)
         .distinct()
-        .order(case_parts::case_id.asc())
+        .order(p::case_id.asc())
         .limit(limit);
-    Ok(match conn {
-        DbConnection::Pg(c) => q.load(c)?,
-        DbConnection::Sqlite(c) => q.load(c)?,
-    })
+    let Some(since) = since else {
+        return Ok(match conn {
+            DbConnection::Pg(c) => parts.load(c)?,
+            DbConnection::Sqlite(c) => parts.load(c)?,
+        });
+    };
+    let moves = p::due_date
+        .is_null()
+        .and(p::due_days.is_not_null())
+        .or(p::due_date.assume_not_null().ge(since))
+        .or(p::statutory_due
+            .is_null()
+            .and(p::statutory_days.is_not_null()))
+        .or(p::statutory_due.assume_not_null().ge(since))
+        .or(p::warn_on.is_null().and(p::warn_days.is_not_null()))
+        .or(p::warn_on.assume_not_null().ge(since))
+        .or(p::supplement_due.is_not_null())
+        .or(p::status.eq(PartStatus::Decided.as_text()).and(
+            p::delivery_due
+                .is_null()
+                .or(p::delivery_due.assume_not_null().ge(since)),
+        ));
+    let parts = parts.filter(moves);
+    use case_steps::dsl as s;
+    let steps = s::case_steps
+        .filter(s::state.eq(StepState::Active.as_text()))
+        .filter(s::case_id.gt(after))
+        .filter(
+            s::due_date
+                .is_null()
+                .and(s::due_days.is_not_null())
+                .or(s::due_date.assume_not_null().ge(since))
+                .or(s::warn_on.is_null().and(s::warn_days.is_not_null()))
+                .or(s::warn_on.assume_not_null().ge(since)),
+        )
+        .select(s::case_id)
+        .distinct()
+        .order(s::case_id.asc())
+        .limit(limit);
+    let (mut ids, more): (Vec<String>, Vec<String>) = match conn {
+        DbConnection::Pg(c) => (parts.load(c)?, steps.load(c)?),
+        DbConnection::Sqlite(c) => (parts.load(c)?, steps.load(c)?),
+    };
+    // Each list holds its first `limit` ids after `after`, so the first `limit` of both do too.
+    ids.extend(more);
+    ids.sort_unstable();
+    ids.dedup();
+    ids.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(ids)
 }
 
 /// Pending due items, and those among them whose time has passed.

@@ -505,13 +505,16 @@ impl Store {
     }
 
     /// Ids of cases whose deadlines a published calendar may date (see
-    /// `app::handling::date_open_cases`), `limit` at a time after `after`.
+    /// `app::handling::date_open_cases`), `limit` at a time after `after`; with `since`, only
+    /// those with a deadline undated or dated on or after that day.
     pub fn cases_with_open_parts(
         &self,
         after: Option<&str>,
         limit: i64,
+        since: Option<chrono::NaiveDate>,
     ) -> Result<Vec<String>, StoreError> {
-        handling::cases_with_open_parts(&mut *self.conn()?, after, limit)
+        let since = since.map(mapping::day);
+        handling::cases_with_open_parts(&mut *self.conn()?, after, limit, since.as_deref())
     }
 
     /// Due items waiting to fire, and those of them whose time has passed (for `/metrics`).

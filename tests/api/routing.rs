@@ -1360,6 +1360,8 @@ async fn dates_set_when_next_years_calendar_is_published(backend: Backend) {
     assert_eq!(r.body["outcome"], "activated", "{}", r.text);
     let s = sweep(&app).await;
     assert_eq!(s["dated"], 2, "{s}");
+    // The calendar only grew by 2027: only cases with a deadline undated or in 2027 are visited.
+    assert_eq!(s["dating_visited"], 2, "{s}");
 
     // Received on Sunday 2026-12-20, the count starts on Monday 12-21 (day 0, as for every
     // weekend intake); 20 working days with 元旦 (Friday 2027-01-01) not counted: 2027-01-19;
