@@ -148,6 +148,34 @@ async fn invalid_changes_never_go_live(backend: Backend) {
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.body["case"]["catalog_version"], before.as_str());
     }
+    std::fs::write(rules.join(DIBAO_FILE), &original).unwrap();
+
+    // The printed notices' templates are rule files too: one that does not compile, or one
+    // that compiles but does not render (an unknown filter), never goes live, and notices go
+    // on printing with the last good one.
+    let taken = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    let notice = taken.body["notices"][0]["id"].as_str().unwrap().to_string();
+    let print = format!("/api/v1/notices/{notice}/print");
+    let good = app.get(&print, Some(CLERK_BAISHUI)).await;
+    assert_eq!(good.status, 200, "{}", good.text);
+    let template = rules.join("templates/notice.html");
+    let kept = std::fs::read_to_string(&template).unwrap();
+    for broken in ["<p>\n{% if n.title %}\n", "{{ n.title | no_such_filter }}"] {
+        std::fs::write(&template, broken).unwrap();
+        let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+        r.assert_error(422, "catalog_rejected");
+        let errors = r.body["details"]["errors"].to_string();
+        assert!(
+            errors.contains("templates/notice.html"),
+            "{broken}: {errors}"
+        );
+        assert_eq!(catalog_hash(&app).await, before, "{broken} went live");
+        let again = app.get(&print, Some(CLERK_BAISHUI)).await;
+        assert_eq!(again.status, 200, "{}", again.text);
+        assert_eq!(again.text, good.text, "{broken}: the print changed");
+    }
+    std::fs::write(&template, kept).unwrap();
+
     // Only the county IT admin reloads.
     let r = app
         .post_json(RELOAD, Some(CLERK_BAISHUI), &json!({}), &[])
