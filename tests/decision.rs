@@ -280,7 +280,9 @@ fn taking_a_matter_at_the_wrong_level_names_the_competent_center() {
             .contains("乡镇"),
         "{refusal:?}"
     );
-    assert!(refusal.basis.contains("第三十二条"));
+    // 低保 is a 行政给付: its own basis, not the permit law.
+    assert!(refusal.basis.contains("社会救助暂行办法"), "{refusal:?}");
+    assert!(!refusal.basis.contains("行政许可法"), "{refusal:?}");
 }
 
 #[test]

@@ -537,7 +537,12 @@ fn assess_matter(
             rule: "not_accepted_at_level".into(),
             kind: RefusalKind::OutsidePower,
             reason: format!("本事项不在{}受理", place.level.label()),
-            basis: format!("{LAW_ART_32}第一款第（二）项"),
+            // The permit law's article for a 行政许可; other types cite their own basis.
+            basis: if spec.matter_type == crate::domain::matter::MatterType::AdministrativeLicense {
+                format!("{LAW_ART_32}第一款第（二）项")
+            } else {
+                spec.basis.first().cloned().unwrap_or_default()
+            },
             competent_agency: Some(competent),
         });
     }
