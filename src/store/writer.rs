@@ -133,7 +133,9 @@ impl Writer {
     }
 
     /// How long the request has been held up: by the writer that took it, or, while it waits
-    /// in the queue, by the writer that has been stuck the shortest (any that moves will take it).
+    /// in the queue, by the writer stuck longest (a writer stuck while writing holds the queue,
+    /// so the others cannot take the request either; a request given up while still queued is
+    /// never written).
     fn stuck_for(&self, claim: &Claim) -> Duration {
         if claim.state.load(Ordering::Acquire) == TAKEN {
             let n = claim.writer.load(Ordering::Acquire);
@@ -145,7 +147,7 @@ impl Writer {
         self.progress
             .iter()
             .map(Progress::stuck_for)
-            .min()
+            .max()
             .unwrap_or(Duration::ZERO)
     }
 
@@ -231,8 +233,11 @@ struct WriterThread<'a> {
 }
 
 /// Takes the next batch: waits for one request, then takes what else is queued (up to
-/// `MAX_BATCH`), holding the queue only while taking. `None` once the store is closed.
-fn next_batch(rx: &Mutex<Receiver<Request>>) -> Option<Vec<Request>> {
+/// `MAX_BATCH`). `None` once the store is closed. The queue stays held (the guard returned)
+/// until the batch's statements are written: with several writers, the next one then takes
+/// everything that arrived meanwhile and writes it while this one waits for its COMMIT, instead
+/// of the writers splitting the queue into small batches.
+fn next_batch(rx: &Mutex<Receiver<Request>>) -> Option<(Queue<'_>, Vec<Request>)> {
     let rx = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let first = rx.recv().ok()?;
     let mut batch = Vec::with_capacity(16);
@@ -243,20 +248,39 @@ fn next_batch(rx: &Mutex<Receiver<Request>>) -> Option<Vec<Request>> {
             Err(_) => break,
         }
     }
-    Some(batch)
+    Some((rx, batch))
+}
+
+/// The write queue, held by the writer that is gathering or writing a batch.
+type Queue<'a> = std::sync::MutexGuard<'a, Receiver<Request>>;
+
+/// A writer's connection: the one it holds (if any), how to make a new one, and since when it
+/// has been idle.
+struct Link {
+    target: Target,
+    session: Session,
+    conn: Option<DbConnection>,
+    idle_since: Instant,
 }
 
 fn writer_loop(
     rx: &Mutex<Receiver<Request>>,
     target: Target,
     session: Session,
-    mut conn: Option<DbConnection>,
+    conn: Option<DbConnection>,
     me: &WriterThread<'_>,
     routes: &SharedRoutes,
 ) {
     let progress = me.progress;
-    let mut idle_since = Instant::now();
-    while let Some(mut batch) = next_batch(rx) {
+    let mut link = Link {
+        target,
+        session,
+        conn,
+        idle_since: Instant::now(),
+    };
+    while let Some((queue, mut batch)) = next_batch(rx) {
+        let queue = std::cell::Cell::new(Some(queue));
+        let release = || drop(queue.take());
         // Requests whose callers gave up are dropped unrun.
         batch.retain(|r| {
             r.state.writer.store(me.n, Ordering::Release);
@@ -274,22 +298,15 @@ fn writer_loop(
         let started = Instant::now();
         let routes = super::outbox::current(routes);
         let ran = catch_unwind(AssertUnwindSafe(|| {
-            run_batch(
-                &mut conn,
-                &target,
-                &session,
-                &mut idle_since,
-                &batch,
-                progress,
-                &routes,
-            )
+            run_batch(&mut link, &batch, progress, &routes, &release)
         }));
+        release();
         progress.idle();
         crate::metrics::commit(batch.len(), started.elapsed());
         let replies = match ran {
             Ok(replies) => replies,
             Err(_) => {
-                conn = None;
+                link.conn = None;
                 tracing::error!("the store writer caught a panic; the batch was not committed");
                 let e = StoreError::Unavailable("internal error in the store writer".into());
                 batch.iter().map(|_| Err(e.clone())).collect()
@@ -304,28 +321,26 @@ fn writer_loop(
 /// Commits one batch on the writer's connection (reconnecting first if it has none) and returns
 /// one reply per request.
 fn run_batch(
-    conn: &mut Option<DbConnection>,
-    target: &Target,
-    session: &Session,
-    idle_since: &mut Instant,
+    link: &mut Link,
     batch: &[Request],
     progress: &Progress,
     routes: &[super::outbox::OutboxRoute],
+    release: &dyn Fn(),
 ) -> Vec<Reply> {
     let fail_all = |e: &StoreError| batch.iter().map(|_| Err(e.clone())).collect();
     // A PostgreSQL connection that sat idle may have been closed by a server restart or
     // failover: check it before the batch rather than failing the batch.
-    if idle_since.elapsed() >= IDLE_PING {
-        if let Some(DbConnection::Pg(_)) = conn {
-            if conn.as_mut().is_some_and(|c| c.ping().is_err()) {
-                *conn = None;
+    if link.idle_since.elapsed() >= IDLE_PING {
+        if let Some(DbConnection::Pg(_)) = link.conn {
+            if link.conn.as_mut().is_some_and(|c| c.ping().is_err()) {
+                link.conn = None;
             }
         }
     }
-    let c = match conn.take() {
+    let c = match link.conn.take() {
         Some(c) => Ok(c),
-        None => target.connect().and_then(|mut c| {
-            session.apply(&mut c)?;
+        None => link.target.connect().and_then(|mut c| {
+            link.session.apply(&mut c)?;
             Ok(c)
         }),
     };
@@ -333,11 +348,11 @@ fn run_batch(
         Ok(c) => c,
         Err(e) => return fail_all(&as_unavailable(e)),
     };
-    let outcome = commit_batch(&mut c, batch, progress, routes);
-    *idle_since = Instant::now();
+    let outcome = commit_batch(&mut c, batch, progress, routes, release);
+    link.idle_since = Instant::now();
     match outcome {
         Ok(results) => {
-            *conn = Some(c);
+            link.conn = Some(c);
             results
         }
         Err(e) => {
@@ -346,7 +361,7 @@ fn run_batch(
             // `Unavailable` and a retry with the same idempotency key returns the case if
             // it did commit.) After an outage start over with a fresh connection.
             if !e.is_unavailable() && !c.is_broken() {
-                *conn = Some(c);
+                link.conn = Some(c);
             }
             fail_all(&e)
         }
@@ -371,12 +386,15 @@ fn commit_batch(
     batch: &[Request],
     progress: &Progress,
     routes: &[super::outbox::OutboxRoute],
+    release: &dyn Fn(),
 ) -> Result<Vec<Reply>, StoreError> {
     if batch.len() > 1 {
         let jobs: Vec<&Job> = batch.iter().map(|r| &r.job).collect();
         let optimistic = write_tx(conn, |c| {
-            apply_all(c, &jobs, routes, &|| progress.tick())
-                .map(|done| done.into_iter().map(Ok).collect::<Vec<Reply>>())
+            let done = apply_all(c, &jobs, routes, &|| progress.tick())?;
+            // Written: the next writer may gather while this one commits.
+            release();
+            Ok(done.into_iter().map(Ok).collect::<Vec<Reply>>())
         });
         match optimistic {
             Ok(out) => return Ok(out),
@@ -396,6 +414,7 @@ fn commit_batch(
             }
             out.push(res);
         }
+        release();
         Ok(out)
     })
 }
