@@ -3,7 +3,8 @@
 # percentiles at 32 and 256 connections, on SQLite and on PostgreSQL, next to wrk's figure for
 # /healthz in the same run, and their ratio (intakes per 1,000 /healthz: compare runs by it), and
 # that no notice series has a gap. Usage: scripts/load.sh [sqlite|postgres|both|postgres-two]
-# (DURATION=15s default); postgres-two runs one instance and then two on one database.
+# (DURATION=15s default); postgres-two runs one instance and then two on one database;
+# SUBSCRIBER=1 adds a subscriber of every event delivering to a local receiver during the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH=${1:-both}
@@ -33,9 +34,48 @@ wrk.headers["Authorization"] = "Bearer dev-clerk-baishui"
 wrk.body = [[{"matter":"QS-MZ-001","application":{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},"fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],"owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},"materials":[{"id":"application_form","signed":true},{"id":"id_cards"},{"id":"household_register"},{"id":"authorization","signed":true},{"id":"income_proof","issued_on":"$TODAY"}]}}]]
 LUA
 
+# SUBSCRIBER=1: a subscriber taking every event (native profile, signed) from a receiver on this
+# machine that answers 204 at once and counts what it got; delivery runs during the load.
+CONFIG_ARGS=()
+if [ "${SUBSCRIBER:-0}" = 1 ]; then
+  RECEIVER_PORT=$((PORT + 10))
+  cat > "$WORK/receiver.py" <<'PY'
+import http.server, sys, threading
+count = 0
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        global count
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with lock:
+            count += 1
+        self.send_response(204); self.send_header("Content-Length", "0"); self.end_headers()
+    def do_GET(self):
+        body = str(count).encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+  python3 "$WORK/receiver.py" "$RECEIVER_PORT" &
+  RECEIVER=$!
+  cat > "$WORK/config.yaml" <<YAML
+subscribers:
+  - name: load-receiver
+    url: http://127.0.0.1:$RECEIVER_PORT/events
+    events: ["*"]
+    profile: native
+    secret: "load-test-secret-0123456789"
+YAML
+  CONFIG_ARGS=(--config "$WORK/config.yaml")
+  trap 'kill $SERVER $RECEIVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+fi
+delivered() { [ "${SUBSCRIBER:-0}" = 1 ] && echo "events the receiver got: $(curl -fs "http://127.0.0.1:$RECEIVER_PORT/")"; return 0; }
+
 start_server() {
   YICHUANG_BIND="127.0.0.1:$PORT" YICHUANG_DATABASE_URL="$1" YICHUANG_LOG_FORMAT=json RUST_LOG=warn \
-    "$BIN" serve > "$WORK/server.log" 2>&1 &
+    "$BIN" serve "${CONFIG_ARGS[@]}" > "$WORK/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 100); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
   cat "$WORK/server.log"; echo "server did not become ready" >&2; exit 1
@@ -74,6 +114,7 @@ run_backend() {
     printf '%-10s %-6s %12s %10s %10s %8s %s\n' healthz "$c" "$rps" "$p50" "$p99" "$bad" "${rest:-}"
     echo "RATIO $name @$c: $(ratio "$irps" "$hrps") intakes per 1,000 /healthz"
   done
+  delivered
   stop_server
 }
 
