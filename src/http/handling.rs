@@ -525,30 +525,34 @@ async fn outbox_resend(
 pub fn routes() -> Vec<super::RouteDef> {
     use super::RouteDef as R;
     vec![
-        R::get("/api/v1/inbox", || web::get().to(inbox)),
-        R::get("/api/v1/cases/{id}/progress", || web::get().to(progress)),
+        R::get("/api/v1/inbox", || web::route().to(inbox)),
+        R::get("/api/v1/cases/{id}/progress", || web::route().to(progress)),
         R::post("/api/v1/cases/{id}/steps/{step}", || {
-            web::post().to(step_action)
+            web::route().to(step_action)
         }),
-        R::post("/api/v1/cases/{id}/pause", || web::post().to(pause)),
-        R::post("/api/v1/cases/{id}/resume", || web::post().to(resume)),
-        R::post("/api/v1/cases/{id}/extension", || web::post().to(extend)),
+        R::post("/api/v1/cases/{id}/pause", || web::route().to(pause)),
+        R::post("/api/v1/cases/{id}/resume", || web::route().to(resume)),
+        R::post("/api/v1/cases/{id}/extension", || web::route().to(extend)),
         R::post("/api/v1/cases/{id}/deferred-materials", || {
-            web::post().to(deferred)
+            web::route().to(deferred)
         }),
-        R::post("/api/v1/cases/{id}/delivery", || web::post().to(deliver)),
-        R::post("/api/v1/cases/{id}/rating", || web::post().to(rate)),
+        R::post("/api/v1/cases/{id}/delivery", || web::route().to(deliver)),
+        R::post("/api/v1/cases/{id}/rating", || web::route().to(rate)),
         R::post("/api/v1/cases/{id}/followup/close", || {
-            web::post().to(close_followup)
+            web::route().to(close_followup)
         }),
-        R::post("/api/v1/cases/{id}/withdrawal", || web::post().to(withdraw)),
-        R::get("/api/v1/supervision/figures", || web::get().to(figures)),
-        R::get("/api/v1/supervision/alerts", || web::get().to(alerts)),
-        R::get("/api/v1/supervision/followups", || web::get().to(followups)),
-        R::post("/api/v1/scheduler/sweep", || web::post().to(sweep)),
-        R::get("/api/v1/outbox", || web::get().to(outbox_list)),
+        R::post("/api/v1/cases/{id}/withdrawal", || {
+            web::route().to(withdraw)
+        }),
+        R::get("/api/v1/supervision/figures", || web::route().to(figures)),
+        R::get("/api/v1/supervision/alerts", || web::route().to(alerts)),
+        R::get("/api/v1/supervision/followups", || {
+            web::route().to(followups)
+        }),
+        R::post("/api/v1/scheduler/sweep", || web::route().to(sweep)),
+        R::get("/api/v1/outbox", || web::route().to(outbox_list)),
         R::post("/api/v1/outbox/{id}/resend", || {
-            web::post().to(outbox_resend)
+            web::route().to(outbox_resend)
         }),
     ]
 }

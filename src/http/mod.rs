@@ -899,6 +899,7 @@ pub struct RouteDef {
     pub method: actix_web::http::Method,
     /// The full path pattern, as in the OpenAPI document (`/api/v1/cases/{id}`).
     pub path: &'static str,
+    /// The handler; `configure` adds the method guard from `method`.
     make: fn() -> actix_web::Route,
 }
 
@@ -924,39 +925,47 @@ impl RouteDef {
 pub fn routes() -> Vec<RouteDef> {
     use RouteDef as R;
     let mut all = vec![
-        R::get("/healthz", || web::get().to(healthz)),
-        R::get("/readyz", || web::get().to(readyz)),
-        R::get("/metrics", || web::get().to(metrics)),
-        R::get("/api/docs", || web::get().to(api_docs)),
-        R::get("/api/v1/openapi.json", || web::get().to(openapi_json)),
-        R::get("/api/v1/matters", || web::get().to(list_matters)),
-        R::get("/api/v1/matters/{code}", || web::get().to(get_matter)),
-        R::get("/api/v1/matters/{code}/guide", || web::get().to(get_guide)),
+        R::get("/healthz", || web::route().to(healthz)),
+        R::get("/readyz", || web::route().to(readyz)),
+        R::get("/metrics", || web::route().to(metrics)),
+        R::get("/api/docs", || web::route().to(api_docs)),
+        R::get("/api/v1/openapi.json", || web::route().to(openapi_json)),
+        R::get("/api/v1/matters", || web::route().to(list_matters)),
+        R::get("/api/v1/matters/{code}", || web::route().to(get_matter)),
+        R::get("/api/v1/matters/{code}/guide", || {
+            web::route().to(get_guide)
+        }),
         R::get("/api/v1/matters/{code}/guide.html", || {
-            web::get().to(get_guide_html)
+            web::route().to(get_guide_html)
         }),
-        R::get("/api/v1/bundles", || web::get().to(list_bundles)),
-        R::get("/api/v1/catalog", || web::get().to(catalog_status)),
-        R::post("/api/v1/catalog/reload", || web::post().to(reload_catalog)),
-        R::post("/api/v1/catalog/impact", || web::post().to(catalog_impact)),
+        R::get("/api/v1/bundles", || web::route().to(list_bundles)),
+        R::get("/api/v1/catalog", || web::route().to(catalog_status)),
+        R::post("/api/v1/catalog/reload", || web::route().to(reload_catalog)),
+        R::post("/api/v1/catalog/impact", || web::route().to(catalog_impact)),
         R::post("/api/v1/catalog/replay-check", || {
-            web::post().to(replay_check)
+            web::route().to(replay_check)
         }),
-        R::post("/api/v1/assessments", || web::post().to(precheck)),
-        R::post("/api/v1/cases", || web::post().to(take_intake)),
-        R::get("/api/v1/cases", || web::get().to(list_cases)),
-        R::get("/api/v1/cases/{id}", || web::get().to(get_case)),
+        R::post("/api/v1/assessments", || web::route().to(precheck)),
+        R::post("/api/v1/cases", || web::route().to(take_intake)),
+        R::get("/api/v1/cases", || web::route().to(list_cases)),
+        R::get("/api/v1/cases/{id}", || web::route().to(get_case)),
         R::post("/api/v1/cases/{id}/supplements", || {
-            web::post().to(supplement)
+            web::route().to(supplement)
         }),
-        R::get("/api/v1/cases/{id}/notices", || web::get().to(case_notices)),
-        R::get("/api/v1/cases/{id}/history", || web::get().to(case_history)),
-        R::get("/api/v1/notices/{id}", || web::get().to(get_notice)),
-        R::get("/api/v1/notices/{id}/print", || web::get().to(print_notice)),
+        R::get("/api/v1/cases/{id}/notices", || {
+            web::route().to(case_notices)
+        }),
+        R::get("/api/v1/cases/{id}/history", || {
+            web::route().to(case_history)
+        }),
+        R::get("/api/v1/notices/{id}", || web::route().to(get_notice)),
+        R::get("/api/v1/notices/{id}/print", || {
+            web::route().to(print_notice)
+        }),
     ];
     all.extend(handling::routes());
     all.push(R::get("/api/v1/supervision/personal-data-reads", || {
-        web::get().to(personal_data_reads)
+        web::route().to(personal_data_reads)
     }));
     all
 }
@@ -976,6 +985,10 @@ fn allowed_methods(path: &str) -> Vec<actix_web::http::Method> {
         .filter(|(def, _)| def.is_match(path))
         .map(|(_, m)| m.clone())
         .collect();
+    if methods.contains(&actix_web::http::Method::GET) {
+        methods.push(actix_web::http::Method::HEAD);
+    }
+    methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     methods.dedup();
     methods
 }
@@ -991,7 +1004,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_body: usize) {
     .app_data(web::PathConfig::default().error_handler(path_error))
     .app_data(web::PayloadConfig::default().limit(max_body));
     for r in routes() {
-        cfg.route(r.path, (r.make)());
+        if r.method == actix_web::http::Method::GET {
+            // HEAD is answered as GET without the body (actix-http writes no body for HEAD).
+            cfg.route(r.path, (r.make)().method(actix_web::http::Method::HEAD));
+        }
+        cfg.route(r.path, (r.make)().method(r.method));
     }
     cfg.default_service(web::to(not_found));
 }

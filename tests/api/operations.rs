@@ -142,12 +142,28 @@ async fn wrong_method_is_405_with_allow(app: &TestApp) {
     let allow = r.header("allow").expect("Allow header");
     let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
     methods.sort_unstable();
-    assert_eq!(methods, ["GET", "POST"], "{allow}");
+    assert_eq!(methods, ["GET", "HEAD", "POST"], "{allow}");
     assert!(
         r.body["message"].as_str().unwrap().contains("GET"),
         "{}",
         r.text
     );
+
+    // HEAD is answered wherever GET is, as GET without the body.
+    let head = |path: &str| {
+        app.client
+            .head(app.url(path))
+            .insert_header(("Authorization", format!("Bearer {CLERK_BAISHUI}")))
+            .send()
+    };
+    for path in ["/healthz", "/api/v1/cases", "/api/v1/matters/QS-MZ-001"] {
+        let r = finish(head(path).await.unwrap()).await;
+        assert_eq!(r.status, 200, "HEAD {path}: {}", r.text);
+        assert!(r.text.is_empty(), "HEAD {path} has a body: {}", r.text);
+    }
+    let r = finish(head("/api/v1/cases/QS-X/pause").await.unwrap()).await;
+    assert_eq!(r.status, 405, "{}", r.text);
+    assert_eq!(r.header("allow").as_deref(), Some("POST"));
 
     // A path with an id: GET on a POST-only action.
     let r = app
@@ -159,7 +175,7 @@ async fn wrong_method_is_405_with_allow(app: &TestApp) {
         .post_json("/api/v1/matters", None, &json!({}), &[])
         .await;
     r.assert_error(405, "method_not_allowed");
-    assert_eq!(r.header("allow").as_deref(), Some("GET"));
+    assert_eq!(r.header("allow").as_deref(), Some("GET, HEAD"));
     // A path that does not exist at all stays 404.
     app.get("/api/v1/nothing-here", None)
         .await
