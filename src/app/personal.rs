@@ -47,5 +47,11 @@ pub fn reads(app: &App, user: &User, filter: &ReadFilter) -> Result<(Vec<ReadRow
             "个人信息查阅记录仅向管理员和督查人员开放".into(),
         ));
     }
-    Ok(app.store.personal_data_reads(filter)?)
+    // A township's supervisor sees the reads of that center's cases; the county's, all.
+    let scope = super::supervise::supervision_scope(app, user)?;
+    let filter = ReadFilter {
+        center_id: scope.or_else(|| filter.center_id.clone()),
+        ..filter.clone()
+    };
+    Ok(app.store.personal_data_reads(&filter)?)
 }

@@ -679,6 +679,7 @@ async fn personal_data_reads(
         ));
     }
     let filter = crate::store::ReadFilter {
+        center_id: None,
         case_id: q.case,
         user_id: q.user,
         from_ms: q.from.map(crate::store::archive::start_of_day_ms),

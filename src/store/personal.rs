@@ -49,6 +49,8 @@ pub struct ReadRow {
 /// Which logged reads to return (newest first); `None` is "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadFilter {
+    /// Only reads of cases taken at this center (a township supervisor's scope).
+    pub center_id: Option<String>,
     pub case_id: Option<String>,
     pub user_id: Option<String>,
     /// Inclusive, unix milliseconds.
@@ -208,6 +210,15 @@ impl Store {
         use personal_data_reads::dsl as r;
         let filtered = || {
             let mut q = r::personal_data_reads.into_boxed();
+            if let Some(center) = &f.center_id {
+                q = q.filter(
+                    r::case_id.eq_any(
+                        super::schema::cases::table
+                            .filter(super::schema::cases::center_id.eq(center.clone()))
+                            .select(super::schema::cases::id),
+                    ),
+                );
+            }
             if let Some(v) = &f.case_id {
                 q = q.filter(r::case_id.eq(v.clone()));
             }
