@@ -59,16 +59,15 @@ pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
             let dated_before = dated_on.is_none()
                 && app.store.dated_calendar()?.as_deref() == Some(fingerprint.as_str());
             if !dated_before {
-                // Known in this process: the old calendar, so only deadlines on or after the
-                // first day that changed can move. At start it is not known: every open case.
-                let since = match dated_on.as_deref() {
-                    Some(old) => old.first_difference(&calendar),
-                    None => None,
-                };
-                let pass = match (dated_on.is_some(), since) {
-                    // Only holiday names changed: no deadline moves.
-                    (true, None) => handling::DatingPass::default(),
-                    (_, since) => handling::date_open_cases(app, since)?,
+                let pass = match dated_on.as_deref() {
+                    // The old calendar is known in this process: only deadlines on or after
+                    // the first day that changed can move (none when only names changed).
+                    Some(old) => match old.first_difference(&calendar) {
+                        Some(day) => handling::date_open_cases(app, Some(day))?,
+                        None => handling::DatingPass::default(),
+                    },
+                    // At start it is not known: every open case.
+                    None => handling::date_open_cases(app, None)?,
                 };
                 report.dated = pass.changed;
                 report.dating_visited = pass.visited;

@@ -83,25 +83,23 @@ pub fn today() -> Option<NaiveDate> {
 /// `None` wherever the helper would fail (not a date, span too long, beyond the calendar, no
 /// evaluation context).
 pub fn working_days_between(a: &str, b: &str) -> Option<i64> {
-    let (a, b) = (parse_date(a).ok()?, parse_date(b).ok()?);
-    working_days_between_dates(a, b)
+    working_days_in(parse_date(a).ok()?, parse_date(b).ok()?).ok()
 }
 
 /// The same with `b` the day of intake (`today` in a script).
 pub fn working_days_until_today(a: &str) -> Option<i64> {
-    working_days_between_dates(parse_date(a).ok()?, today()?)
+    working_days_in(parse_date(a).ok()?, today()?).ok()
 }
 
-fn working_days_between_dates(a: NaiveDate, b: NaiveDate) -> Option<i64> {
+/// Working days in (a, b] on the evaluation's calendar and region: the helper's answer.
+fn working_days_in(a: NaiveDate, b: NaiveDate) -> HelperResult<i64> {
     if (b - a).num_days().abs() > MAX_WORKING_DAYS * 2 {
-        return None;
+        return Err(helper_error("working_days_between: span too long"));
     }
-    CONTEXT.with(|c| {
-        let c = c.borrow();
-        let ctx = c.as_ref()?;
+    with_context(|ctx| {
         ctx.calendar
             .working_days_between(a, b, ctx.region.as_deref())
-            .ok()
+            .map_err(|e| helper_error(e.to_string()))
     })
 }
 
@@ -297,17 +295,7 @@ pub fn build_engine(limits: ScriptLimits) -> Engine {
     );
     engine.register_fn(
         "working_days_between",
-        |a: &str, b: &str| -> HelperResult<i64> {
-            let (a, b) = (parse_date(a)?, parse_date(b)?);
-            if (b - a).num_days().abs() > MAX_WORKING_DAYS * 2 {
-                return Err(helper_error("working_days_between: span too long"));
-            }
-            with_context(|ctx| {
-                ctx.calendar
-                    .working_days_between(a, b, ctx.region.as_deref())
-                    .map_err(|e| helper_error(e.to_string()))
-            })
-        },
+        |a: &str, b: &str| -> HelperResult<i64> { working_days_in(parse_date(a)?, parse_date(b)?) },
     );
     engine.register_fn("is_working_day", |d: &str| -> HelperResult<bool> {
         let date = parse_date(d)?;

@@ -437,10 +437,6 @@ struct Env<'a> {
     element: Option<&'a serde_json::Map<String, Value>>,
 }
 
-fn value_of<'a>(fields: &'a BTreeMap<String, Value>, name: &str) -> Val<'a> {
-    json_val(fields.get(name))
-}
-
 fn json_val(v: Option<&Value>) -> Val<'_> {
     match v {
         None | Some(Value::Null) => Val::Unit,
@@ -463,9 +459,9 @@ fn json_of<'a>(e: &FastExpr, env: Env<'a>) -> Option<Option<&'a Value>> {
     }
 }
 
-/// Calls `body` for each element of the list `fields.name` (rhai's order), stopping when `stop`
-/// is true of an answer; the answers so far. `None` when rhai must decide: the field is not a
-/// list, an element is not a record, or the body is not answered with a boolean.
+/// Answers `body` for each element of the list `fields.name` in rhai's order, handing each
+/// answer to `visit`, and stops when `visit` says so. `None` when rhai must decide: the field is
+/// not a list, an element is not a record, or the body is not answered with a boolean.
 fn each_element(
     env: Env<'_>,
     name: &str,
@@ -495,7 +491,7 @@ fn each_element(
 
 fn eval_val<'a>(e: &'a FastExpr, env: Env<'a>) -> Option<Val<'a>> {
     Some(match e {
-        FastExpr::Field(name) => value_of(env.fields, name),
+        FastExpr::Field(name) => json_val(env.fields.get(name)),
         FastExpr::Member(name) => json_val(env.element?.get(name)),
         FastExpr::Lit(Lit::Int(i)) => Val::Int(*i),
         FastExpr::Lit(Lit::Float(f)) => Val::Float(*f),

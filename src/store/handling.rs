@@ -364,6 +364,42 @@ impl LifecycleWrite {
             cancel: vec![],
         }
     }
+
+    /// The SQL of `insert_new_lifecycles`'s statements for these rows (SQLite), for the test
+    /// that each batch is one statement. (Ratings are checked with a copy of a part's case.)
+    #[cfg(test)]
+    pub(crate) fn batch_sql_for_test(&self) -> Vec<String> {
+        use diesel::sqlite::Sqlite;
+        let rating = RatingRow {
+            case_id: "c".into(),
+            subject: "case".into(),
+            level: 5,
+            comment: None,
+            rated_on: "2026-12-03".into(),
+            rated_by: "applicant".into(),
+            followup_due: None,
+            followup_closed_on: None,
+            followup_closed_by: None,
+            followup_note: None,
+            followup_callback: None,
+            created_at: 0,
+        };
+        let parts: Vec<&PartRow> = self.parts.iter().collect();
+        let steps: Vec<&StepRow> = self.steps.iter().collect();
+        let due: Vec<&NewDueItem> = self.due.iter().collect();
+        vec![
+            diesel::debug_query::<Sqlite, _>(&diesel::insert_into(case_parts::table).values(parts))
+                .to_string(),
+            diesel::debug_query::<Sqlite, _>(&diesel::insert_into(case_steps::table).values(steps))
+                .to_string(),
+            diesel::debug_query::<Sqlite, _>(
+                &diesel::insert_into(ratings::table).values(vec![&rating, &rating]),
+            )
+            .to_string(),
+            diesel::debug_query::<Sqlite, _>(&diesel::insert_into(due_items::table).values(due))
+                .to_string(),
+        ]
+    }
 }
 
 /// Inserts the lifecycle rows of new cases, all of them in one statement per table (as many

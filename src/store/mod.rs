@@ -171,6 +171,7 @@ pub struct CaseRow {
 /// A numbered notice (受理通知书, 一次性告知书, …).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = schema::notices)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NoticeRow {
     pub id: String,
     pub case_id: String,

@@ -15,13 +15,17 @@ use super::{
     NewNotice, NoticeRow, StoreError,
 };
 
-/// Inserts `rows` (a slice of rows that are `Clone`, such as references) into `table` in multi-row INSERT statements of at most
-/// `ROWS_PER_INSERT` rows, run on the concrete connection: diesel's `MultiConnection` cannot
-/// build a multi-row INSERT for both backends at once. Inside the caller's transaction.
+/// Inserts `rows` (a slice of rows that are `Clone`, such as references) into `table` in
+/// multi-row INSERT statements of at most `ROWS_PER_INSERT` rows, run on the concrete
+/// connection: diesel's `MultiConnection` cannot build a multi-row INSERT for both backends at
+/// once. Inside the caller's transaction. The row types carry
+/// `#[diesel(treat_none_as_default_value = false)]`: without it diesel writes a SQLite batch one
+/// row at a time inside a savepoint of its own, which is slower and, on a full disk, answers
+/// "no such savepoint" instead of the outage (the `single_statement_batches` test checks it).
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let mut written: Result<(), StoreError> = Ok(());
-        for chunk in $rows.chunks($crate::store::outbox::ROWS_PER_INSERT) {
+        for chunk in $rows.chunks($crate::store::ops::ROWS_PER_INSERT) {
             let done = match &mut *$conn {
                 DbConnection::Pg(c) => diesel::insert_into($table)
                     .values(chunk.to_vec())
@@ -39,6 +43,9 @@ macro_rules! insert_rows {
     }};
 }
 pub(crate) use insert_rows;
+
+/// Rows per multi-row INSERT: far below both backends' bound-parameter limits.
+pub(crate) const ROWS_PER_INSERT: usize = 100;
 
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
 #[derive(Debug)]
@@ -164,8 +171,22 @@ pub(crate) fn run_job(
     }
 }
 
+/// The hash of audit entry `e` of `case_id` following `prev` (see `audit.rs`).
+fn chained_hash(prev: &str, case_id: &str, at: i64, e: &NewEvent) -> String {
+    audit::entry_hash(
+        prev,
+        case_id,
+        at,
+        &e.actor,
+        e.action.as_text(),
+        &e.catalog_hash,
+        &e.detail,
+    )
+}
+
 #[derive(Clone, Insertable)]
 #[diesel(table_name = case_events)]
+#[diesel(treat_none_as_default_value = false)]
 struct EventInsert<'a> {
     case_id: &'a str,
     at: i64,
@@ -177,8 +198,24 @@ struct EventInsert<'a> {
     hash: &'a str,
 }
 
+impl<'a> EventInsert<'a> {
+    fn of(case_id: &'a str, at: i64, e: &'a NewEvent, prev: &'a str, hash: &'a str) -> Self {
+        Self {
+            case_id,
+            at,
+            actor: &e.actor,
+            action: e.action.as_text(),
+            catalog_hash: &e.catalog_hash,
+            detail: &e.detail,
+            prev_hash: prev,
+            hash,
+        }
+    }
+}
+
 #[derive(Clone, Insertable)]
 #[diesel(table_name = idempotency_keys)]
+#[diesel(treat_none_as_default_value = false)]
 struct IdempotencyInsert<'a> {
     user_id: &'a str,
     key: &'a str,
@@ -348,15 +385,7 @@ pub(crate) fn apply_intakes(
         let summary = CaseSummary::of_row(&case);
         let mut prev = audit::GENESIS.to_string();
         for (k, e) in i.events.iter().enumerate() {
-            let hash = audit::entry_hash(
-                &prev,
-                &case.id,
-                case.created_at,
-                &e.actor,
-                e.action.as_text(),
-                &e.catalog_hash,
-                &e.detail,
-            );
+            let hash = chained_hash(&prev, &case.id, case.created_at, e);
             let seq = i64::try_from(k).unwrap_or(0) + 1;
             outbox_rows.push(PreparedEvent::new(&summary, seq, case.created_at, e)?);
             chain.push((at, k, prev, hash.clone()));
@@ -385,17 +414,7 @@ pub(crate) fn apply_intakes(
         .iter()
         .map(|(at, k, prev, hash)| {
             let i = intakes[*at].0;
-            let e = &i.events[*k];
-            EventInsert {
-                case_id: &i.case.id,
-                at: i.case.created_at,
-                actor: &e.actor,
-                action: e.action.as_text(),
-                catalog_hash: &e.catalog_hash,
-                detail: &e.detail,
-                prev_hash: prev,
-                hash,
-            }
+            EventInsert::of(&i.case.id, i.case.created_at, &i.events[*k], prev, hash)
         })
         .collect();
     insert_rows!(conn, case_events::table, events)?;
@@ -422,43 +441,25 @@ pub(crate) fn apply_intakes(
         .collect();
     insert_rows!(conn, idempotency_keys::table, keys)?;
 
-    // Numbers last: every series the set draws from is counted up once, in a fixed order (as
-    // `insert_notices` does), and its numbers are handed out in the set's order. Taken after
-    // every other row, the counters' row locks are held only until the COMMIT that follows, so
-    // another writer's transaction does all of its other work meanwhile.
-    let mut wanted: Vec<(usize, usize)> = fresh
+    // Numbers last: taken after every other row, the counters' row locks are held only until
+    // the COMMIT that follows, so another writer's transaction does all of its other work
+    // meanwhile.
+    let wanted: Vec<(&str, i64, &NewNotice)> = fresh
         .iter()
-        .flat_map(|&at| (0..intakes[at].0.notices.len()).map(move |n| (at, n)))
+        .flat_map(|&at| {
+            let i = intakes[at].0;
+            i.notices
+                .iter()
+                .map(|n| (i.case.id.as_str(), i.case.created_at, n))
+        })
         .collect();
-    let series = |&(at, n): &(usize, usize)| {
-        let x = &intakes[at].0.notices[n];
-        (x.center_id.as_str(), x.kind.as_text(), x.year)
-    };
-    wanted.sort_by(|a, b| series(a).cmp(&series(b)));
-    let mut seqs: std::collections::HashMap<(usize, usize), i64> =
-        std::collections::HashMap::with_capacity(wanted.len());
-    for group in wanted.chunk_by(|a, b| series(a) == series(b)) {
-        let (center, kind, year) = series(&group[0]);
-        let count = i64::try_from(group.len()).unwrap_or(i64::MAX);
-        let last = take_numbers(conn, center, kind, i64::from(year), count)?;
-        for (k, w) in group.iter().enumerate() {
-            seqs.insert(*w, last - count + 1 + i64::try_from(k).unwrap_or(0));
-        }
-    }
-
+    let mut numbered = number_notices(conn, &wanted)?.into_iter();
     let notice_rows: Vec<Vec<NoticeRow>> = fresh
         .iter()
-        .zip(&cases_rows)
-        .map(|(&at, case)| {
-            intakes[at]
-                .0
-                .notices
-                .iter()
-                .enumerate()
-                .map(|(n, x)| {
-                    let seq = seqs.get(&(at, n)).copied().unwrap_or(0);
-                    notice_row(&case.id, x, seq, case.created_at)
-                })
+        .map(|&at| {
+            numbered
+                .by_ref()
+                .take(intakes[at].0.notices.len())
                 .collect()
         })
         .collect();
@@ -557,26 +558,9 @@ pub(crate) fn insert_event(
         return Err(StoreError::NotFound(format!("case {case_id}")));
     };
     let prev = head.as_deref().unwrap_or(audit::GENESIS);
-    let hash = audit::entry_hash(
-        prev,
-        case_id,
-        at,
-        &e.actor,
-        e.action.as_text(),
-        &e.catalog_hash,
-        &e.detail,
-    );
+    let hash = chained_hash(prev, case_id, at, e);
     diesel::insert_into(case_events::table)
-        .values(EventInsert {
-            case_id,
-            at,
-            actor: &e.actor,
-            action: e.action.as_text(),
-            catalog_hash: &e.catalog_hash,
-            detail: &e.detail,
-            prev_hash: prev,
-            hash: &hash,
-        })
+        .values(EventInsert::of(case_id, at, e, prev, &hash))
         .execute(conn)?;
     diesel::update(cases::table.find(case_id))
         .set(cases::audit_head.eq(&hash))
@@ -584,36 +568,49 @@ pub(crate) fn insert_event(
     outbox::append(conn, &summary, at, e, routes)
 }
 
-/// Allocates a number for every notice and inserts them. Counters are taken in a fixed order
-/// (center, kind, year) so two transactions never lock the same counter rows in opposite order.
+/// Allocates a number for every notice of a case and inserts them.
 pub(crate) fn insert_notices(
     conn: &mut DbConnection,
     case_id: &str,
     new: &[NewNotice],
     created_at: i64,
 ) -> Result<Vec<NoticeRow>, StoreError> {
-    let mut order: Vec<usize> = (0..new.len()).collect();
-    order.sort_by(|&a, &b| {
-        (&new[a].center_id, new[a].kind.as_text(), new[a].year).cmp(&(
-            &new[b].center_id,
-            new[b].kind.as_text(),
-            new[b].year,
-        ))
-    });
-    let mut seqs = vec![0i64; new.len()];
-    for i in order {
-        let n = &new[i];
-        seqs[i] = take_numbers(conn, &n.center_id, n.kind.as_text(), i64::from(n.year), 1)?;
+    let wanted: Vec<(&str, i64, &NewNotice)> =
+        new.iter().map(|n| (case_id, created_at, n)).collect();
+    let rows = number_notices(conn, &wanted)?;
+    let refs: Vec<&NoticeRow> = rows.iter().collect();
+    insert_rows!(conn, notices::table, refs)?;
+    Ok(rows)
+}
+
+/// The rows of `wanted` notices (case id, creation time, notice), numbered, in `wanted`'s
+/// order. Each series (center, kind, year) is counted up once for all the numbers it gives,
+/// in a fixed order of series so two transactions never lock counter rows in opposite order;
+/// within a series the numbers follow `wanted`'s order.
+fn number_notices(
+    conn: &mut DbConnection,
+    wanted: &[(&str, i64, &NewNotice)],
+) -> Result<Vec<NoticeRow>, StoreError> {
+    let series = |&w: &usize| {
+        let n = wanted[w].2;
+        (n.center_id.as_str(), n.kind.as_text(), n.year)
+    };
+    let mut order: Vec<usize> = (0..wanted.len()).collect();
+    order.sort_by(|a, b| series(a).cmp(&series(b)));
+    let mut seqs = vec![0i64; wanted.len()];
+    for group in order.chunk_by(|a, b| series(a) == series(b)) {
+        let (center, kind, year) = series(&group[0]);
+        let count = i64::try_from(group.len()).unwrap_or(i64::MAX);
+        let last = take_numbers(conn, center, kind, i64::from(year), count)?;
+        for (seq, &w) in (last - count + 1..).zip(group) {
+            seqs[w] = seq;
+        }
     }
-    let mut out = Vec::with_capacity(new.len());
-    for (n, seq) in new.iter().zip(seqs) {
-        let row = notice_row(case_id, n, seq, created_at);
-        diesel::insert_into(notices::table)
-            .values(&row)
-            .execute(conn)?;
-        out.push(row);
-    }
-    Ok(out)
+    Ok(wanted
+        .iter()
+        .zip(seqs)
+        .map(|(&(case_id, created_at, n), seq)| notice_row(case_id, n, seq, created_at))
+        .collect())
 }
 
 /// The stored notice `n` of `case_id`, number `seq` of its series.
@@ -1081,11 +1078,7 @@ mod tests {
             assert_eq!(x, y);
         }
         // Enough rows that a batch needs more than one statement per table.
-        assert!(
-            a.len() > 2 * crate::store::outbox::ROWS_PER_INSERT,
-            "{}",
-            a.len()
-        );
+        assert!(a.len() > 2 * ROWS_PER_INSERT, "{}", a.len());
         // And the chains verify.
         let report = crate::store::audit::verify(together, &mut |_, _| {}).unwrap();
         assert!(report.intact(), "{report:?}");
@@ -1099,6 +1092,55 @@ mod tests {
         apply_pragmas(&mut c).unwrap();
         run_migrations(&mut c).unwrap();
         c
+    }
+
+    /// Every row type written by `insert_rows!` goes to SQLite as one multi-row statement (not
+    /// diesel's row-by-row fallback inside a savepoint of its own).
+    #[test]
+    fn single_statement_batches() {
+        macro_rules! one {
+            ($q:expr) => {{
+                let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&$q).to_string();
+                assert!(
+                    !sql.contains("BEGIN") && sql.matches("INSERT").count() == 1,
+                    "{sql}"
+                );
+            }};
+        }
+        let i = intake(1);
+        let case = &i.case;
+        let row = (
+            case,
+            cases::audit_head.eq(Some("h")),
+            cases::applicant_id_hash.eq(None::<&str>),
+        );
+        one!(diesel::insert_into(cases::table).values(vec![row, row]));
+        let n = notice_row(&case.id, &i.notices[0], 1, AT);
+        one!(diesel::insert_into(notices::table).values(vec![&n, &n]));
+        let e = EventInsert::of(&case.id, AT, &i.events[0], "p", "h");
+        one!(diesel::insert_into(case_events::table).values(vec![e.clone(), e]));
+        let k = IdempotencyInsert {
+            user_id: "u",
+            key: "k",
+            case_id: &case.id,
+            request_hash: "h",
+            created_at: AT,
+        };
+        one!(diesel::insert_into(idempotency_keys::table).values(vec![k.clone(), k]));
+        let lifecycle = LifecycleWrite::of_rows(
+            vec![part(&case.id, "t"), part(&case.id, "u")],
+            vec![step(&case.id, "t", 1), step(&case.id, "t", 2)],
+        );
+        for sql in lifecycle
+            .batch_sql_for_test()
+            .into_iter()
+            .chain(outbox::batch_sql_for_test(&case.id))
+        {
+            assert!(
+                !sql.contains("BEGIN") && sql.matches("INSERT").count() == 1,
+                "{sql}"
+            );
+        }
     }
 
     #[test]

@@ -133,6 +133,7 @@ pub fn cst(ms: i64) -> String {
 
 #[derive(Clone, Insertable)]
 #[diesel(table_name = outbox_events)]
+#[diesel(treat_none_as_default_value = false)]
 struct EventInsert<'a> {
     id: &'a str,
     case_id: &'a str,
@@ -144,6 +145,7 @@ struct EventInsert<'a> {
 
 #[derive(Clone, Insertable)]
 #[diesel(table_name = outbox_deliveries)]
+#[diesel(treat_none_as_default_value = false)]
 struct DeliveryInsert<'a> {
     subscriber: &'a str,
     event_id: &'a str,
@@ -212,9 +214,6 @@ impl PreparedEvent {
     }
 }
 
-/// Rows per multi-row INSERT: far below both backends' bound-parameter limits.
-pub(crate) const ROWS_PER_INSERT: usize = 100;
-
 /// Writes the outbox rows of `events` and a delivery for each subscriber in `routes` that
 /// wants its kind, in as few statements as the rows allow (inside the caller's transaction).
 pub(crate) fn insert_prepared(
@@ -244,6 +243,41 @@ pub(crate) fn insert_prepared(
         .collect();
     super::ops::insert_rows!(conn, outbox_deliveries::table, deliveries)?;
     Ok(())
+}
+
+/// The SQL of `insert_prepared`'s statements for two events of `case_id` (SQLite), for the
+/// test that each batch is one statement.
+#[cfg(test)]
+pub(crate) fn batch_sql_for_test(case_id: &str) -> Vec<String> {
+    use diesel::sqlite::Sqlite;
+    let e = EventInsert {
+        id: "c:1",
+        case_id,
+        seq: 1,
+        kind: "intake",
+        occurred_at: 0,
+        payload: "{}",
+    };
+    let d = DeliveryInsert {
+        subscriber: "s",
+        event_id: "c:1",
+        case_id,
+        seq: 1,
+        state: OutboxState::Pending.as_text(),
+        attempts: 0,
+        next_attempt_at: 0,
+        created_at: 0,
+    };
+    vec![
+        diesel::debug_query::<Sqlite, _>(
+            &diesel::insert_into(outbox_events::table).values(vec![e.clone(), e]),
+        )
+        .to_string(),
+        diesel::debug_query::<Sqlite, _>(
+            &diesel::insert_into(outbox_deliveries::table).values(vec![d.clone(), d]),
+        )
+        .to_string(),
+    ]
 }
 
 /// Writes the outbox row of one event and its deliveries (inside the caller's transaction, which
