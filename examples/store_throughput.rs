@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use yichuang::store::{CaseRow, NewEvent, NewIntake, NewNotice, Store, StoreOptions};
+use yichuang::store::{CaseRow, NewEvent, NewIntake, NewNotice, RequestKey, Store, StoreOptions};
 
 const THREADS: usize = 32;
 
@@ -57,7 +57,11 @@ fn intake(run: &str, n: usize) -> NewIntake {
             catalog_hash: "h1".into(),
             detail: "{}".into(),
         }],
-        idempotency: Some(("clerk-1".into(), id, "hash".into())),
+        idempotency: Some(RequestKey {
+            user_id: "clerk-1".into(),
+            key: id,
+            request_hash: "hash".into(),
+        }),
         lifecycle: None,
     }
 }

@@ -84,6 +84,7 @@ fn supplement(case_id: &str, expected: i64, n: i64) -> CaseUpdate {
         now_ms: 1_763_900_000_000 + n,
         move_to_catalog: None,
         lifecycle: None,
+        idempotency: None,
     }
 }
 

@@ -16,8 +16,8 @@ use yichuang::store::outbox::{
     Attempt, AttemptOutcome, DeliveryView, OutboxFilter, OutboxRoute, OutboxState,
 };
 use yichuang::store::{
-    migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, Store, StoreError,
-    StoreOptions,
+    migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, RequestKey, Store,
+    StoreError, StoreOptions,
 };
 
 // ---------------------------------------------------------------- fixtures
@@ -201,8 +201,16 @@ fn failing_item_does_not_affect_others(store: &Store) {
     );
 }
 
+fn rk(user: &str, key: &str, hash: &str) -> RequestKey {
+    RequestKey {
+        user_id: user.into(),
+        key: key.into(),
+        request_hash: hash.into(),
+    }
+}
+
 fn idempotent_replay(store: &Store) {
-    let key = Some(("u1".to_string(), "k1".to_string(), "hash-a".to_string()));
+    let key = Some(rk("u1", "k1", "hash-a"));
     let mut first = intake("i1");
     first.idempotency = key.clone();
     let r1 = store.commit_intake(first).unwrap();
@@ -219,7 +227,7 @@ fn idempotent_replay(store: &Store) {
     assert!(store.case("i1-retry").unwrap().is_none());
 
     let mut other = intake("i1-other");
-    other.idempotency = Some(("u1".into(), "k1".into(), "hash-b".into()));
+    other.idempotency = Some(rk("u1", "k1", "hash-b"));
     assert_eq!(
         store.commit_intake(other).unwrap_err(),
         StoreError::IdempotencyMismatch
@@ -227,7 +235,7 @@ fn idempotent_replay(store: &Store) {
 
     // The same key of another user is another request.
     let mut u2 = intake("i2");
-    u2.idempotency = Some(("u2".into(), "k1".into(), "hash-a".into()));
+    u2.idempotency = Some(rk("u2", "k1", "hash-a"));
     assert!(!store.commit_intake(u2).unwrap().replayed);
 
     // Concurrent retries of one request: exactly one case, everyone gets it.
@@ -236,7 +244,7 @@ fn idempotent_replay(store: &Store) {
             let s = store.clone();
             std::thread::spawn(move || {
                 let mut i = intake(&format!("race{t}"));
-                i.idempotency = Some(("u3".into(), "k".into(), "h".into()));
+                i.idempotency = Some(rk("u3", "k", "h"));
                 s.commit_intake(i).unwrap()
             })
         })
@@ -290,6 +298,7 @@ fn update(case_id: &str, expected: i64, notices: Vec<NewNotice>) -> CaseUpdate {
         now_ms: 1_763_900_000_000,
         move_to_catalog: None,
         lifecycle: None,
+        idempotency: None,
     }
 }
 

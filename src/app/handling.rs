@@ -25,8 +25,8 @@ use crate::domain::route::Step;
 use crate::domain::unit::UnitId;
 use crate::error_code::ErrorCode;
 use crate::store::{
-    case_of, CaseChange, CaseRow, LifecycleWrite, NewEvent, NewNotice, NoticeRow, StoreError,
-    StoredDueItem,
+    case_of, CaseChange, CaseRow, IntakeReceipt, LifecycleWrite, NewEvent, NewNotice, NoticeRow,
+    RequestKey, StoreError, StoredDueItem,
 };
 
 /// Attempts of one change when the case changed meanwhile (each attempt loads it again).
@@ -274,18 +274,63 @@ fn new_notice(
 pub struct ActionResult {
     pub case: CaseRow,
     pub notices: Vec<NoticeRow>,
+    /// True when this answers a retry under the Idempotency-Key of a change already committed.
+    pub replayed: bool,
+}
+
+impl From<IntakeReceipt> for ActionResult {
+    fn from(r: IntakeReceipt) -> Self {
+        Self {
+            case: r.case,
+            notices: r.notices,
+            replayed: r.replayed,
+        }
+    }
 }
 
 /// Carry out `command` on a case for `user`, if the policy allows `action`: the domain decides,
-/// the store commits. Retried when the case changed meanwhile.
+/// the store commits. Retried when the case changed meanwhile. With an Idempotency-Key `key`,
+/// a retry of a change that committed (its answer lost to a timeout, say) answers with what
+/// that change committed instead of being decided again.
 pub fn change(
     app: &App,
     user: &User,
     case_id: &str,
     action: Action,
     command: &Command,
+    key: Option<&RequestKey>,
 ) -> Result<ActionResult, AppError> {
-    retrying(|| change_once(app, user, case_id, action, command))
+    keyed(
+        app,
+        key,
+        |r| Ok(r.into()),
+        || retrying(|| change_once(app, user, case_id, action, command, key)),
+    )
+}
+
+/// Runs a write under Idempotency-Key `key`: when a request under the key committed already,
+/// its answer (`answer_of` the stored receipt) is given instead. Looked up before, and again
+/// after a refusal: a retry racing the first request may be refused by the state the first
+/// one left (a step already acted on), and is then answered as the retry it is.
+pub(crate) fn keyed<T>(
+    app: &App,
+    key: Option<&RequestKey>,
+    answer_of: impl Fn(IntakeReceipt) -> Result<T, AppError>,
+    write: impl FnOnce() -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let Some(k) = key else {
+        return write();
+    };
+    if let Some(first) = app.store.replay(k)? {
+        return answer_of(first);
+    }
+    match write() {
+        Err(refused) => match app.store.replay(k)? {
+            Some(first) => answer_of(first),
+            None => Err(refused),
+        },
+        done => done,
+    }
 }
 
 fn change_once(
@@ -294,6 +339,7 @@ fn change_once(
     case_id: &str,
     action: Action,
     command: &Command,
+    key: Option<&RequestKey>,
 ) -> Result<ActionResult, AppError> {
     let mut l = Loaded::load(app, case_id)?;
     authorize(app, user, action, case_id, &l.facts())?;
@@ -328,7 +374,7 @@ fn change_once(
     let fx = with_context(app, &l.catalog, &l.case, |ctx| {
         lifecycle::apply(&l.case, &l.handling, &actor, command, ctx)
     })?;
-    commit(app, &l, fx, extra, None)
+    commit(app, &l, fx, extra, None, key)
 }
 
 /// A change marked in the active catalog to apply to open cases moves the case to it first.
@@ -356,6 +402,7 @@ fn commit(
     fx: Effects,
     mut events: Vec<NewEvent>,
     fired: Option<(i64, String)>,
+    key: Option<&RequestKey>,
 ) -> Result<ActionResult, AppError> {
     let today = app.clock.today();
     let (notices, more) = notices_and_events(&l.catalog, &l.case, &fx, l.case.version, today)?;
@@ -402,11 +449,9 @@ fn commit(
         notices,
         events,
         now_ms,
+        idempotency: key.cloned(),
     })?;
-    Ok(ActionResult {
-        case: receipt.case,
-        notices: receipt.notices,
-    })
+    Ok(receipt.into())
 }
 
 // ---------------------------------------------------------------- the scheduler's transitions
@@ -452,6 +497,7 @@ fn fire_once(app: &App, stored: &StoredDueItem, owner: &str) -> Result<Option<St
         fx,
         Vec::new(),
         Some((stored.id, owner.to_string())),
+        None,
     )?;
     Ok(summary)
 }
@@ -479,7 +525,7 @@ fn set_dates_once(app: &App, case_id: &str) -> Result<bool, AppError> {
     if fx == Effects::default() {
         return Ok(false);
     }
-    commit(app, &l, fx, Vec::new(), None)?;
+    commit(app, &l, fx, Vec::new(), None, None)?;
     Ok(true)
 }
 
@@ -779,7 +825,9 @@ pub fn supply_deferred(
     user: &User,
     case_id: &str,
     materials: Vec<crate::domain::application::PresentedMaterial>,
+    key: Option<&RequestKey>,
 ) -> Result<ActionResult, AppError> {
+    // The checks below give a retry the same answer; `change` answers it from its key.
     let l = Loaded::load(app, case_id)?;
     authorize(app, user, Action::SupplyDeferred, case_id, &l.facts())?;
     let owed: Vec<&str> = l
@@ -815,6 +863,7 @@ pub fn supply_deferred(
         case_id,
         Action::SupplyDeferred,
         &Command::SupplyDeferred { materials },
+        key,
     )
 }
 
@@ -826,6 +875,7 @@ pub fn deliver(
     case_id: &str,
     track: Option<String>,
     method: lifecycle::Delivery,
+    key: Option<&RequestKey>,
 ) -> Result<ActionResult, AppError> {
     if user.role == Role::Agent && !matches!(method, lifecycle::Delivery::ViaAgent { .. }) {
         // Out-of-scope cases still answer 404 first.
@@ -841,5 +891,6 @@ pub fn deliver(
         case_id,
         Action::Deliver,
         &Command::Deliver { track, method },
+        key,
     )
 }

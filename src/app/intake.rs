@@ -22,7 +22,7 @@ use crate::domain::notice::{
 use crate::store::mapping::AsText;
 use crate::store::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, IntakeReceipt, NewEvent, NewIntake, NewNotice,
-    NoticeRow,
+    NoticeRow, RequestKey,
 };
 
 /// What a clerk or agent submits.
@@ -563,7 +563,11 @@ pub fn take(
         }))?,
     };
     let idempotency = match idempotency_key {
-        Some(k) => Some((user.id.clone(), k.to_string(), request_hash(req)?)),
+        Some(k) => Some(RequestKey {
+            user_id: user.id.clone(),
+            key: k.to_string(),
+            request_hash: request_hash(req)?,
+        }),
         None => None,
     };
     // The case as the lifecycle sees it, from the typed values (no JSON round trip).
@@ -654,6 +658,20 @@ pub fn supplement(
     user: &User,
     case_id: &str,
     req: &SupplementRequest,
+    key: Option<&RequestKey>,
+) -> Result<IntakeResult, AppError> {
+    // A retry of a supplement that committed answers with what it committed.
+    super::handling::keyed(app, key, result_of, || {
+        supplement_once(app, user, case_id, req, key)
+    })
+}
+
+fn supplement_once(
+    app: &App,
+    user: &User,
+    case_id: &str,
+    req: &SupplementRequest,
+    key: Option<&RequestKey>,
 ) -> Result<IntakeResult, AppError> {
     let loaded = super::handling::Loaded::load(app, case_id)?;
     super::handling::authorize(
@@ -780,6 +798,7 @@ pub fn supplement(
         now_ms: now,
         move_to_catalog: moves.then(|| catalog.hash.clone()),
         lifecycle: Some(Box::new(opened.lifecycle)),
+        idempotency: key.cloned(),
     })?;
     result_of(receipt)
 }

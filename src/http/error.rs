@@ -130,7 +130,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(_) | StoreError::Pool(_) | StoreError::Connect(_) => Self::new(
                 ErrorCode::DatabaseUnavailable,
-                "数据库暂时不可用，请稍后重试；重新提交时请使用同一 Idempotency-Key，以免重复受理",
+                "数据库暂时不可用，请稍后重试；重试时请使用同一 Idempotency-Key，以免重复受理或重复办理",
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
             StoreError::Conflict(_) | StoreError::DueItemTaken(_) => {
@@ -138,7 +138,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::IdempotencyMismatch => Self::new(
                 ErrorCode::IdempotencyKeyReused,
-                "该 Idempotency-Key 已用于另一份不同的申请，请为新申请使用新的键",
+                "该 Idempotency-Key 已用于另一个不同的请求（另一份申请或另一项办理操作），请为新的请求使用新的键",
             ),
             StoreError::Query(m)
             | StoreError::Migration(m)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dto::NoticeView;
 use super::error::ApiError;
-use super::extract::{Body, Checked};
+use super::extract::{Body, Checked, RetryKey};
 use super::{blocking, ApiResult, Auth, Data};
 use crate::app::access::Action;
 use crate::app::handling::{self, ActionResult, Progress};
@@ -19,6 +19,7 @@ use crate::domain::application::PresentedMaterial;
 use crate::domain::handling::{Command, Delivery, RatingSubject, StepCommand};
 use crate::domain::matter::SpecialProcedureKind;
 use crate::domain::unit::UnitId;
+use crate::store::RequestKey;
 
 /// What an approver does with a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -167,34 +168,37 @@ pub struct ActionResponse {
     pub notices: Vec<NoticeView>,
 }
 
+/// The answer to a change, and whether it answers a retry of one already committed.
 fn respond(
     app: &App,
     user: &User,
     done: Result<ActionResult, AppError>,
-) -> Result<ActionResponse, AppError> {
+) -> Result<(ActionResponse, bool), AppError> {
     let done = done?;
     // Whoever acted on a case may read it: a unit that held one of its steps, or the case's
     // own readers.
     let progress = handling::progress(app, user, &done.case.id)?;
-    Ok(ActionResponse {
+    let body = ActionResponse {
         progress,
         notices: done.notices.iter().map(NoticeView::from).collect(),
-    })
+    };
+    Ok((body, done.replayed))
 }
 
 /// Run a change on a blocking thread and answer with the case's progress and the notices it
-/// numbered.
+/// numbered (a retry under the same Idempotency-Key: those the first request numbered, with
+/// `Idempotent-Replayed: true`).
 async fn answer<F>(app: Data, auth: Auth, f: F) -> ApiResult<HttpResponse>
 where
     F: FnOnce(&App, &User) -> Result<ActionResult, AppError> + Send + 'static,
 {
     let a = app.into_inner();
-    let body = blocking(move || {
+    let (body, replayed) = blocking(move || {
         let done = f(&a, &auth.0);
         respond(&a, &auth.0, done)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(body))
+    Ok(super::replayed_header(HttpResponse::Ok(), replayed).json(body))
 }
 
 /// Carry out a command on a case (the app retries a case changed meanwhile).
@@ -204,9 +208,10 @@ async fn run(
     case_id: String,
     action: Action,
     command: Command,
+    key: Option<RequestKey>,
 ) -> ApiResult<HttpResponse> {
     answer(app, auth, move |a, u| {
-        handling::change(a, u, &case_id, action, &command)
+        handling::change(a, u, &case_id, action, &command, key.as_ref())
     })
     .await
 }
@@ -246,10 +251,12 @@ async fn progress(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<Htt
 async fn step_action(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     path: web::Path<(String, String)>,
     body: Body<StepAction>,
 ) -> ApiResult<HttpResponse> {
     let (case_id, step) = path.into_inner();
+    let key = retry.of_change(&auth.0, &body.0);
     let action = StepCommand::try_from(body.0)?;
     run(
         app,
@@ -257,6 +264,7 @@ async fn step_action(
         case_id,
         Action::ActOnStep,
         Command::Step { step, action },
+        key,
     )
     .await
 }
@@ -264,25 +272,34 @@ async fn step_action(
 async fn pause(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<PauseRequest>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let b = body.0;
     let command = Command::Pause {
         kind: b.kind,
         reason: b.reason,
         expected_end: b.expected_end,
     };
-    run(app, auth, id.into_inner(), Action::HoldClock, command).await
+    run(app, auth, id.into_inner(), Action::HoldClock, command, key).await
 }
 
-async fn resume(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn resume(
+    app: Data,
+    auth: Auth,
+    retry: RetryKey,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &());
     run(
         app,
         auth,
         id.into_inner(),
         Action::HoldClock,
         Command::Resume,
+        key,
     )
     .await
 }
@@ -290,26 +307,30 @@ async fn resume(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpR
 async fn extend(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<ExtensionRequest>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let b = body.0;
     let command = Command::Extend {
         approved_by: b.approved_by,
         reason: b.reason,
     };
-    run(app, auth, id.into_inner(), Action::HoldClock, command).await
+    run(app, auth, id.into_inner(), Action::HoldClock, command, key).await
 }
 
 async fn deferred(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<DeferredSupply>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let (id, materials) = (id.into_inner(), body.0.materials);
     answer(app, auth, move |a, u| {
-        handling::supply_deferred(a, u, &id, materials)
+        handling::supply_deferred(a, u, &id, materials, key.as_ref())
     })
     .await
 }
@@ -317,12 +338,14 @@ async fn deferred(
 async fn deliver(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<DeliveryRequest>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let (id, b) = (id.into_inner(), body.0);
     answer(app, auth, move |a, u| {
-        handling::deliver(a, u, &id, b.matter, b.method)
+        handling::deliver(a, u, &id, b.matter, b.method, key.as_ref())
     })
     .await
 }
@@ -330,9 +353,11 @@ async fn deliver(
 async fn rate(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<RatingRequest>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let b = body.0;
     let subject = match (b.notice, b.delivery) {
         (None, None) => RatingSubject::Case,
@@ -350,33 +375,38 @@ async fn rate(
         level: b.level,
         comment: b.comment,
     };
-    run(app, auth, id.into_inner(), Action::Rate, command).await
+    run(app, auth, id.into_inner(), Action::Rate, command, key).await
 }
 
 async fn close_followup(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<FollowupClose>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let b = body.0;
     let command = Command::CloseFollowup {
         note: b.note,
         callback: b.callback,
     };
-    run(app, auth, id.into_inner(), Action::CloseFollowup, command).await
+    let id = id.into_inner();
+    run(app, auth, id, Action::CloseFollowup, command, key).await
 }
 
 async fn withdraw(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<WithdrawalRequest>,
 ) -> ApiResult<HttpResponse> {
+    let key = retry.of_change(&auth.0, &body.0);
     let command = Command::Withdraw {
         reason: body.0.reason,
     };
-    run(app, auth, id.into_inner(), Action::Withdraw, command).await
+    run(app, auth, id.into_inner(), Action::Withdraw, command, key).await
 }
 
 #[derive(Debug, Deserialize)]

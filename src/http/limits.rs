@@ -123,8 +123,8 @@ pub fn rate_limited(retry_after: u64) -> ApiError {
 
 /// Ends the wait for a request that takes longer than `request_timeout_ms` (reading a slow body
 /// included) with 503 `request_timeout`. The work already handed to a blocking thread may still
-/// finish: an intake may be stored after this answer, which is why the message points to the
-/// case list and the Idempotency-Key. (The answer is returned as an error: the request itself is
+/// finish: an intake or a change may be stored after this answer, which is why the message
+/// points to the case and the Idempotency-Key that every change takes. (The answer is returned as an error: the request itself is
 /// gone with the dropped future, and actix answers with the error's response.)
 pub async fn time_limit(
     req: ServiceRequest,
@@ -143,7 +143,7 @@ pub async fn time_limit(
             tracing::warn!(limit_ms = ms, "request timed out");
             Err(ApiError::new(ErrorCode::RequestTimeout,
                 format!(
-                    "请求未能在 {ms} 毫秒内处理完毕。若是受理或补正，请先在办件列表中确认是否已保存，再使用同一 Idempotency-Key 重试"
+                    "请求未能在 {ms} 毫秒内处理完毕。该操作可能已经保存：请使用同一 Idempotency-Key 原样重试（已保存的操作会返回原结果，不会重复办理），或先查看办件确认"
                 ),
             )
             .with_details(serde_json::json!({ "limit_ms": ms, "request_id": request_id }))

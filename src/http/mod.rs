@@ -9,7 +9,7 @@ pub mod limits;
 pub mod openapi;
 
 use crate::error_code::ErrorCode;
-use extract::{Body, Checked};
+use extract::{Body, Checked, RetryKey};
 use std::future::{ready, Ready};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -402,40 +402,15 @@ async fn precheck(app: Data, auth: Auth, body: Body<IntakeRequest>) -> ApiResult
     Ok(HttpResponse::Ok().json(assessment))
 }
 
-const MAX_IDEMPOTENCY_KEY: usize = 128;
-
-fn idempotency_key(req: &HttpRequest) -> ApiResult<Option<String>> {
-    match req.headers().get("Idempotency-Key") {
-        None => Ok(None),
-        Some(v) => {
-            let s = v.to_str().map_err(|_| {
-                ApiError::new(
-                    ErrorCode::InvalidIdempotencyKey,
-                    "Idempotency-Key 只能包含可见ASCII字符",
-                )
-            })?;
-            let s = s.trim();
-            if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidIdempotencyKey,
-                    format!("Idempotency-Key 长度应为1到{MAX_IDEMPOTENCY_KEY}个字符"),
-                ));
-            }
-            Ok(Some(s.to_string()))
-        }
-    }
-}
-
 async fn take_intake(
     app: Data,
     auth: Auth,
-    req: HttpRequest,
+    retry: RetryKey,
     body: Body<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let key = idempotency_key(&req)?;
     let a = app.clone().into_inner();
     let body = body.0;
-    let result = blocking(move || intake::take(&a, &auth.0, &body, key.as_deref())).await?;
+    let result = blocking(move || intake::take(&a, &auth.0, &body, retry.key())).await?;
     tracing::info!(
         case = %result.case.id,
         matter = %result.case.matter_code,
@@ -460,15 +435,34 @@ async fn take_intake(
 async fn supplement(
     app: Data,
     auth: Auth,
+    retry: RetryKey,
     id: web::Path<String>,
     body: Body<SupplementRequest>,
 ) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
     let body = body.0;
     let id = id.into_inner();
-    let result = blocking(move || intake::supplement(&a, &auth.0, &id, &body)).await?;
-    tracing::info!(case = %result.case.id, outcome = %result.case.outcome, "supplement");
-    Ok(HttpResponse::Ok().json(IntakeResponse::from(&result)))
+    let key = retry.of_change(&auth.0, &body);
+    let result =
+        blocking(move || intake::supplement(&a, &auth.0, &id, &body, key.as_ref())).await?;
+    tracing::info!(
+        case = %result.case.id,
+        outcome = %result.case.outcome,
+        replayed = result.replayed,
+        "supplement"
+    );
+    Ok(replayed_header(HttpResponse::Ok(), result.replayed).json(IntakeResponse::from(&result)))
+}
+
+/// Marks the answer to a retry under an Idempotency-Key (`Idempotent-Replayed: true`).
+fn replayed_header(
+    mut answer: actix_web::HttpResponseBuilder,
+    replayed: bool,
+) -> actix_web::HttpResponseBuilder {
+    if replayed {
+        answer.insert_header(("Idempotent-Replayed", "true"));
+    }
+    answer
 }
 
 async fn get_case(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<HttpResponse> {

@@ -122,7 +122,7 @@ pub fn document() -> Value {
         Op { method: "post", path: "/api/v1/catalog/replay-check", summary: "Replay the stored intakes of the last `days` under their own catalog versions (admin): each must reproduce its stored assessment exactly", tag: "catalog", auth: true, params: vec![], body: Some(schema_ref::<super::PeriodRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::app::replay::ReplayCheck>(&mut gen)), errors: &["400", "401", "403", "413", "415", "422", "503"] },
         Op { method: "post", path: "/api/v1/assessments", summary: "Pre-check: assess an application without storing anything", tag: "intake", auth: true, params: vec![], body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "200", ok: json_of(schema_ref::<crate::domain::case::CaseAssessment>(&mut gen)), errors: &["400", "401", "403", "404", "413", "415", "422"] },
         Op { method: "post", path: "/api/v1/cases", summary: "Intake: assess, store the case and its notices, answer with what to print", tag: "intake", auth: true,
-            params: vec![json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "A retry with the same key returns the same case", "schema": {"type": "string", "minLength": 1, "maxLength": 128}})],
+            params: vec![],
             body: Some(schema_ref::<IntakeRequest>(&mut gen)), ok_status: "201", ok: json_of(schema_ref::<IntakeResponse>(&mut gen)), errors: &["400", "401", "403", "404", "413", "415", "422", "503"] },
         Op { method: "get", path: "/api/v1/cases", summary: "Search cases within the caller's scope", tag: "cases", auth: true,
             params: vec![
@@ -231,11 +231,16 @@ fn paths_insert(paths: &mut Map<String, Value>, op: Op, error: &Value) {
             json!({"description": "Error (the project's error shape)", "content": json_of(error.clone())}),
         );
     }
+    let mut params = op.params;
+    if op.method == "post" && op.path.starts_with("/api/v1/cases") {
+        // Every write of a case takes a key, so that a retry never does the work twice.
+        params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "description": "A retry with the same key (same user, path and body) answers with what the first request committed, with header Idempotent-Replayed: true; the same key for another request is refused (422 idempotency_key_reused)", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}));
+    }
     let mut o = json!({
         "operationId": operation_id(op.method, op.path),
         "summary": op.summary,
         "tags": [op.tag],
-        "parameters": op.params,
+        "parameters": params,
         "responses": responses,
     });
     if op.auth {

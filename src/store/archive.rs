@@ -272,6 +272,9 @@ pub struct KeyCols {
     pub case_id: String,
     pub request_hash: String,
     pub created_at: i64,
+    /// A change's key: the notices it numbered (JSON array); `None` for an intake's key.
+    #[serde(default)]
+    pub notice_ids: Option<String>,
 }
 
 /// One line of the body: a case and everything that belongs to it.

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::conn::DbConnection;
 use super::mapping::{self, AsText, DueState};
-use super::ops::{insert_event, insert_notices, load_case};
+use super::ops::{insert_event, insert_notices, load_case, record_key, replay};
 use super::schema::{case_parts, case_steps, cases, due_items, ratings};
 use super::{IntakeReceipt, NewEvent, NewNotice, StoreError};
 use crate::domain::case::{Case, CaseStatus};
@@ -241,6 +241,7 @@ pub struct CaseChange {
     pub notices: Vec<NewNotice>,
     pub events: Vec<NewEvent>,
     pub now_ms: i64,
+    pub idempotency: Option<super::RequestKey>,
 }
 
 /// Writes the lifecycle rows (inside the caller's transaction).
@@ -425,6 +426,11 @@ pub(crate) fn apply_change(
     c: &CaseChange,
     routes: &[super::outbox::OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
+    if let Some(k) = &c.idempotency {
+        if let Some(first) = replay(conn, k)? {
+            return Ok(first);
+        }
+    }
     if let Some((item, by)) = &c.fired {
         let done = diesel::update(
             due_items::table
@@ -470,6 +476,9 @@ pub(crate) fn apply_change(
     let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
     for e in &c.events {
         insert_event(conn, &c.case_id, c.now_ms, e, routes)?;
+    }
+    if let Some(k) = &c.idempotency {
+        record_key(conn, k, &c.case_id, Some(&notices), c.now_ms)?;
     }
     let case = load_case(conn, &c.case_id)?
         .ok_or_else(|| StoreError::NotFound(format!("case {}", c.case_id)))?;

@@ -230,6 +230,16 @@ pub struct NewEvent {
     pub detail: String,
 }
 
+/// The Idempotency-Key of a write: a retry under the same key by the same user answers with
+/// what the first request committed; the same key for another request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub user_id: String,
+    pub key: String,
+    /// SHA-256 of what was asked (for a change: its path and body).
+    pub request_hash: String,
+}
+
 /// Everything an intake commits at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewIntake {
@@ -238,8 +248,7 @@ pub struct NewIntake {
     pub notices: Vec<NewNotice>,
     /// The intake's audit entry first, then those of matters decided at once.
     pub events: Vec<NewEvent>,
-    /// (user id, idempotency key, hash of the request body).
-    pub idempotency: Option<(String, String, String)>,
+    pub idempotency: Option<RequestKey>,
     /// The case's parts, steps and due items (see `domain::handling::open`).
     pub lifecycle: Option<Box<LifecycleWrite>>,
 }
@@ -287,6 +296,7 @@ pub struct CaseUpdate {
     pub move_to_catalog: Option<String>,
     /// The parts, steps and due items the new answer opens.
     pub lifecycle: Option<Box<LifecycleWrite>>,
+    pub idempotency: Option<RequestKey>,
 }
 
 /// Filters for [`Store::list_cases`]; `None` means "any". Newest first.
@@ -757,6 +767,12 @@ impl Store {
         }
         self.seal_notices(&change.case_id, &mut change.notices)?;
         self.write_case(Job::Change(Box::new(change)))
+    }
+
+    /// What the write under Idempotency-Key `k` committed, if one did (see `ops::replay`).
+    pub fn replay(&self, k: &RequestKey) -> Result<Option<IntakeReceipt>, StoreError> {
+        let found = ops::replay(&mut *self.conn()?, k)?;
+        found.map(|r| self.open_receipt(r)).transpose()
     }
 
     /// The parts, steps (returned, transferred and superseded ones included, in order) and

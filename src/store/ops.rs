@@ -12,7 +12,7 @@ use super::outbox::{self, OutboxRoute};
 use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
-    NewNotice, NoticeRow, StoreError,
+    NewNotice, NoticeRow, RequestKey, StoreError,
 };
 
 /// Inserts `rows` (a slice of rows that are `Clone`, such as references) into `table` in
@@ -92,7 +92,14 @@ impl Job {
     }
 
     fn has_idempotency_key(&self) -> bool {
-        matches!(self, Job::Intake(i, _) if i.idempotency.is_some())
+        match self {
+            Job::Intake(i, _) => i.idempotency.is_some(),
+            Job::Update(u) => u.idempotency.is_some(),
+            Job::Change(c) => c.idempotency.is_some(),
+            Job::Reads(_) => false,
+            #[cfg(test)]
+            Job::Panic => false,
+        }
     }
 }
 
@@ -222,6 +229,81 @@ struct IdempotencyInsert<'a> {
     case_id: &'a str,
     request_hash: &'a str,
     created_at: i64,
+    notice_ids: Option<String>,
+}
+
+impl<'a> IdempotencyInsert<'a> {
+    /// The row of key `k` of a write to `case_id`: `numbered` are the notices a change numbered
+    /// (`None` for an intake, whose retry answers with every notice of its case).
+    fn of(k: &'a RequestKey, case_id: &'a str, numbered: Option<&[NoticeRow]>, at: i64) -> Self {
+        Self {
+            user_id: &k.user_id,
+            key: &k.key,
+            case_id,
+            request_hash: &k.request_hash,
+            created_at: at,
+            notice_ids: numbered.map(|n| {
+                serde_json::Value::from(n.iter().map(|n| n.id.as_str()).collect::<Vec<_>>())
+                    .to_string()
+            }),
+        }
+    }
+}
+
+/// What the write under key `k` committed, if one did: the case, and the notices the write
+/// numbered (an intake: every notice of its case). `IdempotencyMismatch` when the key was used
+/// for another request. Runs inside the caller's transaction or on its own.
+pub(crate) fn replay(
+    conn: &mut DbConnection,
+    k: &RequestKey,
+) -> Result<Option<IntakeReceipt>, StoreError> {
+    let found = idempotency_keys::table
+        .find((&k.user_id, &k.key))
+        .select((
+            idempotency_keys::case_id,
+            idempotency_keys::request_hash,
+            idempotency_keys::notice_ids,
+        ))
+        // `get_result`, not `first`: a primary-key lookup needs no `LIMIT ?`, and a bound
+        // LIMIT makes SQLite re-prepare the cached statement on every bind.
+        .get_result::<(String, String, Option<String>)>(conn)
+        .optional()?;
+    let Some((case_id, stored_hash, numbered)) = found else {
+        return Ok(None);
+    };
+    if stored_hash != k.request_hash {
+        return Err(StoreError::IdempotencyMismatch);
+    }
+    let case = load_case(conn, &case_id)?.ok_or_else(|| {
+        StoreError::NotFound(format!("case {case_id} of idempotency key {}", k.key))
+    })?;
+    let mut notices = load_notices(conn, &case_id)?;
+    if let Some(ids) = numbered {
+        let ids: Vec<String> = serde_json::from_str(&ids).map_err(|e| {
+            StoreError::Corrupt(format!("notice ids of idempotency key {}: {e}", k.key))
+        })?;
+        notices.retain(|n| ids.contains(&n.id));
+    }
+    Ok(Some(IntakeReceipt {
+        case,
+        notices,
+        replayed: true,
+    }))
+}
+
+/// Stores key `k` of a write to `case_id` (see [`IdempotencyInsert::of`]), inside the caller's
+/// transaction.
+pub(crate) fn record_key(
+    conn: &mut DbConnection,
+    k: &RequestKey,
+    case_id: &str,
+    numbered: Option<&[NoticeRow]>,
+    at: i64,
+) -> Result<(), StoreError> {
+    diesel::insert_into(idempotency_keys::table)
+        .values(IdempotencyInsert::of(k, case_id, numbered, at))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn apply_intake(
@@ -230,27 +312,9 @@ fn apply_intake(
     id_hash: Option<&str>,
     routes: &[OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
-    if let Some((user, key, hash)) = &intake.idempotency {
-        let found = idempotency_keys::table
-            .find((user, key))
-            .select((idempotency_keys::case_id, idempotency_keys::request_hash))
-            // `get_result`, not `first`: a primary-key lookup needs no `LIMIT ?`, and a bound
-            // LIMIT makes SQLite re-prepare the cached statement on every bind.
-            .get_result::<(String, String)>(conn)
-            .optional()?;
-        if let Some((case_id, stored_hash)) = found {
-            if &stored_hash != hash {
-                return Err(StoreError::IdempotencyMismatch);
-            }
-            let case = load_case(conn, &case_id)?.ok_or_else(|| {
-                StoreError::NotFound(format!("case {case_id} of idempotency key {key}"))
-            })?;
-            let notices = load_notices(conn, &case_id)?;
-            return Ok(IntakeReceipt {
-                case,
-                notices,
-                replayed: true,
-            });
+    if let Some(k) = &intake.idempotency {
+        if let Some(first) = replay(conn, k)? {
+            return Ok(first);
         }
     }
 
@@ -266,16 +330,8 @@ fn apply_intake(
     if let Some(l) = &intake.lifecycle {
         write_lifecycle(conn, &case.id, l)?;
     }
-    if let Some((user, key, hash)) = &intake.idempotency {
-        diesel::insert_into(idempotency_keys::table)
-            .values(IdempotencyInsert {
-                user_id: user,
-                key,
-                case_id: &case.id,
-                request_hash: hash,
-                created_at: case.created_at,
-            })
-            .execute(conn)?;
+    if let Some(k) = &intake.idempotency {
+        record_key(conn, k, &case.id, None, case.created_at)?;
     }
     Ok(IntakeReceipt {
         case,
@@ -346,7 +402,7 @@ pub(crate) fn apply_intakes(
 
     let keys: Vec<&str> = intakes
         .iter()
-        .filter_map(|(i, _)| i.idempotency.as_ref().map(|(_, k, _)| k.as_str()))
+        .filter_map(|(i, _)| i.idempotency.as_ref().map(|k| k.key.as_str()))
         .collect();
     let known: HashSet<(String, String)> = if keys.is_empty() {
         HashSet::new()
@@ -364,7 +420,7 @@ pub(crate) fn apply_intakes(
         let replay = i
             .idempotency
             .as_ref()
-            .is_some_and(|(u, k, _)| known.contains(&(u.clone(), k.clone())));
+            .is_some_and(|k| known.contains(&(k.user_id.clone(), k.key.clone())));
         let all_new = i.lifecycle.as_ref().is_none_or(|l| l.only_inserts());
         if replay || !all_new {
             out[at] = Some(apply_intake(conn, i, *h, routes)?);
@@ -430,13 +486,7 @@ pub(crate) fn apply_intakes(
             let i = intakes[at].0;
             i.idempotency
                 .as_ref()
-                .map(|(user, key, hash)| IdempotencyInsert {
-                    user_id: user,
-                    key,
-                    case_id: &i.case.id,
-                    request_hash: hash,
-                    created_at: i.case.created_at,
-                })
+                .map(|k| IdempotencyInsert::of(k, &i.case.id, None, i.case.created_at))
         })
         .collect();
     insert_rows!(conn, idempotency_keys::table, keys)?;
@@ -481,6 +531,11 @@ fn apply_update(
     u: &CaseUpdate,
     routes: &[OutboxRoute],
 ) -> Result<IntakeReceipt, StoreError> {
+    if let Some(k) = &u.idempotency {
+        if let Some(first) = replay(conn, k)? {
+            return Ok(first);
+        }
+    }
     let changed = diesel::update(
         cases::table
             .filter(cases::id.eq(&u.case_id))
@@ -516,6 +571,9 @@ fn apply_update(
     }
     if let Some(l) = &u.lifecycle {
         write_lifecycle(conn, &u.case_id, l)?;
+    }
+    if let Some(k) = &u.idempotency {
+        record_key(conn, k, &u.case_id, Some(&notices), u.now_ms)?;
     }
     let case = load_case(conn, &u.case_id)?
         .ok_or_else(|| StoreError::NotFound(format!("case {}", u.case_id)))?;
@@ -911,9 +969,11 @@ mod tests {
                 notice("办", NoticeKind::ImmediateDecision),
             ],
             events: vec![event(EventKind::Intake), event(EventKind::Decided)],
-            idempotency: n
-                .is_multiple_of(2)
-                .then(|| ("clerk-1".into(), format!("key-{n}"), "h".into())),
+            idempotency: n.is_multiple_of(2).then(|| RequestKey {
+                user_id: "clerk-1".into(),
+                key: format!("key-{n}"),
+                request_hash: "h".into(),
+            }),
             lifecycle: Some(Box::new(LifecycleWrite::of_rows(
                 vec![part(&id, "QS-MZ-001")],
                 vec![step(&id, "QS-MZ-001", 1), step(&id, "QS-MZ-001", 2)],
@@ -1119,13 +1179,12 @@ mod tests {
         one!(diesel::insert_into(notices::table).values(vec![&n, &n]));
         let e = EventInsert::of(&case.id, AT, &i.events[0], "p", "h");
         one!(diesel::insert_into(case_events::table).values(vec![e.clone(), e]));
-        let k = IdempotencyInsert {
-            user_id: "u",
-            key: "k",
-            case_id: &case.id,
-            request_hash: "h",
-            created_at: AT,
+        let key = RequestKey {
+            user_id: "u".into(),
+            key: "k".into(),
+            request_hash: "h".into(),
         };
+        let k = IdempotencyInsert::of(&key, &case.id, Some(&[]), AT);
         one!(diesel::insert_into(idempotency_keys::table).values(vec![k.clone(), k]));
         let lifecycle = LifecycleWrite::of_rows(
             vec![part(&case.id, "t"), part(&case.id, "u")],

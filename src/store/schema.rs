@@ -127,6 +127,7 @@ diesel::table! {
         case_id -> Text,
         request_hash -> Text,
         created_at -> BigInt,
+        notice_ids -> Nullable<Text>,
     }
 }
 

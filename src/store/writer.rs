@@ -444,6 +444,7 @@ mod tests {
             now_ms: 0,
             move_to_catalog: None,
             lifecycle: None,
+            idempotency: None,
         }))
     }
 

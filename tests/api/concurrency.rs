@@ -76,16 +76,7 @@ async fn concurrent_supplements_one_wins(app: &TestApp) {
     let first = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
     let id = first.case_id();
     let path = format!("/api/v1/cases/{id}/supplements");
-    let body = json!({
-        "fields": { "household_size": 2 },
-        "materials": [
-            { "id": "application_form", "signed": true },
-            { "id": "household_register" },
-            { "id": "authorization", "signed": true },
-            { "id": "disability_certificate" },
-            { "id": "income_proof", "issued_on": "2026-02-20" }
-        ]
-    });
+    let body = dibao_full_supplement();
     let answers =
         join_all((0..10).map(|_| app.post_json(&path, Some(CLERK_BAISHUI), &body, &[]))).await;
     let ok = answers.iter().filter(|r| r.status == 200).count();

@@ -256,18 +256,6 @@ async fn run_cases(app: &TestApp) -> Vec<String> {
     vec![case, second]
 }
 
-async fn history(app: &TestApp, case: &str) -> Vec<String> {
-    let r = app
-        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
-        .await;
-    r.body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Waits until the receiver holds `n` distinct event ids.
 async fn wait_for(rx: &Receiver, n: usize) {
     let started = Instant::now();
@@ -291,7 +279,7 @@ async fn check_delivered(app: &TestApp, rx: &Receiver, cases: &[String]) {
     let mut total = 0;
     let mut histories = BTreeMap::new();
     for c in cases {
-        let h = history(app, c).await;
+        let h = history_actions(app, c).await;
         total += h.len();
         histories.insert(c.clone(), h);
     }
@@ -331,7 +319,7 @@ async fn check_delivered(app: &TestApp, rx: &Receiver, cases: &[String]) {
 
 async fn every_event_in_order(app: &TestApp, rx: &Receiver) {
     let cases = run_cases(app).await;
-    let h = history(app, &cases[0]).await;
+    let h = history_actions(app, &cases[0]).await;
     for kind in [
         "intake",
         "step_approved",
@@ -344,7 +332,7 @@ async fn every_event_in_order(app: &TestApp, rx: &Receiver) {
     ] {
         assert!(h.iter().any(|k| k == kind), "{kind} in {h:?}");
     }
-    assert!(history(app, &cases[1])
+    assert!(history_actions(app, &cases[1])
         .await
         .contains(&"withdrawn".to_string()));
     check_delivered(app, rx, &cases).await;

@@ -396,6 +396,47 @@ pub fn dibao_defective() -> Value {
     example_application(DIBAO_FILE, 1)
 }
 
+/// A supplement (补正) with everything the defective QS-MZ-001 example lacks.
+pub fn dibao_full_supplement() -> Value {
+    json!({
+        "fields": { "household_size": 2 },
+        "materials": [
+            { "id": "application_form", "signed": true },
+            { "id": "household_register" },
+            { "id": "authorization", "signed": true },
+            { "id": "disability_certificate" },
+            { "id": "income_proof", "issued_on": "2026-02-20" }
+        ]
+    })
+}
+
+/// The id of the active step of `unit` in a progress document.
+pub fn active_step(progress: &Value, unit: &str) -> String {
+    progress["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "active" && s["unit"] == unit)
+        .unwrap_or_else(|| panic!("no active step for {unit}: {progress}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The actions of a case's audit history, oldest first (read as the admin).
+pub async fn history_actions(app: &TestApp, case: &str) -> Vec<String> {
+    let r = app
+        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The same complete QS-MZ-001 application for another applicant (distinct bodies).
 pub fn dibao_complete_named(name: &str) -> Value {
     let mut a = dibao_complete();

@@ -556,7 +556,7 @@ fn open_cases_keep_their_version_after_a_restart() {
         "fields": complete["fields"], "materials": complete["materials"]
     }))
     .unwrap();
-    let done = supplement(&second, &clerk, &taken.case.id, &sup).unwrap();
+    let done = supplement(&second, &clerk, &taken.case.id, &sup, None).unwrap();
     assert_eq!(done.case.catalog_hash, original);
     assert_eq!(done.case.outcome, "accepted_promised");
 }

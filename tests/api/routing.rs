@@ -22,19 +22,6 @@ async fn progress(app: &TestApp, token: &str, case: &str) -> Value {
     r.body
 }
 
-/// The active step of `unit` in a progress document.
-fn active(p: &Value, unit: &str) -> String {
-    p["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["state"] == "active" && s["unit"] == unit)
-        .unwrap_or_else(|| panic!("no active step for {unit}: {p}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn step<'a>(p: &'a Value, key: &str, state: &str) -> &'a Value {
     p["steps"]
         .as_array()
@@ -71,7 +58,7 @@ async fn act(app: &TestApp, token: &str, case: &str, step: &str, body: Value) ->
 /// Approve the active step of `unit` and return the new progress.
 async fn approve(app: &TestApp, token: &str, case: &str, unit: &str, comment: &str) -> Value {
     let p = progress(app, token, case).await;
-    let s = active(&p, unit);
+    let s = active_step(&p, unit);
     let r = act(
         app,
         token,
@@ -92,19 +79,6 @@ async fn sweep(app: &TestApp) -> Value {
     let r = post(app, ADMIN, "/api/v1/scheduler/sweep", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body
-}
-
-async fn history_actions(app: &TestApp, case: &str) -> Vec<String> {
-    let r = app
-        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
 }
 
 async fn take(app: &TestApp, token: &str, matter: &str, application: &Value) -> String {
@@ -145,7 +119,7 @@ async fn report_up_to_the_county_and_back_to_the_township_window(app: &TestApp) 
 
     // Only the assigned unit acts: the county cannot take the township's step, and does not
     // even see the case before a step of it reaches the county.
-    let first = active(&p, "baishui/center");
+    let first = active_step(&p, "baishui/center");
     let r = act(
         app,
         APPROVER_CIVIL,
@@ -363,8 +337,8 @@ async fn simultaneous_approvals_in_a_parallel_group(app: &TestApp) {
     approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
     let p = progress(app, APPROVER_BAISHUI_AGRI, &case).await;
     let (agri, planning) = (
-        active(&p, "baishui/agri-office"),
-        active(&p, "baishui/planning"),
+        active_step(&p, "baishui/agri-office"),
+        active_step(&p, "baishui/planning"),
     );
     let body = json!({"action": "approve", "comment": "同意"});
     let (a, b) = futures_util::future::join(
@@ -398,7 +372,7 @@ async fn one_refusal_in_a_parallel_group_decides(app: &TestApp) {
     let case = take(app, AGENT_DONGCUN, ZHAIJIDI, &application).await;
     approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
     let p = progress(app, APPROVER_BAISHUI_PLANNING, &case).await;
-    let s = active(&p, "baishui/planning");
+    let s = active_step(&p, "baishui/planning");
     let r = act(
         app,
         APPROVER_BAISHUI_PLANNING,
@@ -448,7 +422,7 @@ async fn return_transfer_and_countersign(app: &TestApp) {
     .await;
     approve(app, CLERK_BAISHUI, &case, "baishui/center", "初审通过").await;
     let p = progress(app, APPROVER_HEALTH, &case).await;
-    let site = active(&p, "qingshan/health");
+    let site = active_step(&p, "qingshan/health");
 
     // 加签: the market regulator countersigns the site review.
     let path = |s: &str| format!("/api/v1/cases/{case}/steps/{s}");
@@ -488,7 +462,7 @@ async fn return_transfer_and_countersign(app: &TestApp) {
 
     // 转办 to the market regulator, who then approves.
     let p = progress(app, APPROVER_HEALTH, &case).await;
-    let site = active(&p, "qingshan/health");
+    let site = active_step(&p, "qingshan/health");
     let r = post(
         app,
         APPROVER_HEALTH,
@@ -521,7 +495,7 @@ async fn return_transfer_and_countersign(app: &TestApp) {
 
     // The deciding step does not allow a countersign.
     let p = progress(app, APPROVER_HEALTH, &case).await;
-    let decide = active(&p, "qingshan/health");
+    let decide = active_step(&p, "qingshan/health");
     let r = post(
         app,
         APPROVER_HEALTH,
@@ -591,7 +565,7 @@ async fn pause_and_extension_across_national_day(app: &TestApp) {
         "白水镇政务〔2026〕特字第0001号"
     );
     // Nothing is decided while the clock stands still.
-    let site = active(&r.body["progress"], "qingshan/health");
+    let site = active_step(&r.body["progress"], "qingshan/health");
     act(
         app,
         APPROVER_HEALTH,
@@ -1107,7 +1081,7 @@ async fn supervision_figures_match_hand_counts(app: &TestApp) {
     app.clock.set_day(day(2026, 3, 3));
     approve(app, CLERK_BAISHUI, &c4, "baishui/center", "材料齐全").await;
     let p = progress(app, APPROVER_BAISHUI_PLANNING, &c4).await;
-    let s = active(&p, "baishui/planning");
+    let s = active_step(&p, "baishui/planning");
     let r = act(app, APPROVER_BAISHUI_PLANNING, &c4, &s, json!({"action": "refuse", "reason": "占用基本农田", "basis": "《中华人民共和国土地管理法》第三十七条"})).await;
     assert_eq!(
         r.body["progress"]["parts"][0]["decision"], "disapproved",
@@ -1603,7 +1577,7 @@ async fn bundle_refusal_decides_one_matter_only(app: &TestApp) {
     let case = r.case_id();
     approve(app, CLERK_BAISHUI, &case, "baishui/center", "材料齐全").await;
     let p = progress(app, APPROVER_HEALTH, &case).await;
-    let s = active(&p, "qingshan/health");
+    let s = active_step(&p, "qingshan/health");
     let refused = act(
         app,
         APPROVER_HEALTH,

@@ -1,23 +1,9 @@
 //! 补正: a case waiting for materials is completed through POST /cases/{id}/supplements.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-
-/// Everything the defective QS-MZ-001 example lacks.
-fn full_supplement() -> Value {
-    json!({
-        "fields": { "household_size": 2 },
-        "materials": [
-            { "id": "application_form", "signed": true },
-            { "id": "household_register" },
-            { "id": "authorization", "signed": true },
-            { "id": "disability_certificate" },
-            { "id": "income_proof", "issued_on": "2026-02-20" }
-        ]
-    })
-}
 
 async fn supplement_then_acceptance(app: &TestApp) {
     let first = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
@@ -29,7 +15,7 @@ async fn supplement_then_acceptance(app: &TestApp) {
         .post_json(
             &format!("/api/v1/cases/{id}/supplements"),
             Some(CLERK_BAISHUI),
-            &full_supplement(),
+            &dibao_full_supplement(),
             &[],
         )
         .await;
@@ -47,7 +33,7 @@ async fn supplement_then_acceptance(app: &TestApp) {
         .post_json(
             &format!("/api/v1/cases/{id}/supplements"),
             Some(CLERK_BAISHUI),
-            &full_supplement(),
+            &dibao_full_supplement(),
             &[],
         )
         .await;
@@ -113,7 +99,7 @@ async fn supplement_on_a_later_day(app: &TestApp) {
         .post_json(
             &format!("/api/v1/cases/{id}/supplements"),
             Some(CLERK_BAISHUI),
-            &full_supplement(),
+            &dibao_full_supplement(),
             &[],
         )
         .await;
@@ -161,19 +147,24 @@ async fn supplement_access_and_unknown_case(app: &TestApp) {
     let first = app.intake(CLERK_BAISHUI, DIBAO, &dibao_defective()).await;
     let id = first.case_id();
     let path = format!("/api/v1/cases/{id}/supplements");
-    app.post_json(&path, Some(CLERK_QINGSHI), &full_supplement(), &[])
+    app.post_json(&path, Some(CLERK_QINGSHI), &dibao_full_supplement(), &[])
         .await
         .assert_error(404, "not_found");
-    app.post_json(&path, Some(SUPERVISOR_BAISHUI), &full_supplement(), &[])
-        .await
-        .assert_error(403, "forbidden");
-    app.post_json(&path, None, &full_supplement(), &[])
+    app.post_json(
+        &path,
+        Some(SUPERVISOR_BAISHUI),
+        &dibao_full_supplement(),
+        &[],
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.post_json(&path, None, &dibao_full_supplement(), &[])
         .await
         .assert_error(401, "unauthorized");
     app.post_json(
         "/api/v1/cases/QINGSHAN-20260302-000000000000/supplements",
         Some(CLERK_BAISHUI),
-        &full_supplement(),
+        &dibao_full_supplement(),
         &[],
     )
     .await
@@ -233,7 +224,7 @@ async fn a_one_time_notice_lapses(app: &TestApp) {
         .post_json(
             &format!("/api/v1/cases/{id}/supplements"),
             Some(CLERK_BAISHUI),
-            &full_supplement(),
+            &dibao_full_supplement(),
             &[],
         )
         .await;
