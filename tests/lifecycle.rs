@@ -466,3 +466,190 @@ fn a_one_time_notice_lapses_after_its_working_days_with_a_notice() {
     assert_eq!(w.case.status, CaseStatus::Lapsed);
     assert_eq!(fx.notices[0].kind, NoticeKind::Lapse);
 }
+
+// ---------------------------------------------------------------- every command in every state
+
+/// Where a case stands when a command comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Accepted; its first step active at the township's center.
+    Running,
+    /// The holder started a 特别程序.
+    Paused,
+    /// Every step approved: decided, the result not yet handed over.
+    Decided,
+    /// The result handed over at the window.
+    Delivered,
+    /// Delivered and rated.
+    Rated,
+    /// Withdrawn before the decision.
+    Withdrawn,
+}
+
+/// What the test sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    /// Approve the first step as the unit that holds it.
+    Approve,
+    /// Approve the first step as a unit that never held it.
+    ApproveAsOutsider,
+    Pause,
+    Resume,
+    Extend,
+    Deliver,
+    Rate,
+    Withdraw,
+}
+
+/// The DIBAO case brought to `at` on working days of March 2026; the first step's id and unit.
+fn case_at(at: At) -> (World, String, String) {
+    let mut w = World::new(DIBAO);
+    let (first, holder) = w.active()[0].clone();
+    let pause = Command::Pause {
+        kind: SpecialProcedureKind::Appraisal,
+        reason: "家庭经济状况核对".into(),
+        expected_end: day("2026-03-10"),
+    };
+    let deliver = Command::Deliver {
+        track: None,
+        method: yichuang::domain::handling::Delivery::WindowPickup {
+            originals_checked: true,
+            window: None,
+            receiver: None,
+        },
+    };
+    let center = Some("baishui/center");
+    match at {
+        At::Running => {}
+        At::Paused => {
+            w.run("2026-03-04", Some(&holder), pause).unwrap();
+        }
+        At::Decided | At::Delivered | At::Rated => {
+            for d in ["2026-03-04", "2026-03-05", "2026-03-06", "2026-03-09"] {
+                w.approve_active(d);
+            }
+            assert_eq!(w.handling.parts[0].status, PartStatus::Decided);
+            if at != At::Decided {
+                w.run("2026-03-10", center, deliver).unwrap();
+            }
+            if at == At::Rated {
+                w.run("2026-03-10", center, rate()).unwrap();
+            }
+        }
+        At::Withdrawn => {
+            let reason = "申请人申请撤回".into();
+            w.run("2026-03-04", None, Command::Withdraw { reason })
+                .unwrap();
+        }
+    }
+    (w, first, holder)
+}
+
+fn rate() -> Command {
+    Command::Rate {
+        subject: yichuang::domain::handling::RatingSubject::Case,
+        level: 5,
+        comment: None,
+    }
+}
+
+/// Each command tried in one state, and its answer: `None` carried out, else the refusal's code.
+type Row = [(Try, Option<ErrorCode>); 8];
+
+/// Each command in each state, as the unit it would come from: carried out (`Ok`) or refused
+/// with its code — refusals for a wrong state, a wrong unit, while paused, and twice.
+#[test]
+fn every_command_in_every_state() {
+    use ErrorCode::{Conflict, Forbidden};
+    use Try::*;
+    const OK: Option<ErrorCode> = None;
+    #[rustfmt::skip]
+    let table: &[(At, Row)] = &[
+        (At::Running, [(Approve, OK), (ApproveAsOutsider, Some(Forbidden)), (Pause, OK),
+            (Resume, Some(Conflict)), (Extend, OK), (Deliver, Some(Conflict)),
+            (Rate, Some(Conflict)), (Withdraw, OK)]),
+        (At::Paused, [(Approve, Some(Conflict)), (ApproveAsOutsider, Some(Forbidden)),
+            (Pause, Some(Conflict)), (Resume, OK), (Extend, Some(Conflict)),
+            (Deliver, Some(Conflict)), (Rate, Some(Conflict)), (Withdraw, OK)]),
+        (At::Decided, [(Approve, Some(Conflict)), (ApproveAsOutsider, Some(Forbidden)),
+            (Pause, Some(Conflict)), (Resume, Some(Conflict)), (Extend, Some(Conflict)),
+            (Deliver, OK), (Rate, OK), (Withdraw, Some(Conflict))]),
+        (At::Delivered, [(Approve, Some(Conflict)), (ApproveAsOutsider, Some(Forbidden)),
+            (Pause, Some(Conflict)), (Resume, Some(Conflict)), (Extend, Some(Conflict)),
+            (Deliver, Some(Conflict)), (Rate, OK), (Withdraw, Some(Conflict))]),
+        (At::Rated, [(Approve, Some(Conflict)), (ApproveAsOutsider, Some(Forbidden)),
+            (Pause, Some(Conflict)), (Resume, Some(Conflict)), (Extend, Some(Conflict)),
+            (Deliver, Some(Conflict)), (Rate, Some(Conflict)), (Withdraw, Some(Conflict))]),
+        (At::Withdrawn, [(Approve, Some(Conflict)), (ApproveAsOutsider, Some(Forbidden)),
+            (Pause, Some(Conflict)), (Resume, Some(Conflict)), (Extend, Some(Conflict)),
+            (Deliver, Some(Conflict)), (Rate, OK), (Withdraw, Some(Conflict))]),
+    ];
+    let mut wrong = Vec::new();
+    for (at, row) in table {
+        for (what, expected) in row {
+            let (mut w, first, holder) = case_at(*at);
+            let status_before = w.case.status;
+            let center = "baishui/center";
+            let (unit, command) = match what {
+                Approve | ApproveAsOutsider => (
+                    if *what == Approve {
+                        holder.as_str()
+                    } else {
+                        "qingshan/health"
+                    },
+                    Command::Step {
+                        step: first.clone(),
+                        action: StepCommand::Approve { comment: None },
+                    },
+                ),
+                Pause => (
+                    holder.as_str(),
+                    Command::Pause {
+                        kind: SpecialProcedureKind::Appraisal,
+                        reason: "再次核对".into(),
+                        expected_end: day("2026-03-20"),
+                    },
+                ),
+                Resume => (holder.as_str(), Command::Resume),
+                Extend => (
+                    holder.as_str(),
+                    Command::Extend {
+                        approved_by: "县民政局局长".into(),
+                        reason: "需入户调查".into(),
+                    },
+                ),
+                Deliver => (
+                    center,
+                    Command::Deliver {
+                        track: None,
+                        method: yichuang::domain::handling::Delivery::WindowPickup {
+                            originals_checked: true,
+                            window: None,
+                            receiver: None,
+                        },
+                    },
+                ),
+                Rate => (center, rate()),
+                Withdraw => (
+                    center,
+                    Command::Withdraw {
+                        reason: "不再申请".into(),
+                    },
+                ),
+            };
+            let got = w.run("2026-03-11", Some(unit), command);
+            let code = got.as_ref().err().map(|e| e.code);
+            if code != *expected {
+                wrong.push(format!(
+                    "{at:?} × {what:?}: expected {expected:?}, got {:?}",
+                    got.map(|_| ()).map_err(|e| format!("{:?} {e}", e.code))
+                ));
+            }
+            // A refusal changes nothing.
+            if code.is_some() {
+                assert_eq!(w.case.status, status_before, "{at:?} × {what:?}");
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

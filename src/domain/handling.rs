@@ -1721,8 +1721,16 @@ fn pause(
 }
 
 /// The parts the actor holds an active step in; none is a refusal naming `what`.
+/// The open parts of the case whose active step `actor` holds. A case with no open part left
+/// (decided, withdrawn, terminated) is a conflict for anyone: no one holds it any more.
 fn held_parts(ch: &Change, actor: &Actor, what: &str) -> Result<Vec<usize>> {
     let held = ch.parts_held_by(actor.unit.as_ref());
+    if held.is_empty() && !ch.parts.iter().any(|p| p.status.is_open()) {
+        return Err(Rejection::conflict(format!(
+            "办件 {} 已办结或已终止，不能{what}",
+            ch.case.id
+        )));
+    }
     if held.is_empty() {
         return Err(Rejection::forbidden(format!(
             "只有正在办理本办件的单位可以{what}"
