@@ -18,7 +18,8 @@ HOSTILE=${HOSTILE:-array-copies}
 PORT=${PORT:-18086}
 BASE="http://127.0.0.1:$PORT"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+. scripts/bench_lib.sh
+need_wrk
 cargo build --release --quiet --locked --bin yichuang --example hostile_timing
 
 WORK=$(mktemp -d)
@@ -26,13 +27,7 @@ SERVER=""
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 target/release/examples/hostile_timing --write-dormant "$WORK"
 
-TODAY=$(TZ=Asia/Shanghai date +%F)
-cat > "$WORK/intake.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer dev-clerk-baishui"
-wrk.body = [[{"matter":"QS-MZ-001","application":{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},"fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],"owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},"materials":[{"id":"application_form","signed":true},{"id":"id_cards"},{"id":"household_register"},{"id":"authorization","signed":true},{"id":"income_proof","issued_on":"$TODAY"}]}}]]
-LUA
+write_intake_lua "$WORK/intake.lua"
 
 # The hostile pre-checks: one body, or every body in turn.
 if [ "$HOSTILE" = all ]; then BODIES=("$WORK"/bodies/*.json); else BODIES=("$WORK/bodies/$HOSTILE.json"); fi

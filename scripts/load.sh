@@ -12,27 +12,19 @@ DURATION=${DURATION:-15s}
 PORT=${PORT:-18080}
 BASE="http://127.0.0.1:$PORT"
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+. scripts/bench_lib.sh
+need_wrk
 # BIN=path/to/yichuang runs a binary built beforehand (e.g. copied out of a shared target dir);
 # otherwise a release build of this tree. The service's own YICHUANG_* variables pass through, so
 # `YICHUANG_KEY_FILE=... scripts/load.sh sqlite` measures with personal data encrypted.
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
-  BIN=${CARGO_TARGET_DIR:-target}/release/yichuang
-fi
+release_bin
 
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 SERVER=""
 
 # A complete 低保 application (accepted, with a route and one notice), dated today.
-TODAY=$(TZ=Asia/Shanghai date +%F)
-cat > "$WORK/intake.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer dev-clerk-baishui"
-wrk.body = [[{"matter":"QS-MZ-001","application":{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},"fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],"owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},"materials":[{"id":"application_form","signed":true},{"id":"id_cards"},{"id":"household_register"},{"id":"authorization","signed":true},{"id":"income_proof","issued_on":"$TODAY"}]}}]]
-LUA
+write_intake_lua "$WORK/intake.lua"
 
 # SUBSCRIBER=1: a subscriber taking every event (native profile, signed) from a receiver on this
 # machine that answers 204 at once and counts what it got; delivery runs during the load.

@@ -166,6 +166,10 @@ pub struct Subscriber {
     /// The longest wait between attempts.
     #[serde(default = "default_backoff_max_ms")]
     pub backoff_max_ms: u64,
+    /// Deliveries sent at once (1–32), each on its own connection: never two of one case, so
+    /// each case's events still arrive in order.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
 }
 
 fn all_events() -> Vec<String> {
@@ -182,6 +186,9 @@ fn default_backoff_ms() -> u64 {
 }
 fn default_backoff_max_ms() -> u64 {
     600_000
+}
+fn default_concurrency() -> u32 {
+    4
 }
 
 /// `subscribers.yaml`: the list alone.

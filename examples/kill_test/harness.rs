@@ -10,6 +10,12 @@
 //! idempotency key; no case anywhere lacks any of those (no half-written case); document numbers
 //! are unique and, per series, exactly 1..=n with n the series counter (no gaps); and
 //! `audit verify` finds every hash chain intact.
+//!
+//! The service also has a subscriber of every event (issue 15): a receiver bound by the harness
+//! that lives across the kills. At the end, every committed event has its delivery row, nothing
+//! arrived that was not committed, duplicates (a delivery in flight at a kill is sent again)
+//! carry the same id and body, each case's events first arrived in order; and, with
+//! `drain_secs`, every committed event arrived.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -36,8 +42,13 @@ pub struct Plan {
     pub clients: usize,
     /// The kill comes at a random moment in this window after the load started.
     pub kill_after_ms: (u64, u64),
-    /// Where the server's log goes.
+    /// Where the server's log goes; the subscriber's config file is written beside it.
     pub log: PathBuf,
+    /// After the last restart, wait up to this long for the outbox to be delivered to the
+    /// receiver, then check every committed event arrived (0: no wait; the events received are
+    /// still checked). A delivery in flight at a kill stays leased to the dead process for the
+    /// lease time (a minute), so this wait is for the full form.
+    pub drain_secs: u64,
 }
 
 /// What the run saw.
@@ -58,6 +69,12 @@ pub struct Report {
     pub unexpected_responses: usize,
     /// Time from starting the binary to `/readyz` answering 200, per restart (ms).
     pub ready_ms: Vec<u128>,
+    /// Outbox events committed, received by the subscriber (distinct ids; all requests), and
+    /// whether the wait for the whole outbox to be delivered ended with nothing undelivered.
+    pub events: usize,
+    pub events_received: usize,
+    pub deliveries_received: usize,
+    pub drained: Option<bool>,
     /// Everything found wrong; empty when the run passed.
     pub violations: Vec<String>,
 }
@@ -90,6 +107,18 @@ impl std::fmt::Display for Report {
                 ready[ready.len() / 2]
             )?;
         }
+        writeln!(
+            f,
+            "outbox events:               {} committed, {} received ({} requests; duplicates carry the same id and body){}",
+            self.events,
+            self.events_received,
+            self.deliveries_received,
+            match self.drained {
+                Some(true) => ", every one delivered",
+                Some(false) => ", NOT all delivered in time",
+                None => " (no wait for the rest)",
+            }
+        )?;
         write!(f, "violations:                  {}", self.violations.len())?;
         for v in self.violations.iter().take(20) {
             write!(f, "\n  {v}")?;
@@ -319,6 +348,91 @@ fn load(
         .collect()
 }
 
+// ---------------------------------------------------------------- the subscriber's receiver
+
+/// The subscriber: a real HTTP server on a port of its own that answers 204 to every POST and
+/// keeps, in arrival order, each delivery's event id (`X-Yichuang-Event-Id`) and a hash of its
+/// body. It lives across the kills, as a provincial platform would.
+struct Receiver {
+    port: u16,
+    got: Arc<std::sync::Mutex<Vec<(String, u64)>>>,
+}
+
+impl Receiver {
+    fn start() -> std::io::Result<Receiver> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let got: Arc<std::sync::Mutex<Vec<(String, u64)>>> = Arc::default();
+        let shared = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let got = shared.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_deliveries(stream, &got);
+                });
+            }
+        });
+        Ok(Receiver { port, got })
+    }
+
+    fn received(&self) -> Vec<(String, u64)> {
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+fn serve_deliveries(
+    stream: TcpStream,
+    got: &std::sync::Mutex<Vec<(String, u64)>>,
+) -> std::io::Result<()> {
+    use std::hash::{Hash, Hasher};
+    let mut conn = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let (mut length, mut id) = (0usize, String::new());
+        loop {
+            line.clear();
+            if conn.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = v.trim().parse().unwrap_or(0),
+                    "x-yichuang-event-id" => id = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        conn.read_exact(&mut body)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        body.hash(&mut h);
+        if let Ok(mut g) = got.lock() {
+            g.push((id, h.finish()));
+        }
+        conn.get_mut()
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")?;
+    }
+}
+
+/// The subscriber's config file, beside the server log.
+fn write_subscriber_config(plan: &Plan, port: u16) -> Result<PathBuf, String> {
+    let path = plan.log.with_file_name("kill-subscriber.yaml");
+    let yaml = format!(
+        "subscribers:\n  - name: {SUBSCRIBER}\n    url: http://127.0.0.1:{port}/events\n    events: [\"*\"]\n    profile: native\n    secret: \"kill-test-secret-0123456789\"\n    timeout_ms: 2000\n    backoff_ms: 200\n    backoff_max_ms: 2000\n"
+    );
+    std::fs::write(&path, yaml).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+const SUBSCRIBER: &str = "kill-receiver";
+
 // ---------------------------------------------------------------- the server
 
 fn free_port() -> std::io::Result<u16> {
@@ -332,7 +446,7 @@ struct Server {
     addr: String,
 }
 
-fn start_server(plan: &Plan) -> Result<(Server, u128), String> {
+fn start_server(plan: &Plan, config: &std::path::Path) -> Result<(Server, u128), String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let addr = format!("127.0.0.1:{port}");
     let log = std::fs::OpenOptions::new()
@@ -344,6 +458,8 @@ fn start_server(plan: &Plan) -> Result<(Server, u128), String> {
     let started = Instant::now();
     let child = Command::new(&plan.binary)
         .arg("serve")
+        .arg("--config")
+        .arg(config)
         .current_dir(&plan.root)
         .env("YICHUANG_BIND", &addr)
         .env("YICHUANG_DATABASE_URL", &plan.database_url)
@@ -542,6 +658,127 @@ fn check(url: &str, acks: &[Ack], report: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(QueryableByName)]
+struct OutboxEvent {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    case_id: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = BigInt)]
+    deliveries: i64,
+    #[diesel(sql_type = BigInt)]
+    undelivered: i64,
+}
+
+fn outbox_sql() -> String {
+    format!(
+        "SELECT e.id AS id, e.case_id AS case_id, e.seq AS seq, \
+         (SELECT COUNT(*) FROM outbox_deliveries d WHERE d.event_id = e.id AND d.subscriber = '{SUBSCRIBER}') AS deliveries, \
+         (SELECT COUNT(*) FROM outbox_deliveries d WHERE d.event_id = e.id AND d.subscriber = '{SUBSCRIBER}' AND d.state <> 'delivered') AS undelivered \
+         FROM outbox_events e"
+    )
+}
+
+fn read_outbox(url: &str) -> Result<Vec<OutboxEvent>, String> {
+    let sql = outbox_sql();
+    let r = match url.strip_prefix("sqlite://") {
+        Some(path) => SqliteConnection::establish(path)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                diesel::sql_query(&sql)
+                    .load(&mut c)
+                    .map_err(|e| e.to_string())
+            }),
+        None => PgConnection::establish(url)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                diesel::sql_query(&sql)
+                    .load(&mut c)
+                    .map_err(|e| e.to_string())
+            }),
+    };
+    r.map_err(|e| format!("reading the outbox: {e}"))
+}
+
+/// Checks what the subscriber received against the committed outbox: every committed event has
+/// its delivery row; nothing was received that was not committed; a duplicate carries the same
+/// body as the first; each case's events first arrived in order (1, 2, 3, …); with `all`, every
+/// committed event arrived.
+fn check_outbox(
+    events: &[OutboxEvent],
+    received: &[(String, u64)],
+    all: bool,
+    report: &mut Report,
+) {
+    let v = &mut report.violations;
+    let committed: HashMap<&str, (&str, i64)> = events
+        .iter()
+        .map(|e| (e.id.as_str(), (e.case_id.as_str(), e.seq)))
+        .collect();
+    for e in events.iter().filter(|e| e.deliveries != 1) {
+        v.push(format!(
+            "event {} has {} deliveries to the subscriber",
+            e.id, e.deliveries
+        ));
+    }
+    let mut first: HashMap<&str, u64> = HashMap::new();
+    let mut next_seq: HashMap<&str, i64> = HashMap::new();
+    for (id, body) in received {
+        let Some(&(case, seq)) = committed.get(id.as_str()) else {
+            v.push(format!("received event {id:?}, which was never committed"));
+            continue;
+        };
+        match first.get(id.as_str()) {
+            Some(b) if b != body => {
+                v.push(format!("event {id} arrived twice with different bodies"))
+            }
+            Some(_) => {}
+            None => {
+                first.insert(id.as_str(), *body);
+                let expected = next_seq.entry(case).or_insert(1);
+                if seq != *expected {
+                    v.push(format!(
+                        "case {case}: event {seq} arrived first where {} was due",
+                        *expected
+                    ));
+                }
+                *expected = seq + 1;
+            }
+        }
+    }
+    if all {
+        let missing: Vec<&str> = events
+            .iter()
+            .filter(|e| !first.contains_key(e.id.as_str()))
+            .map(|e| e.id.as_str())
+            .take(5)
+            .collect();
+        if !missing.is_empty() {
+            v.push(format!(
+                "committed events never delivered, e.g. {missing:?}"
+            ));
+        }
+    }
+    report.events = events.len();
+    report.events_received = first.len();
+    report.deliveries_received = received.len();
+}
+
+/// Waits up to `secs` for every delivery to the subscriber to be delivered.
+fn drain(url: &str, secs: u64) -> Result<(bool, Vec<OutboxEvent>), String> {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let events = read_outbox(url)?;
+        let left: i64 = events.iter().map(|e| e.undelivered).sum();
+        if left == 0 || Instant::now() >= until {
+            return Ok((left == 0, events));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 // ---------------------------------------------------------------- the run
 
 /// A small deterministic generator for the kill moments (seeded from the clock).
@@ -586,8 +823,10 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, String
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64))
         | 1;
+    let receiver = Receiver::start().map_err(|e| format!("the receiver: {e}"))?;
+    let config = write_subscriber_config(plan, receiver.port)?;
     for cycle in 0..=plan.cycles {
-        let (server, ready_ms) = start_server(plan)?;
+        let (server, ready_ms) = start_server(plan, &config)?;
         if cycle > 0 {
             report.ready_ms.push(ready_ms);
         }
@@ -599,7 +838,26 @@ pub fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, String
         );
         check(&plan.database_url, &acks, &mut report)?;
         if cycle == plan.cycles {
+            let (drained, events) = if plan.drain_secs > 0 {
+                let (done, events) = drain(&plan.database_url, plan.drain_secs)?;
+                (Some(done), events)
+            } else {
+                (None, read_outbox(&plan.database_url)?)
+            };
             server.kill_9();
+            report.drained = drained;
+            check_outbox(
+                &events,
+                &receiver.received(),
+                drained.is_some(),
+                &mut report,
+            );
+            if drained == Some(false) {
+                report.violations.push(format!(
+                    "the outbox was not delivered within {} s",
+                    plan.drain_secs
+                ));
+            }
             break;
         }
         let stop = Arc::new(AtomicBool::new(false));

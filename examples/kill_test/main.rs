@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example kill_test -- [--database URL] [--cycles 10] [--clients 16]
-//!     [--kill-after-ms 300-1500] [--binary target/release/yichuang]
+//!     [--kill-after-ms 300-1500] [--binary target/release/yichuang] [--drain-secs 180]
 //! ```
 //! Without `--database`, a fresh SQLite file in a temp dir. Exit 1 on any violation.
 
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         clients: 16,
         kill_after_ms: (300, 1500),
         log: tmp.path().join("server.log"),
+        drain_secs: 180,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
                 true
             }
             "--cycles" => v.parse().map(|n| plan.cycles = n).is_ok(),
+            "--drain-secs" => v.parse().map(|n| plan.drain_secs = n).is_ok(),
             "--clients" => v.parse().map(|n| plan.clients = n).is_ok(),
             "--kill-after-ms" => match v.split_once('-').map(|(a, b)| (a.parse(), b.parse())) {
                 Some((Ok(lo), Ok(hi))) if lo <= hi => {

@@ -53,6 +53,8 @@ pub struct Target {
     pub max_attempts: u32,
     pub backoff_ms: u64,
     pub backoff_max_ms: u64,
+    /// Deliveries sent at once (see `Subscriber::concurrency`).
+    pub concurrency: usize,
     agent: ureq::Agent,
 }
 
@@ -127,9 +129,14 @@ impl Target {
                 "max_attempts and timeout_ms must be above 0",
             ));
         }
+        if !(1..=32).contains(&s.concurrency) {
+            return Err(sub_err(&s.name, "concurrency must be 1 to 32"));
+        }
+        let concurrency = usize::try_from(s.concurrency).unwrap_or(1);
         let timeout = Duration::from_millis(s.timeout_ms);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
+            .max_idle_connections_per_host(concurrency)
             .http_status_as_error(false)
             .max_redirects(0)
             .build()
@@ -144,6 +151,7 @@ impl Target {
             max_attempts: s.max_attempts,
             backoff_ms: s.backoff_ms.max(1),
             backoff_max_ms: s.backoff_max_ms.max(s.backoff_ms.max(1)),
+            concurrency,
             agent,
         })
     }
@@ -347,9 +355,12 @@ fn send(t: &Target, c: &Claimed, body: &str) -> Result<(), String> {
     }
 }
 
-/// One round for one subscriber: claim, send in order, record. After a failure the rest of the
-/// round's deliveries of this subscriber are given back untried (the receiver is likely down).
+/// One round for one subscriber: claim, send, record. A claim holds at most one delivery per
+/// case (the earliest undelivered), so the round's deliveries go out `concurrency` at a time
+/// without putting a case's events out of order. After a failure the deliveries of the round not
+/// yet sent are given back untried (the receiver is likely down).
 pub fn round(app: &App, ex: &Exchange, t: &Target) -> Result<RoundReport, StoreError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let owner = app.instance();
     let lease = t.lease_ms();
     let claimed = app
@@ -364,42 +375,76 @@ pub fn round(app: &App, ex: &Exchange, t: &Target) -> Result<RoundReport, StoreE
     }
     let started = Instant::now();
     let budget = Duration::from_millis(u64::try_from(lease / 2).unwrap_or(30_000));
-    let mut broken = false;
-    let mut done = Vec::with_capacity(claimed.len());
-    for c in &claimed {
-        let outcome = if broken || started.elapsed() > budget {
-            report.released += 1;
-            AttemptOutcome::Released
-        } else {
-            let sent = body_of(app, ex, t, c).and_then(|body| send(t, c, &body));
-            match sent {
-                Ok(()) => {
-                    report.delivered += 1;
-                    crate::metrics::outbox_delivered(&t.name);
-                    AttemptOutcome::Delivered
+    let broken = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let attempt = |c: &Claimed| -> AttemptOutcome {
+        if broken.load(Ordering::Relaxed) || started.elapsed() > budget {
+            return AttemptOutcome::Released;
+        }
+        match body_of(app, ex, t, c).and_then(|body| send(t, c, &body)) {
+            Ok(()) => AttemptOutcome::Delivered,
+            Err(error) => {
+                broken.store(true, Ordering::Relaxed);
+                let attempts = c.attempts + 1;
+                let dead = attempts >= i64::from(t.max_attempts);
+                if dead {
+                    tracing::warn!(subscriber = %t.name, event = %c.event_id, attempts, error = %error, "outbox delivery dead; `yichuang outbox resend` sends it again");
+                } else {
+                    tracing::debug!(subscriber = %t.name, event = %c.event_id, attempts, error = %error, "outbox delivery failed");
                 }
-                Err(error) => {
-                    broken = true;
-                    let attempts = c.attempts + 1;
-                    let dead = attempts >= i64::from(t.max_attempts);
-                    report.failed += 1;
-                    crate::metrics::outbox_failed(&t.name);
-                    if dead {
-                        report.dead += 1;
-                        tracing::warn!(subscriber = %t.name, event = %c.event_id, attempts, error = %error, "outbox delivery dead; `yichuang outbox resend` sends it again");
-                    } else {
-                        tracing::debug!(subscriber = %t.name, event = %c.event_id, attempts, error = %error, "outbox delivery failed");
-                    }
-                    let wait = backoff_ms(t.backoff_ms, t.backoff_max_ms, attempts);
-                    AttemptOutcome::Failed {
-                        error,
-                        retry_at: wall_ms()
-                            .saturating_add(i64::try_from(wait).unwrap_or(i64::MAX / 2)),
-                        dead,
-                    }
+                let wait = backoff_ms(t.backoff_ms, t.backoff_max_ms, attempts);
+                AttemptOutcome::Failed {
+                    error,
+                    retry_at: wall_ms().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX / 2)),
+                    dead,
                 }
             }
-        };
+        }
+    };
+    // Each sender takes the next delivery of the round until none is left.
+    let sender = || {
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(c) = claimed.get(i) else {
+                return mine;
+            };
+            mine.push((i, attempt(c)));
+        }
+    };
+    let senders = t.concurrency.clamp(1, claimed.len());
+    let mut outcomes: Vec<(usize, AttemptOutcome)> = if senders == 1 {
+        sender()
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..senders).map(|_| s.spawn(sender)).collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    // A delivery whose sender is gone without an outcome is given back untried.
+    let mut slots: Vec<AttemptOutcome> = claimed.iter().map(|_| AttemptOutcome::Released).collect();
+    for (i, outcome) in outcomes.drain(..) {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = outcome;
+        }
+    }
+    let mut done = Vec::with_capacity(claimed.len());
+    for (c, outcome) in claimed.iter().zip(slots) {
+        match &outcome {
+            AttemptOutcome::Delivered => {
+                report.delivered += 1;
+                crate::metrics::outbox_delivered(&t.name);
+            }
+            AttemptOutcome::Failed { dead, .. } => {
+                report.failed += 1;
+                report.dead += usize::from(*dead);
+                crate::metrics::outbox_failed(&t.name);
+            }
+            AttemptOutcome::Released => report.released += 1,
+        }
         done.push(Attempt {
             subscriber: c.subscriber.clone(),
             event_id: c.event_id.clone(),

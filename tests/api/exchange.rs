@@ -138,6 +138,7 @@ fn subscriber(url: &str, max_attempts: u32) -> Subscriber {
         max_attempts,
         backoff_ms: 20,
         backoff_max_ms: 200,
+        concurrency: 4,
     }
 }
 
