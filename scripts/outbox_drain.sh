@@ -95,6 +95,9 @@ run_backend() {
   done
   stop_server
   "$BIN" outbox resend --dead --database "$url" >/dev/null
+  # This machine's PostgreSQL runs with autovacuum off (its CI configuration); analyze the
+  # tables that grew from nothing, as autovacuum would have by now on a county's server.
+  case "$url" in postgres*) psql "$url" -qc ANALYZE ;; esac
   config 8
   python3 "$WORK/receiver.py" "$RPORT" &
   RECEIVER=$!
@@ -104,7 +107,7 @@ run_backend() {
   SECONDS=0
   start_server "$url"
   queued=$(undelivered); queued=${queued%.*}
-  echo "queued at the start: $queued"
+  echo "undelivered when first read after the start (a few already sent): $queued"
   while [ "$got" -lt "$queued" ]; do
     sleep 0.5
     read -r got total first last < <(curl -fs "http://127.0.0.1:$RPORT/")
@@ -114,7 +117,7 @@ run_backend() {
   done
   read -r distinct total first last < <(curl -fs "http://127.0.0.1:$RPORT/")
   awk -v q="$queued" -v d="$distinct" -v n="$total" -v t0="$t0" -v f="$first" -v l="$last" 'BEGIN {
-    printf "delivered: %d distinct event ids of %d queued, %d requests (%d duplicates)\n", d, q, n, n - d
+    printf "delivered: %d distinct event ids, %d requests (%d duplicates)\n", d, n, n - d
     printf "from the service start to the last event: %.1f s (%.0f events/s)\n", l - t0, d / (l - t0)
     printf "from the first event to the last: %.1f s (%.0f events/s)\n", l - f, d / (l - f)
   }'

@@ -231,6 +231,21 @@ fn approving_every_step_decides_the_matter_with_its_notice() {
     );
     // Its timeouts are void once decided.
     assert!(!fx.cancel.is_empty());
+    // The step's record names when it started (the provincial exchange's 办理环节 开始时间).
+    let approved = fx
+        .events
+        .iter()
+        .find(|e| e.kind == yichuang::domain::handling::EventKind::StepApproved)
+        .unwrap();
+    let step = &approved.detail["step"];
+    let started = w
+        .handling
+        .steps
+        .iter()
+        .find(|s| s.id == *step)
+        .and_then(|s| s.started_on)
+        .unwrap();
+    assert_eq!(approved.detail["started_on"], started.to_string());
 }
 
 #[test]

@@ -165,19 +165,19 @@ pub fn matter_of(app: &App, payload: &Value) -> Value {
 /// A detail of each kind as the handling code writes it.
 fn sample_detail(k: EventKind) -> Value {
     use EventKind as K;
-    let step = json!({"step": "S-1", "step_key": "review", "unit": "baishui/civil", "comment": "材料齐全，同意"});
+    let step = json!({"step": "S-1", "step_key": "review", "unit": "baishui/civil", "started_on": "2026-03-03", "comment": "材料齐全，同意"});
     match k {
         K::Intake => json!({"outcome": "accept", "channel": "window", "window": "w1"}),
         K::Supplement => json!({"outcome": "accept"}),
         K::StepApproved | K::StepCountersignAdded | K::StepDeemedApproved => step,
         K::StepRefused => {
-            json!({"step": "S-1", "step_key": "review", "unit": "baishui/civil", "reason": "不符合条件", "basis": "《条例》第五条", "comment": null, "decides": true})
+            json!({"step": "S-1", "step_key": "review", "unit": "baishui/civil", "started_on": "2026-03-03", "reason": "不符合条件", "basis": "《条例》第五条", "comment": null, "decides": true})
         }
         K::StepReturned | K::StepTransferred => {
-            json!({"step": "S-2", "step_key": "decide", "unit": "county/civil", "reason": "需补充核查"})
+            json!({"step": "S-2", "step_key": "decide", "unit": "county/civil", "started_on": "2026-03-05", "reason": "需补充核查"})
         }
         K::StepOverdueReminded | K::StepOverdueEscalated => {
-            json!({"step": "S-1", "due": "2026-03-20"})
+            json!({"step": "S-1", "step_key": "review", "unit": "baishui/civil", "started_on": "2026-03-03", "due_date": "2026-03-20", "policy": "remind"})
         }
         K::CaseOverdueReminded | K::CaseOverdueEscalated | K::CaseDeemedApproved => {
             json!({"track": "MZ-001", "due": "2026-03-20"})

@@ -1381,7 +1381,7 @@ fn act_on_step(ch: &mut Change, actor: &Actor, step_id: &str, action: &StepComma
                 EventKind::StepApproved,
                 serde_json::json!({
                     "step": step.id, "step_key": step.key, "unit": step.unit,
-                    "comment": comment,
+                    "started_on": step.started_on, "comment": comment,
                     // Art. 35: a review forwards its opinion and every material; the next
                     // level does not ask the applicant again.
                     "forwarded_opinion": step.role == StepRole::Review,
@@ -1407,6 +1407,7 @@ fn act_on_step(ch: &mut Change, actor: &Actor, step_id: &str, action: &StepComma
                 EventKind::StepRefused,
                 serde_json::json!({
                     "step": step.id, "step_key": step.key, "unit": step.unit,
+                    "started_on": step.started_on,
                     "reason": reason, "basis": basis, "comment": comment,
                     "decides": step.refusal_decides,
                 }),
@@ -1442,8 +1443,9 @@ fn act_on_step(ch: &mut Change, actor: &Actor, step_id: &str, action: &StepComma
             ch.event(
                 EventKind::StepTransferred,
                 serde_json::json!({
-                    "step": step.id, "to_step": new_id, "from_unit": step.unit,
-                    "to_unit": unit, "reason": reason,
+                    "step": step.id, "step_key": step.key, "to_step": new_id,
+                    "from_unit": step.unit, "unit": step.unit, "to_unit": unit,
+                    "started_on": step.started_on, "reason": reason,
                 }),
             );
         }
@@ -1484,8 +1486,8 @@ fn act_on_step(ch: &mut Change, actor: &Actor, step_id: &str, action: &StepComma
             ch.event(
                 EventKind::StepCountersignAdded,
                 serde_json::json!({
-                    "step": step.id, "countersign_step": new_id, "unit": unit,
-                    "reason": reason,
+                    "step": step.id, "step_key": step.key, "countersign_step": new_id,
+                    "unit": unit, "started_on": step.started_on, "reason": reason,
                 }),
             );
         }
@@ -1628,7 +1630,8 @@ fn return_to(
     ch.event(
         EventKind::StepReturned,
         serde_json::json!({
-            "step": step.id, "step_key": step.key, "to_step_key": to_key, "reason": reason,
+            "step": step.id, "step_key": step.key, "unit": step.unit,
+            "started_on": step.started_on, "to_step_key": to_key, "reason": reason,
         }),
     );
     ch.advance(&step.track, None)
@@ -2185,6 +2188,7 @@ fn fire(ch: &mut Change, item: &DueItem) -> Result<()> {
             }
             let detail = serde_json::json!({
                 "step": step.id, "step_key": step.key, "unit": step.unit,
+                "started_on": step.started_on,
                 "due_date": step.due.and_then(|d| d.date), "policy": step.timeout,
             });
             match step.timeout {

@@ -435,6 +435,72 @@ with_receiver_on_both! {
     dead_letter_then_resend(2) => dead_letter_then_resend_sqlite, dead_letter_then_resend_postgres;
 }
 
+/// The provincial profile over HTTP: the sample template writes each event of real cases in the
+/// provincial field names — the application number, the matter, the applicant, each 办理环节
+/// with its unit, opinion, start and end, the result, the delivery and the 好差评.
+async fn provincial_profile(app: &TestApp, rx: &Receiver) {
+    let cases = run_cases(app).await;
+    let total =
+        history_actions(app, &cases[0]).await.len() + history_actions(app, &cases[1]).await.len();
+    wait_for(rx, total).await;
+    let got: Vec<Value> = rx
+        .received()
+        .iter()
+        .map(|r| {
+            assert!(signature_valid(&r.signature, &r.body), "{r:?}");
+            serde_json::from_str(&r.body).unwrap()
+        })
+        .collect();
+    let of = |kind: &str| -> Vec<&Value> { got.iter().filter(|v| v["SJLX"] == kind).collect() };
+    for v in &got {
+        assert!(v["SBLSH"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+        assert_eq!(v["SXBM"], DIBAO, "{v}");
+        assert!(v["SQR"]["SQRMC"].is_string(), "{v}");
+    }
+    let steps = of("step_approved");
+    assert!(!steps.is_empty());
+    for v in steps {
+        let step = &v["BLHJ"];
+        assert!(step["BLBM"].is_string(), "{v}");
+        assert!(step["BLR"].is_string(), "{v}");
+        // 开始时间: the day the step started, never empty.
+        let start = step["KSSJ"]
+            .as_str()
+            .unwrap_or_else(|| panic!("KSSJ in {v}"));
+        assert!(start.parse::<chrono::NaiveDate>().is_ok(), "{v}");
+        assert!(step["JSSJ"].is_string(), "{v}");
+    }
+    let decided = of("decided");
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0]["BJ"]["BJJGDM"], "1", "{}", decided[0]);
+    assert_eq!(decided[0]["BJ"]["BJJG"], "approved");
+    let delivered = of("delivered");
+    assert_eq!(
+        delivered[0]["WL"]["SDFS"], "window_pickup",
+        "{}",
+        delivered[0]
+    );
+    let rated = of("rated");
+    assert_eq!(rated[0]["HCP"]["PJDJ"], 2, "{}", rated[0]);
+    assert_eq!(rated[0]["HCP"]["CP"], true);
+}
+
+fn with_provincial_receiver(url: String) -> impl FnOnce(&mut Config) {
+    move |c: &mut Config| {
+        let mut s = subscriber(&url, 12);
+        s.profile = Profile::Provincial;
+        c.subscribers = vec![s];
+        c.outbox_poll_ms = 20;
+    }
+}
+
+#[actix_web::test]
+async fn provincial_profile_sqlite() {
+    let rx = Receiver::start(Duration::ZERO);
+    let app = spawn_app_configured(Backend::Sqlite, with_provincial_receiver(rx.url.clone())).await;
+    provincial_profile(&app, &rx).await;
+}
+
 /// Two instances on one PostgreSQL database deliver to one slow receiver: every event arrives,
 /// and never is one event sent by both at the same time.
 #[actix_web::test]
