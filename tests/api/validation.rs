@@ -374,6 +374,11 @@ async fn odd_ids_and_filters_never_5xx(app: &TestApp) {
         "/api/v1/cases/'%20OR%201=1--".to_string(),
         format!("/api/v1/cases/{long}"),
         "/api/v1/cases/%00".to_string(),
+        // Percent-encoded bytes that are not UTF-8: the JSON error shape, not an empty 400.
+        "/api/v1/cases/%FF%FE".to_string(),
+        "/api/v1/matters/%C0%AF".to_string(),
+        "/api/v1/notices/%80/print".to_string(),
+        "/api/v1/cases?matter=%FF".to_string(),
         "/api/v1/notices/%00/print".to_string(),
         "/api/v1/cases?applicant_id=%00".to_string(),
         "/api/v1/cases?status=%00".to_string(),
