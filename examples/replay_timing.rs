@@ -110,8 +110,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!("read {} cases back in {:.2?}", cases.len(), t.elapsed());
 
-    let registry =
-        CatalogRegistry::new(Catalog::load_dir(&root.join("rules")).map_err(|e| e.to_string())?);
+    let registry = CatalogRegistry::new(
+        Catalog::load_dir(&root.join("rules")).map_err(|e| e.to_string())?,
+        0,
+    );
     let t = Instant::now();
     let check = check_replay(&registry, &store, &cases, |_| {});
     println!(

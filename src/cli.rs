@@ -1139,7 +1139,7 @@ pub fn run() -> ExitCode {
             let Some((store, _, cases)) = period_cases(&database, days) else {
                 return ExitCode::FAILURE;
             };
-            let registry = crate::app::CatalogRegistry::new(catalog);
+            let registry = crate::app::CatalogRegistry::new(catalog, 0);
             let started = std::time::Instant::now();
             let bar = progress_bar(cases.len() as u64, "replaying");
             let r = crate::app::replay::check_replay(&registry, &store, &cases, |done| {

@@ -11,71 +11,27 @@ pub mod replay;
 pub mod scheduler;
 pub mod supervise;
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+mod clock;
+mod registry;
+mod watch;
 
-use chrono::{DateTime, NaiveDate, Utc};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use registry::{
+    gate, publish, store_catalog_version, Activation, CatalogRegistry, PublishError, ReloadAttempt,
+    ReloadOutcome,
+};
+pub use watch::{start_fleet_sync, start_watcher};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::auth::Users;
-use crate::catalog::{Catalog, CatalogSources, LoadFailure};
+use crate::catalog::{Catalog, CatalogSources};
 use crate::config::Config;
 use crate::decide::DecideError;
 use crate::error_code::ErrorCode;
-use crate::store::{CatalogVersionRow, Store, StoreError, StoreOptions};
-
-/// The time source. Deadlines are computed on China Standard Time dates.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-    /// Today's date in China Standard Time (UTC+8, no daylight saving).
-    fn today(&self) -> NaiveDate {
-        let utc = DateTime::<Utc>::from_timestamp_millis(self.now_ms()).unwrap_or_default();
-        (utc + chrono::Duration::hours(8)).date_naive()
-    }
-}
-
-/// The machine's clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        Utc::now().timestamp_millis()
-    }
-}
-
-/// A clock tests set by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    ms: AtomicI64,
-}
-
-impl ManualClock {
-    /// A clock at 09:00 China time on `day`.
-    pub fn at(day: NaiveDate) -> Self {
-        let c = Self::default();
-        c.set_day(day);
-        c
-    }
-    pub fn set_day(&self, day: NaiveDate) {
-        let ms = day
-            .and_hms_opt(1, 0, 0)
-            .map_or(0, |t| t.and_utc().timestamp_millis());
-        self.ms.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl ManualClock {
-    /// Move the clock on by `ms` milliseconds.
-    pub fn advance_ms(&self, ms: i64) {
-        self.ms.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.ms.load(Ordering::SeqCst)
-    }
-}
+use crate::store::{Store, StoreError, StoreOptions};
+use registry::examples_pass;
 
 /// Errors of the application layer; the HTTP layer maps each to a status and a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -114,249 +70,6 @@ impl AppError {
             details: serde_json::Value::Null,
         }
     }
-}
-
-/// One attempt to load and activate a changed catalog.
-#[derive(
-    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct ReloadAttempt {
-    pub at_ms: i64,
-    /// `startup`, `watch`, `admin` or `sighup`.
-    pub trigger: String,
-    pub outcome: ReloadOutcome,
-    /// Content hash of the catalog that was tried.
-    pub hash: Option<String>,
-    /// Why it was rejected: every error with file:line:column, and every failing example.
-    pub errors: Vec<String>,
-}
-
-/// What a reload attempt did.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ReloadOutcome {
-    /// The catalog passed the gate and went live.
-    Activated,
-    /// The rules directory is the active catalog already.
-    Unchanged,
-    /// The catalog failed the gate; the active catalog stays.
-    Rejected,
-}
-
-impl ReloadOutcome {
-    /// The label `/metrics` uses (the same word as in JSON).
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Activated => "activated",
-            Self::Unchanged => "unchanged",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-impl ReloadAttempt {
-    fn new(
-        at_ms: i64,
-        trigger: &str,
-        outcome: ReloadOutcome,
-        hash: Option<String>,
-        errors: Vec<String>,
-    ) -> Self {
-        Self {
-            at_ms,
-            trigger: trigger.to_string(),
-            outcome,
-            hash,
-            errors,
-        }
-    }
-
-    fn rejected(at_ms: i64, trigger: &str, hash: Option<String>, errors: Vec<String>) -> Self {
-        Self::new(at_ms, trigger, ReloadOutcome::Rejected, hash, errors)
-    }
-}
-
-/// When and by what the active catalog was activated.
-#[derive(
-    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-pub struct Activation {
-    pub at_ms: i64,
-    pub by: String,
-}
-
-/// The active catalog and the versions open cases are pinned to.
-pub struct CatalogRegistry {
-    current: RwLock<Arc<Catalog>>,
-    /// Bounded by count and bytes (least recently used out); reloaded from the database.
-    pinned: crate::catalog::PinnedVersions,
-    activation: Mutex<Activation>,
-    last_attempt: Mutex<Option<ReloadAttempt>>,
-    /// One reload at a time (watcher, admin endpoint, SIGHUP).
-    reloading: Mutex<()>,
-}
-
-impl CatalogRegistry {
-    pub fn new(catalog: Catalog) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(catalog)),
-            pinned: crate::catalog::PinnedVersions::default(),
-            activation: Mutex::new(Activation {
-                at_ms: 0,
-                by: "startup".into(),
-            }),
-            last_attempt: Mutex::new(None),
-            reloading: Mutex::new(()),
-        }
-    }
-
-    /// Swap in a new catalog. Requests in flight keep the `Arc` they already hold and finish on
-    /// the catalog they started with; the previous version stays available to pinned cases.
-    fn activate(&self, new: Arc<Catalog>, by: &str, at_ms: i64) {
-        let old = {
-            let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
-            std::mem::replace(&mut *cur, new)
-        };
-        let hash = old.hash.clone();
-        self.pinned.insert(&hash, old);
-        *self.activation.lock().unwrap_or_else(|p| p.into_inner()) = Activation {
-            at_ms,
-            by: by.to_string(),
-        };
-    }
-
-    pub fn activation(&self) -> Activation {
-        self.activation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub fn last_attempt(&self) -> Option<ReloadAttempt> {
-        self.last_attempt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// The catalog new intakes are assessed under.
-    pub fn current(&self) -> Arc<Catalog> {
-        match self.current.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// The exact catalog version a case was assessed under: the active one, one in memory, or
-    /// the stored files of that version.
-    pub fn by_hash(&self, store: &Store, hash: &str) -> Result<Arc<Catalog>, AppError> {
-        let current = self.current();
-        if current.hash == hash {
-            return Ok(current);
-        }
-        // Loaded outside the cache's lock; a version evicted earlier is loaded again.
-        self.pinned.get_or_load(hash, || {
-            let row = store
-                .catalog_version(hash)?
-                .ok_or_else(|| AppError::CatalogVersion {
-                    hash: hash.to_string(),
-                    message: "not stored".into(),
-                })?;
-            let files = serde_json::from_str(&row.files).map_err(|e| AppError::CatalogVersion {
-                hash: hash.to_string(),
-                message: e.to_string(),
-            })?;
-            let catalog = Catalog::load(CatalogSources { files }).map_err(|e: LoadFailure| {
-                AppError::CatalogVersion {
-                    hash: hash.to_string(),
-                    message: e.to_string(),
-                }
-            })?;
-            Ok(Arc::new(catalog))
-        })
-    }
-}
-
-/// The gate every new catalog passes before it goes live: it loads (parse, validate, compile,
-/// templates included) with no error, every golden example passes, and every notice kind of
-/// every golden example and every service guide renders with its templates. Returns the catalog
-/// or every reason.
-pub fn gate(sources: CatalogSources) -> Result<Catalog, Vec<String>> {
-    let catalog = Catalog::load(sources)
-        .map_err(|f| f.errors().map(ToString::to_string).collect::<Vec<_>>())?;
-    examples_pass(&catalog)?;
-    let unrendered = crate::authoring::render_samples(&catalog);
-    if !unrendered.is_empty() {
-        return Err(unrendered);
-    }
-    Ok(catalog)
-}
-
-/// Every golden example of a loaded catalog passes, or every failure in words.
-fn examples_pass(catalog: &Catalog) -> Result<(), Vec<String>> {
-    let failures: Vec<String> = crate::authoring::run_examples(catalog)
-        .into_iter()
-        .filter(|r| !r.passed())
-        .map(|r| {
-            let why = r.error.clone().unwrap_or_else(|| r.differences.join("; "));
-            format!(
-                "{} [{}] 样例“{}”未通过 / example failed: {why}",
-                r.file, r.matter, r.name
-            )
-        })
-        .collect();
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures)
-    }
-}
-
-/// Why `publish` did not publish.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    #[error("{0}")]
-    Read(#[from] crate::catalog::SourceError),
-    #[error("目录未通过检查 / the catalog does not pass the gate:\n{}", .0.join("\n"))]
-    Rejected(Vec<String>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// `yichuang rules publish`: check a catalog directory through the gate, store it and make it
-/// the active version for every instance on the database.
-pub fn publish(
-    store: &Store,
-    dir: &std::path::Path,
-    by: &str,
-    now_ms: i64,
-) -> Result<(String, String), PublishError> {
-    let catalog = gate(CatalogSources::read_dir(dir)?).map_err(PublishError::Rejected)?;
-    store_catalog_version(store, &catalog, by, now_ms)?;
-    store.record_activation(&catalog.hash, by, now_ms)?;
-    Ok((catalog.hash.clone(), catalog.manifest.version.clone()))
-}
-
-/// Store a catalog version (content-addressed) so cases can be replayed under it later.
-pub fn store_catalog_version(
-    store: &Store,
-    catalog: &Catalog,
-    by: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let files = serde_json::to_string(&catalog.sources.files)
-        .map_err(|e| StoreError::Query(e.to_string()))?;
-    store.save_catalog_version(&CatalogVersionRow {
-        hash: catalog.hash.clone(),
-        version: catalog.manifest.version.clone(),
-        name: catalog.manifest.name.clone(),
-        files,
-        created_at: now_ms,
-        activated_at: Some(now_ms),
-        activated_by: Some(by.to_string()),
-    })
 }
 
 /// The service could not start.
@@ -457,98 +170,6 @@ fn warn_development_tokens(users: &Users) {
     }
 }
 
-/// What the rules directory looks like now: each file's path, size and modification time.
-fn fingerprint(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
-    let mut out = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.is_dir() {
-                pending.push(path);
-            } else {
-                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-                out.push((path, meta.len(), modified));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Watch the rules directory and reload when it changes. A burst of file events (an editor
-/// saving, a deploy copying many files) merges into one reload: a change is applied only once
-/// the directory looked the same at two polls in a row. Stops when the app is dropped.
-pub fn start_watcher(app: &Arc<App>) {
-    let every = app.config.reload_poll_ms;
-    if every == 0 {
-        return;
-    }
-    let weak = Arc::downgrade(app);
-    let dir = app.config.rules_dir.clone();
-    let spawned = std::thread::Builder::new()
-        .name("yichuang-rules-watch".into())
-        .spawn(move || {
-            let mut applied = fingerprint(&dir);
-            let mut pending = None;
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(every));
-                let Some(app) = weak.upgrade() else { return };
-                let now = fingerprint(&dir);
-                if now == applied {
-                    pending = None;
-                } else if pending.as_ref() == Some(&now) {
-                    app.reload("watch");
-                    applied = now;
-                    pending = None;
-                } else {
-                    pending = Some(now);
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "rules directory not watched; use the reload endpoint or SIGHUP");
-    }
-}
-
-/// Follow the version published to the database (`rules publish` / `rules activate`): every
-/// instance on one database converges to the latest activation within `fleet_poll_ms`.
-pub fn start_fleet_sync(app: &Arc<App>) {
-    let every = app.config.fleet_poll_ms;
-    if every == 0 {
-        return;
-    }
-    let weak = Arc::downgrade(app);
-    let spawned = std::thread::Builder::new()
-        .name("yichuang-fleet-sync".into())
-        .spawn(move || {
-            let mut seen: Option<i64> = None;
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(every));
-                let Some(app) = weak.upgrade() else { return };
-                match app.store.active_catalog() {
-                    Ok(Some(active)) if seen != Some(active.id) => {
-                        // Each activation is tried once; a rejected one stays rejected until a
-                        // newer activation appears (the status endpoint shows why).
-                        seen = Some(active.id);
-                        app.follow_published(&active.hash);
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the published catalog version")
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "fleet sync not started");
-    }
-}
-
 /// Everything the services share.
 pub struct App {
     pub config: Config,
@@ -578,12 +199,7 @@ impl App {
         h.write_i64(clock.now_ms());
         h.write_u32(std::process::id());
         crate::metrics::install();
-        let registry = CatalogRegistry::new(catalog);
-        registry
-            .activation
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .at_ms = clock.now_ms();
+        let registry = CatalogRegistry::new(catalog, clock.now_ms());
         Self {
             config,
             registry,
@@ -692,22 +308,8 @@ impl App {
 
     /// One reload at a time: run it, log a rejection, and record it as the last attempt.
     fn attempt(&self, trigger: &str, f: impl FnOnce(i64) -> ReloadAttempt) -> ReloadAttempt {
-        let _one_at_a_time = self
-            .registry
-            .reloading
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let result = f(self.clock.now_ms());
-        crate::metrics::reload(trigger, result.outcome.label());
-        if result.outcome == ReloadOutcome::Rejected {
-            tracing::warn!(trigger, errors = result.errors.len(), first = %result.errors.first().map_or("", String::as_str), "catalog change rejected; the active catalog stays");
-        }
-        *self
-            .registry
-            .last_attempt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
-        result
+        self.registry
+            .one_at_a_time(trigger, || self.clock.now_ms(), f)
     }
 
     /// Activate a catalog that passed the gate.
@@ -734,7 +336,7 @@ impl App {
     /// per-process tag.
     pub fn new_id(&self, prefix: &str) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed) % 1_000_000;
-        let ms_of_day = (self.clock.now_ms() + 8 * 3_600_000).rem_euclid(86_400_000);
+        let ms_of_day = crate::domain::china_time::ms_of_day(self.clock.now_ms());
         // 48 random bits: another case's id says nothing about the next one (ids sort by time
         // within a day, the counter keeps them unique within one instance).
         let mut random = [0u8; 6];

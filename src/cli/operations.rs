@@ -125,12 +125,8 @@ fn size(bytes: u64) -> String {
 }
 
 fn china_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    match chrono::FixedOffset::east_opt(8 * 3600) {
-        Some(cst) => t
-            .with_timezone(&cst)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        None => t.to_rfc3339(),
-    }
+    t.with_timezone(&crate::domain::china_time::offset())
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Exit 2 for PostgreSQL (not handled by these commands), 1 for every other failure.

@@ -4,6 +4,7 @@ pub mod application;
 pub mod assessment;
 pub mod calendar;
 pub mod case;
+pub mod china_time;
 pub mod deadline;
 pub mod handling;
 pub mod id_number;

@@ -391,11 +391,7 @@ pub struct ArchiveReport {
     pub batches: usize,
 }
 
-/// 00:00 China Standard Time of `day`, in unix milliseconds.
-pub fn start_of_day_ms(day: NaiveDate) -> i64 {
-    day.and_hms_opt(0, 0, 0)
-        .map_or(i64::MIN, |t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
-}
+pub use crate::domain::china_time::start_of_day_ms;
 
 // ---------------------------------------------------------------- reading the database
 

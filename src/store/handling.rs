@@ -164,8 +164,7 @@ pub struct LifecycleWrite {
 /// the end of its last day.
 pub fn fire_at_ms(due: chrono::NaiveDate) -> i64 {
     due.succ_opt()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map_or(i64::MAX, |t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
+        .map_or(i64::MAX, crate::domain::china_time::start_of_day_ms)
 }
 
 impl LifecycleWrite {

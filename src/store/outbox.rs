@@ -122,14 +122,7 @@ struct Payload<'a> {
     case: &'a CaseSummary,
 }
 
-/// RFC 3339 in China Standard Time of unix milliseconds.
-pub fn cst(ms: i64) -> String {
-    let utc = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    (utc + chrono::Duration::hours(8))
-        .naive_utc()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+08:00")
-        .to_string()
-}
+pub use crate::domain::china_time::rfc3339_of_ms as cst;
 
 #[derive(Clone, Insertable)]
 #[diesel(table_name = outbox_events)]
