@@ -189,8 +189,7 @@ pub(crate) fn notices_and_events(
     version: i64,
     today: NaiveDate,
 ) -> Result<(Vec<NewNotice>, Vec<NewEvent>), AppError> {
-    let (short, center, seal) =
-        super::intake::center_short_name(catalog, case.place.township.as_deref());
+    let (short, center, seal) = catalog.org.issuing_center(case.place.township.as_deref());
     let mut notices = Vec::new();
     for (i, draft) in fx.notices.iter().enumerate() {
         notices.push(new_notice(
@@ -265,7 +264,7 @@ fn new_notice(
         year,
         number_prefix: format!("{}政务〔{year}〕{}字第", ids.short, kind.series_char()),
         issued_on: today.to_string(),
-        content: super::intake::to_json(&content)?,
+        content: super::to_json(&content)?,
     })
 }
 
@@ -377,10 +376,28 @@ fn change_once(
     commit(app, &l, fx, extra, None, key)
 }
 
+/// Whether an open case moves to the `active` catalog at its next step: a different version
+/// whose matter (or one of the bundle's matters) is marked `apply_to_open_cases`.
+pub(crate) fn moves_to(active: &Catalog, case: &CaseRow) -> bool {
+    let marked = |code: &str| {
+        active
+            .matter(code)
+            .is_some_and(|m| m.spec.apply_to_open_cases)
+    };
+    case.catalog_hash != active.hash
+        && match &case.bundle_code {
+            Some(b) => active
+                .bundles
+                .get(b)
+                .is_some_and(|bundle| bundle.matters.iter().any(|m| marked(m))),
+            None => marked(&case.matter_code),
+        }
+}
+
 /// A change marked in the active catalog to apply to open cases moves the case to it first.
 fn follow_marked_change(app: &App, l: &mut Loaded, actor: &str, events: &mut Vec<NewEvent>) {
     let active = app.registry.current();
-    if super::intake::moves_to(&active, &l.row) {
+    if moves_to(&active, &l.row) {
         let from = std::mem::replace(&mut l.case.catalog_hash, active.hash.clone());
         l.row.catalog_hash = active.hash.clone();
         l.catalog = active.clone();
@@ -411,11 +428,7 @@ fn commit(
         .iter()
         .any(|e| e.action == EventKind::CatalogChanged)
         .then(|| l.catalog.hash.clone());
-    let application = fx
-        .application
-        .as_ref()
-        .map(super::intake::to_json)
-        .transpose()?;
+    let application = fx.application.as_ref().map(super::to_json).transpose()?;
     let now_ms = app.clock.now_ms();
     // The case's promised date follows its matters' (the latest, once every running one has a
     // date): a pause, an extension or a newly published calendar moves it.
@@ -816,55 +829,6 @@ pub(crate) fn open_lifecycle(
         notices,
         events,
     })
-}
-
-/// 容缺 materials handed in: checked against their standards under the case's own version as on
-/// the day it was received, then recorded.
-pub fn supply_deferred(
-    app: &App,
-    user: &User,
-    case_id: &str,
-    materials: Vec<crate::domain::application::PresentedMaterial>,
-    key: Option<&RequestKey>,
-) -> Result<ActionResult, AppError> {
-    // The checks below give a retry the same answer; `change` answers it from its key.
-    let l = Loaded::load(app, case_id)?;
-    authorize(app, user, Action::SupplyDeferred, case_id, &l.facts())?;
-    let owed: Vec<&str> = l
-        .case
-        .assessment
-        .parts()
-        .iter()
-        .flat_map(|a| a.deferred.iter().map(|d| d.id.as_str()))
-        .collect();
-    if let Some(m) = materials.iter().find(|m| !owed.contains(&m.id.as_str())) {
-        return Err(AppError::invalid(
-            ErrorCode::NotDeferred,
-            format!("材料 {} 不是本办件容缺后补的材料", m.id),
-        ));
-    }
-    let mut application = l.case.application.clone();
-    for m in &materials {
-        application.materials.retain(|x| x.id != m.id);
-        application.materials.push(m.clone());
-    }
-    let ids: Vec<&str> = materials.iter().map(|m| m.id.as_str()).collect();
-    let defects = super::intake::deferred_defects(&l.catalog, &l.row, &application, &ids)?;
-    if !defects.is_empty() {
-        return Err(AppError::Invalid {
-            code: ErrorCode::MaterialDefective,
-            message: "补交的容缺材料不符合要求，请按告知内容更正".into(),
-            details: serde_json::to_value(&defects).unwrap_or_default(),
-        });
-    }
-    change(
-        app,
-        user,
-        case_id,
-        Action::SupplyDeferred,
-        &Command::SupplyDeferred { materials },
-        key,
-    )
 }
 
 /// Hand over a result. A village agent records only a delivery through the agent (代办员带回);

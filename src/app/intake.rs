@@ -7,7 +7,7 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use super::{App, AppError};
+use super::{to_json, App, AppError};
 use crate::auth::{CaseScope, Role, User};
 use crate::catalog::Catalog;
 use crate::decide::{assess, assess_bundle};
@@ -292,24 +292,6 @@ fn assess_request(
     }
 }
 
-/// Whether an open case moves to the `active` catalog at its next step: a different version
-/// whose matter (or one of the bundle's matters) is marked `apply_to_open_cases`.
-pub(crate) fn moves_to(active: &Catalog, case: &CaseRow) -> bool {
-    let marked = |code: &str| {
-        active
-            .matter(code)
-            .is_some_and(|m| m.spec.apply_to_open_cases)
-    };
-    case.catalog_hash != active.hash
-        && match &case.bundle_code {
-            Some(b) => active
-                .bundles
-                .get(b)
-                .is_some_and(|bundle| bundle.matters.iter().any(|m| marked(m))),
-            None => marked(&case.matter_code),
-        }
-}
-
 /// The channel a stored case came by.
 fn channel_of(case: &CaseRow) -> Result<Channel, AppError> {
     Ok(Channel::parse(&case.channel)?)
@@ -374,21 +356,6 @@ pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAsses
     assess_request(&catalog, req, &ctx)
 }
 
-pub(crate) fn center_short_name(
-    catalog: &Catalog,
-    township: Option<&str>,
-) -> (String, String, String) {
-    let org = &catalog.org;
-    match township.and_then(|t| org.township(t)) {
-        Some(t) => (t.name.clone(), t.center.clone(), t.seal.clone()),
-        None => (
-            org.county.name.clone(),
-            org.county.center.clone(),
-            org.county.seal.clone(),
-        ),
-    }
-}
-
 struct NoticePlan<'a> {
     catalog: &'a Catalog,
     case_id: &'a str,
@@ -405,7 +372,7 @@ fn notices_for(
     plan: &NoticePlan,
     assessment: &CaseAssessment,
 ) -> Result<Vec<NewNotice>, AppError> {
-    let (short, center, seal) = center_short_name(plan.catalog, plan.township);
+    let (short, center, seal) = plan.catalog.org.issuing_center(plan.township);
     let (matter, bundle_defects) = match assessment {
         CaseAssessment::Bundle(b) => (b.bundle_name.clone(), Some(b.defects.as_slice())),
         CaseAssessment::Matter(a) => (a.matter_name.clone(), None),
@@ -466,10 +433,6 @@ fn notices_for(
         });
     }
     Ok(out)
-}
-
-pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
-    serde_json::to_string(v).map_err(|e| AppError::Corrupt(e.to_string()))
 }
 
 fn request_hash(req: &impl Serialize) -> Result<String, AppError> {
@@ -701,7 +664,7 @@ fn supplement_once(
     // Open cases keep their version, unless the active version of their matter is marked to
     // apply to open cases: then the case moves to it now, and its history says so.
     let active = app.registry.current();
-    let moves = moves_to(&active, &case);
+    let moves = super::handling::moves_to(&active, &case);
     let catalog = if moves {
         active.clone()
     } else {
@@ -801,4 +764,59 @@ fn supplement_once(
         idempotency: key.cloned(),
     })?;
     result_of(receipt)
+}
+
+/// 容缺 materials handed in: checked against their standards under the case's own version as on
+/// the day it was received, then recorded.
+pub fn supply_deferred(
+    app: &App,
+    user: &User,
+    case_id: &str,
+    materials: Vec<crate::domain::application::PresentedMaterial>,
+    key: Option<&RequestKey>,
+) -> Result<super::handling::ActionResult, AppError> {
+    // The checks below give a retry the same answer; `change` answers it from its key.
+    let l = super::handling::Loaded::load(app, case_id)?;
+    super::handling::authorize(
+        app,
+        user,
+        super::access::Action::SupplyDeferred,
+        case_id,
+        &l.facts(),
+    )?;
+    let owed: Vec<&str> = l
+        .case
+        .assessment
+        .parts()
+        .iter()
+        .flat_map(|a| a.deferred.iter().map(|d| d.id.as_str()))
+        .collect();
+    if let Some(m) = materials.iter().find(|m| !owed.contains(&m.id.as_str())) {
+        return Err(AppError::invalid(
+            ErrorCode::NotDeferred,
+            format!("材料 {} 不是本办件容缺后补的材料", m.id),
+        ));
+    }
+    let mut application = l.case.application.clone();
+    for m in &materials {
+        application.materials.retain(|x| x.id != m.id);
+        application.materials.push(m.clone());
+    }
+    let ids: Vec<&str> = materials.iter().map(|m| m.id.as_str()).collect();
+    let defects = deferred_defects(&l.catalog, &l.row, &application, &ids)?;
+    if !defects.is_empty() {
+        return Err(AppError::Invalid {
+            code: ErrorCode::MaterialDefective,
+            message: "补交的容缺材料不符合要求，请按告知内容更正".into(),
+            details: serde_json::to_value(&defects).unwrap_or_default(),
+        });
+    }
+    super::handling::change(
+        app,
+        user,
+        case_id,
+        super::access::Action::SupplyDeferred,
+        &crate::domain::handling::Command::SupplyDeferred { materials },
+        key,
+    )
 }

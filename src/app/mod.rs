@@ -33,6 +33,11 @@ use crate::error_code::ErrorCode;
 use crate::store::{Store, StoreError, StoreOptions};
 use registry::examples_pass;
 
+/// A value as the JSON text the store keeps.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, AppError> {
+    serde_json::to_string(v).map_err(|e| AppError::Corrupt(e.to_string()))
+}
+
 /// Errors of the application layer; the HTTP layer maps each to a status and a stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -137,6 +137,19 @@ pub struct Village {
 }
 
 impl Organisation {
+    /// The place name, service center name and seal name of the center that issues a case's
+    /// papers: the township's, or the county's for a case without a township.
+    pub fn issuing_center(&self, township: Option<&str>) -> (String, String, String) {
+        match township.and_then(|t| self.township(t)) {
+            Some(t) => (t.name.clone(), t.center.clone(), t.seal.clone()),
+            None => (
+                self.county.name.clone(),
+                self.county.center.clone(),
+                self.county.seal.clone(),
+            ),
+        }
+    }
+
     pub fn township(&self, id: &str) -> Option<&Township> {
         self.townships.iter().find(|t| t.id == id)
     }

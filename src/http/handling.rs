@@ -330,7 +330,7 @@ async fn deferred(
     let key = retry.of_change(&auth.0, &body.0);
     let (id, materials) = (id.into_inner(), body.0.materials);
     answer(app, auth, move |a, u| {
-        handling::supply_deferred(a, u, &id, materials, key.as_ref())
+        crate::app::intake::supply_deferred(a, u, &id, materials, key.as_ref())
     })
     .await
 }

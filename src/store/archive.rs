@@ -42,11 +42,11 @@ use super::backup::{self, BackupError};
 use super::conn::DbConnection;
 use super::handling::{load_due, load_handling};
 use super::mapping::AsText;
-use super::ops::write_tx;
 use super::schema::{
     archived_cases, audit_chain, case_events, case_parts, case_steps, cases, due_items,
     idempotency_keys, notices, ratings,
 };
+use super::tx::write_tx;
 use super::{Backend, EventRow, Store, StoreError};
 use crate::domain::case::CaseStatus;
 use crate::domain::handling::finished;

@@ -7,9 +7,8 @@ use diesel::prelude::*;
 
 use super::conn::DbConnection;
 use super::mapping::{self, AsText, DueState};
-use super::ops::{insert_event, insert_notices, load_case, record_key, replay};
-use super::schema::{case_parts, case_steps, cases, due_items, ratings};
-use super::{IntakeReceipt, NewEvent, NewNotice, StoreError};
+use super::schema::{case_parts, case_steps, due_items, ratings};
+use super::{NewEvent, NewNotice, StoreError};
 use crate::domain::case::{Case, CaseStatus};
 use crate::domain::handling::{Cancel, DueItem, Effects, Handling, RatingSubject};
 
@@ -410,82 +409,14 @@ pub(crate) fn insert_new_lifecycles(
     writes: &[&LifecycleWrite],
 ) -> Result<(), StoreError> {
     let parts: Vec<&PartRow> = writes.iter().flat_map(|w| &w.parts).collect();
-    super::ops::insert_rows!(conn, case_parts::table, parts)?;
+    super::batch::insert_rows!(conn, case_parts::table, parts)?;
     let steps: Vec<&StepRow> = writes.iter().flat_map(|w| &w.steps).collect();
-    super::ops::insert_rows!(conn, case_steps::table, steps)?;
+    super::batch::insert_rows!(conn, case_steps::table, steps)?;
     let ratings: Vec<&RatingRow> = writes.iter().flat_map(|w| &w.ratings).collect();
-    super::ops::insert_rows!(conn, ratings::table, ratings)?;
+    super::batch::insert_rows!(conn, ratings::table, ratings)?;
     let due: Vec<&NewDueItem> = writes.iter().flat_map(|w| &w.due).collect();
-    super::ops::insert_rows!(conn, due_items::table, due)?;
+    super::batch::insert_rows!(conn, due_items::table, due)?;
     Ok(())
-}
-
-pub(crate) fn apply_change(
-    conn: &mut DbConnection,
-    c: &CaseChange,
-    routes: &[super::outbox::OutboxRoute],
-) -> Result<IntakeReceipt, StoreError> {
-    if let Some(k) = &c.idempotency {
-        if let Some(first) = replay(conn, k)? {
-            return Ok(first);
-        }
-    }
-    if let Some((item, by)) = &c.fired {
-        let done = diesel::update(
-            due_items::table
-                .filter(due_items::id.eq(item))
-                .filter(due_items::state.eq(DueState::Pending.as_text())),
-        )
-        .set((
-            due_items::state.eq(DueState::Done.as_text()),
-            due_items::done_at.eq(c.now_ms),
-            due_items::done_by.eq(by),
-        ))
-        .execute(conn)?;
-        if done == 0 {
-            return Err(StoreError::DueItemTaken(*item));
-        }
-    }
-    let changed = diesel::update(
-        cases::table
-            .filter(cases::id.eq(&c.case_id))
-            .filter(cases::row_version.eq(c.expected_version)),
-    )
-    .set((
-        c.status.map(|s| cases::status.eq(s.as_text())),
-        c.application.as_ref().map(|a| cases::application.eq(a)),
-        c.due_date.as_ref().map(|d| cases::due_date.eq(d)),
-        c.move_to_catalog
-            .as_ref()
-            .map(|h| cases::catalog_hash.eq(h)),
-        cases::updated_at.eq(c.now_ms),
-        cases::row_version.eq(cases::row_version + 1i64),
-    ))
-    .execute(conn)?;
-    if changed == 0 {
-        return match load_case(conn, &c.case_id)? {
-            None => Err(StoreError::NotFound(format!("case {}", c.case_id))),
-            Some(now) => Err(StoreError::Conflict(format!(
-                "case {} is at version {}, the change expected {}",
-                c.case_id, now.row_version, c.expected_version
-            ))),
-        };
-    }
-    write_lifecycle(conn, &c.case_id, &c.lifecycle)?;
-    let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
-    for e in &c.events {
-        insert_event(conn, &c.case_id, c.now_ms, e, routes)?;
-    }
-    if let Some(k) = &c.idempotency {
-        record_key(conn, k, &c.case_id, Some(&notices), c.now_ms)?;
-    }
-    let case = load_case(conn, &c.case_id)?
-        .ok_or_else(|| StoreError::NotFound(format!("case {}", c.case_id)))?;
-    Ok(IntakeReceipt {
-        case,
-        notices,
-        replayed: false,
-    })
 }
 
 /// The parts, steps and ratings of a case.

@@ -13,6 +13,7 @@
 pub mod archive;
 pub mod audit;
 pub mod backup;
+mod batch;
 mod conn;
 pub mod crypto;
 mod error;
@@ -23,6 +24,7 @@ mod ops;
 pub mod outbox;
 mod personal;
 pub mod schema;
+mod tx;
 mod writer;
 
 use std::sync::Arc;
@@ -800,7 +802,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<StoredDueItem>, StoreError> {
         let mut c = self.conn()?;
-        ops::write_tx(&mut c, |c| {
+        tx::write_tx(&mut c, |c| {
             handling::claim_due(c, now_ms, owner, lease_ms, limit)
         })
     }

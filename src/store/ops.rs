@@ -1,51 +1,20 @@
 //! The statements behind the store's operations, written once against `DbConnection`.
 //! Only the document-counter upsert and the transaction start differ per backend.
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 
 use super::audit;
+use super::batch::insert_rows;
 use super::conn::{DbConnection, MultiBackend};
 use super::handling::{write_lifecycle, CaseChange};
-use super::mapping::AsText;
+use super::mapping::{AsText, DueState};
 use super::outbox::{self, OutboxRoute};
-use super::schema::{case_events, cases, document_counters, idempotency_keys, notices};
+use super::schema::{case_events, cases, document_counters, due_items, idempotency_keys, notices};
+use super::tx::{savepoint, write_tx};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
     NewNotice, NoticeRow, RequestKey, StoreError,
 };
-
-/// Inserts `rows` (a slice of rows that are `Clone`, such as references) into `table` in
-/// multi-row INSERT statements of at most `ROWS_PER_INSERT` rows, run on the concrete
-/// connection: diesel's `MultiConnection` cannot build a multi-row INSERT for both backends at
-/// once. Inside the caller's transaction. The row types carry
-/// `#[diesel(treat_none_as_default_value = false)]`: without it diesel writes a SQLite batch one
-/// row at a time inside a savepoint of its own, which is slower and, on a full disk, answers
-/// "no such savepoint" instead of the outage (the `single_statement_batches` test checks it).
-macro_rules! insert_rows {
-    ($conn:expr, $table:expr, $rows:expr) => {{
-        let mut written: Result<(), StoreError> = Ok(());
-        for chunk in $rows.chunks($crate::store::ops::ROWS_PER_INSERT) {
-            let done = match &mut *$conn {
-                DbConnection::Pg(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c),
-                DbConnection::Sqlite(c) => diesel::insert_into($table)
-                    .values(chunk.to_vec())
-                    .execute(c),
-            };
-            if let Err(e) = done {
-                written = Err(StoreError::from(e));
-                break;
-            }
-        }
-        written
-    }};
-}
-pub(crate) use insert_rows;
-
-/// Rows per multi-row INSERT: far below both backends' bound-parameter limits.
-pub(crate) const ROWS_PER_INSERT: usize = 100;
 
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
 #[derive(Debug)]
@@ -83,9 +52,7 @@ impl Job {
             }
             Job::Reads(r) => super::personal::insert_reads(conn, r).map(|_| Done::Logged),
             Job::Update(u) => apply_update(conn, u, routes).map(|r| Done::Receipt(Box::new(r))),
-            Job::Change(c) => {
-                super::handling::apply_change(conn, c, routes).map(|r| Done::Receipt(Box::new(r)))
-            }
+            Job::Change(c) => apply_change(conn, c, routes).map(|r| Done::Receipt(Box::new(r))),
             #[cfg(test)]
             Job::Panic => panic!("injected panic in a store job"),
         }
@@ -100,55 +67,6 @@ impl Job {
             #[cfg(test)]
             Job::Panic => false,
         }
-    }
-}
-
-type Tm = <DbConnection as Connection>::TransactionManager;
-
-/// Runs `f` in a top-level write transaction. On SQLite the transaction starts with
-/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred `BEGIN` that reads first and
-/// writes later can fail with SQLITE_BUSY on the upgrade, which busy_timeout cannot resolve.
-pub(crate) fn write_tx<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    match conn {
-        DbConnection::Pg(_) => Tm::begin_transaction(conn)?,
-        // The MultiConnection transaction manager delegates its state to the inner
-        // connection, so nested transactions on `conn` below become SAVEPOINTs.
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
-    }
-    let r = f(conn);
-    finish_tx(conn, r)
-}
-
-/// Runs `f` in a savepoint of the caller's transaction.
-fn savepoint<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    Tm::begin_transaction(conn)?;
-    let r = f(conn);
-    finish_tx(conn, r)
-}
-
-/// Commits on success, rolls back on failure. When the rollback fails too, the original error
-/// is kept if it is an outage: SQLite rolls the whole transaction back by itself on a full disk
-/// or an I/O error, so the ROLLBACK (TO SAVEPOINT) that follows fails with "not in a
-/// transaction", which says nothing and would turn a clean 503 into a 500.
-fn finish_tx<T>(conn: &mut DbConnection, r: Result<T, StoreError>) -> Result<T, StoreError> {
-    match r {
-        Ok(v) => {
-            Tm::commit_transaction(conn)?;
-            Ok(v)
-        }
-        Err(e) => match Tm::rollback_transaction(conn) {
-            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
-            Err(_) if e.is_unavailable() => Err(e),
-            Err(re) => Err(re.into()),
-        },
     }
 }
 
@@ -524,6 +442,74 @@ pub(crate) fn apply_intakes(
         });
     }
     every_answered(out)
+}
+
+fn apply_change(
+    conn: &mut DbConnection,
+    c: &CaseChange,
+    routes: &[super::outbox::OutboxRoute],
+) -> Result<IntakeReceipt, StoreError> {
+    if let Some(k) = &c.idempotency {
+        if let Some(first) = replay(conn, k)? {
+            return Ok(first);
+        }
+    }
+    if let Some((item, by)) = &c.fired {
+        let done = diesel::update(
+            due_items::table
+                .filter(due_items::id.eq(item))
+                .filter(due_items::state.eq(DueState::Pending.as_text())),
+        )
+        .set((
+            due_items::state.eq(DueState::Done.as_text()),
+            due_items::done_at.eq(c.now_ms),
+            due_items::done_by.eq(by),
+        ))
+        .execute(conn)?;
+        if done == 0 {
+            return Err(StoreError::DueItemTaken(*item));
+        }
+    }
+    let changed = diesel::update(
+        cases::table
+            .filter(cases::id.eq(&c.case_id))
+            .filter(cases::row_version.eq(c.expected_version)),
+    )
+    .set((
+        c.status.map(|s| cases::status.eq(s.as_text())),
+        c.application.as_ref().map(|a| cases::application.eq(a)),
+        c.due_date.as_ref().map(|d| cases::due_date.eq(d)),
+        c.move_to_catalog
+            .as_ref()
+            .map(|h| cases::catalog_hash.eq(h)),
+        cases::updated_at.eq(c.now_ms),
+        cases::row_version.eq(cases::row_version + 1i64),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return match load_case(conn, &c.case_id)? {
+            None => Err(StoreError::NotFound(format!("case {}", c.case_id))),
+            Some(now) => Err(StoreError::Conflict(format!(
+                "case {} is at version {}, the change expected {}",
+                c.case_id, now.row_version, c.expected_version
+            ))),
+        };
+    }
+    write_lifecycle(conn, &c.case_id, &c.lifecycle)?;
+    let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
+    for e in &c.events {
+        insert_event(conn, &c.case_id, c.now_ms, e, routes)?;
+    }
+    if let Some(k) = &c.idempotency {
+        record_key(conn, k, &c.case_id, Some(&notices), c.now_ms)?;
+    }
+    let case = load_case(conn, &c.case_id)?
+        .ok_or_else(|| StoreError::NotFound(format!("case {}", c.case_id)))?;
+    Ok(IntakeReceipt {
+        case,
+        notices,
+        replayed: false,
+    })
 }
 
 fn apply_update(
@@ -1138,7 +1124,11 @@ mod tests {
             assert_eq!(x, y);
         }
         // Enough rows that a batch needs more than one statement per table.
-        assert!(a.len() > 2 * ROWS_PER_INSERT, "{}", a.len());
+        assert!(
+            a.len() > 2 * crate::store::batch::ROWS_PER_INSERT,
+            "{}",
+            a.len()
+        );
         // And the chains verify.
         let report = crate::store::audit::verify(together, &mut |_, _| {}).unwrap();
         assert!(report.intact(), "{report:?}");

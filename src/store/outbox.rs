@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use super::conn::DbConnection;
 use super::mapping::AsText;
-use super::ops::write_tx;
 use super::schema::{cases, outbox_deliveries, outbox_events};
+use super::tx::write_tx;
 use super::{NewEvent, Store, StoreError, MAX_PAGE};
 use crate::domain::handling::EventKind;
 
@@ -215,7 +215,7 @@ pub(crate) fn insert_prepared(
     routes: &[OutboxRoute],
 ) -> Result<(), StoreError> {
     let rows: Vec<EventInsert<'_>> = events.iter().map(PreparedEvent::row).collect();
-    super::ops::insert_rows!(conn, outbox_events::table, rows)?;
+    super::batch::insert_rows!(conn, outbox_events::table, rows)?;
     let deliveries: Vec<DeliveryInsert<'_>> = events
         .iter()
         .flat_map(|e| {
@@ -234,7 +234,7 @@ pub(crate) fn insert_prepared(
                 })
         })
         .collect();
-    super::ops::insert_rows!(conn, outbox_deliveries::table, deliveries)?;
+    super::batch::insert_rows!(conn, outbox_deliveries::table, deliveries)?;
     Ok(())
 }
 

@@ -6,8 +6,9 @@ use diesel::prelude::*;
 
 use super::conn::{self, DbConnection, Target};
 use super::crypto::{self, Keyring};
-use super::ops::{write_tx, Done, Job};
+use super::ops::{Done, Job};
 use super::schema::{cases, notices, personal_data_reads};
+use super::tx::write_tx;
 use super::{CaseRow, IntakeReceipt, NewNotice, NoticeRow, Store, StoreError};
 
 /// The sealed columns, as named in the associated data of their values.

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use diesel::r2d2::R2D2Connection;
 
 use super::conn::{DbConnection, Session, Target};
-use super::ops::{apply_all, run_job, write_tx, Done, Job};
+use super::ops::{apply_all, run_job, Done, Job};
 use super::outbox::SharedRoutes;
+use super::tx::write_tx;
 use super::StoreError;
 
 /// Most requests committed in one transaction.
