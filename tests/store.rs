@@ -141,7 +141,7 @@ fn intake_is_atomic(store: &Store) {
     let mut bad = intake("c2");
     bad.notices[0].id = "c1-n1".into();
     let e = store.commit_intake(bad).unwrap_err();
-    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(matches!(e, StoreError::Duplicate(_)), "{e:?}");
     assert!(store.case("c2").unwrap().is_none());
     assert!(store.events_of_case("c2").unwrap().is_empty());
 
@@ -177,7 +177,7 @@ fn failing_item_does_not_affect_others(store: &Store) {
         let (t, r) = h.join().unwrap();
         if t % 4 == 0 {
             let e = r.unwrap_err();
-            assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+            assert!(matches!(e, StoreError::Duplicate(_)), "{e:?}");
             assert!(store.notice(&format!("n{t}")).unwrap().is_none());
         } else {
             let r = r.unwrap();
@@ -325,7 +325,7 @@ fn stale_update_conflicts(store: &Store) {
             vec![notice("u1-n3", NoticeKind::Acceptance, PREFIX)],
         ))
         .unwrap_err();
-    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(matches!(e, StoreError::Stale(_)), "{e:?}");
     assert!(store.notice("u1-n3").unwrap().is_none());
     assert_eq!(store.case("u1").unwrap().unwrap().row_version, 2);
 

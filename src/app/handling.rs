@@ -38,7 +38,7 @@ fn retrying<T>(mut attempt_once: impl FnMut() -> Result<T, AppError>) -> Result<
     let mut attempt = 1;
     loop {
         match attempt_once() {
-            Err(AppError::Store(StoreError::Conflict(_))) if attempt < ATTEMPTS => attempt += 1,
+            Err(AppError::Store(StoreError::Stale(_))) if attempt < ATTEMPTS => attempt += 1,
             other => return other,
         }
     }

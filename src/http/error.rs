@@ -133,7 +133,10 @@ impl From<StoreError> for ApiError {
                 "数据库暂时不可用，请稍后重试；重试时请使用同一 Idempotency-Key，以免重复受理或重复办理",
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} 不存在")),
-            StoreError::Conflict(_) | StoreError::DueItemTaken(_) => {
+            StoreError::Stale(_)
+            | StoreError::Duplicate(_)
+            | StoreError::MissingReference(_)
+            | StoreError::DueItemTaken(_) => {
                 Self::new(ErrorCode::Conflict, "该办件刚被其他人修改，请刷新后重试")
             }
             StoreError::IdempotencyMismatch => Self::new(

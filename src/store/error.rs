@@ -22,9 +22,16 @@ pub enum StoreError {
     /// The named row does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// A uniqueness rule or an optimistic-lock check (`row_version`) failed.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// The case changed since it was read: its `row_version` is not the one the write expected
+    /// (read it again and decide again).
+    #[error("the case changed meanwhile: {0}")]
+    Stale(String),
+    /// A row with the same key exists already (a uniqueness rule).
+    #[error("already exists: {0}")]
+    Duplicate(String),
+    /// A row the write refers to does not exist (a foreign key).
+    #[error("refers to a missing row: {0}")]
+    MissingReference(String),
     /// The due item was carried out or cancelled by another instance first.
     #[error("due item {0} was already carried out or cancelled")]
     DueItemTaken(i64),
@@ -103,8 +110,8 @@ impl From<DieselError> for StoreError {
                     None => info.message().to_string(),
                 };
                 match kind {
-                    DatabaseErrorKind::UniqueViolation => StoreError::Conflict(msg),
-                    DatabaseErrorKind::ForeignKeyViolation => StoreError::Conflict(msg),
+                    DatabaseErrorKind::UniqueViolation => StoreError::Duplicate(msg),
+                    DatabaseErrorKind::ForeignKeyViolation => StoreError::MissingReference(msg),
                     DatabaseErrorKind::ClosedConnection
                     | DatabaseErrorKind::UnableToSendCommand
                     | DatabaseErrorKind::ReadOnlyTransaction => StoreError::Unavailable(msg),

@@ -223,7 +223,7 @@ impl LifecycleWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseChange {
     pub case_id: String,
-    /// The case must still be at this `row_version` (else [`StoreError::Conflict`]).
+    /// The case must still be at this `row_version` (else [`StoreError::Stale`]).
     pub expected_version: i64,
     pub status: Option<CaseStatus>,
     /// New stored application (JSON), when materials were added.

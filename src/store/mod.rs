@@ -548,7 +548,7 @@ impl Store {
         match inserted {
             Ok(_) => Ok(()),
             // Content-addressed: the same hash is the same content.
-            Err(StoreError::Conflict(_)) if self.catalog_version(&v.hash)?.is_some() => Ok(()),
+            Err(StoreError::Duplicate(_)) if self.catalog_version(&v.hash)?.is_some() => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -721,7 +721,7 @@ impl Store {
         self.write_case(Job::Intake(Box::new(intake), id_hash))
     }
 
-    /// Re-assesses an open case if it is still at `expected_row_version` (else `Conflict`):
+    /// Re-assesses an open case if it is still at `expected_row_version` (else `Stale`):
     /// updates it, numbers and stores the new notices and the event, in one transaction.
     pub fn update_case(&self, mut update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
         update.application = self.seal_application(&update.case_id, &update.application)?;

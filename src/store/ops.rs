@@ -88,7 +88,7 @@ pub(crate) fn run_job(
         };
         match r {
             Err(e) if e.is_retryable() && attempt < 5 => attempt += 1,
-            Err(StoreError::Conflict(_)) if job.has_idempotency_key() && attempt == 0 => {
+            Err(StoreError::Duplicate(_)) if job.has_idempotency_key() && attempt == 0 => {
                 attempt += 1
             }
             other => return other,
@@ -489,7 +489,7 @@ fn apply_change(
     if changed == 0 {
         return match load_case(conn, &c.case_id)? {
             None => Err(StoreError::NotFound(format!("case {}", c.case_id))),
-            Some(now) => Err(StoreError::Conflict(format!(
+            Some(now) => Err(StoreError::Stale(format!(
                 "case {} is at version {}, the change expected {}",
                 c.case_id, now.row_version, c.expected_version
             ))),
@@ -540,7 +540,7 @@ fn apply_update(
     if changed == 0 {
         return match load_case(conn, &u.case_id)? {
             None => Err(StoreError::NotFound(format!("case {}", u.case_id))),
-            Some(c) => Err(StoreError::Conflict(format!(
+            Some(c) => Err(StoreError::Stale(format!(
                 "case {} is at row_version {}, the update expected {}",
                 u.case_id, c.row_version, u.expected_row_version
             ))),
