@@ -9,18 +9,13 @@ SECONDS_UNDER_LOAD=${LOAD_SECONDS:-60}
 CONNS=${CONNS:-32}
 PORT=${PORT:-18085}
 BASE="http://127.0.0.1:$PORT"
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+. scripts/bench_lib.sh
+need_wrk
 cargo build --release --quiet
 WORK=$(mktemp -d)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cp -r rules "$WORK/rules"
-TODAY=$(TZ=Asia/Shanghai date +%F)
-cat > "$WORK/intake.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer dev-clerk-baishui"
-wrk.body = [[{"matter":"QS-MZ-001","application":{"applicant":{"kind":"natural_person","name":"李秀英","id_number":"330112195003120017","phone":"13800001234"},"fields":{"household_size":2,"monthly_income":1200,"members":[{"name":"李秀英","id_number":"330112195003120017","relation":"本人"},{"name":"王建国","id_number":"330112194208080042","relation":"配偶"}],"owns_vehicle":false,"bank_account":"6228480012345678","address":"青山县白水镇东村3组12号"},"materials":[{"id":"application_form","signed":true},{"id":"id_cards"},{"id":"household_register"},{"id":"authorization","signed":true},{"id":"income_proof","issued_on":"$TODAY"}]}}]]
-LUA
+write_intake_lua "$WORK/intake.lua"
 YICHUANG_BIND="127.0.0.1:$PORT" YICHUANG_DATABASE_URL="sqlite://$WORK/load.db" \
   YICHUANG_RULES_DIR="$WORK/rules" YICHUANG_RELOAD_POLL_MS=200 RUST_LOG=warn,yichuang::app=info \
   target/release/yichuang serve > "$WORK/server.log" 2>&1 &
