@@ -198,6 +198,7 @@ pub(crate) fn notices_and_events(
             NoticeIds {
                 id: format!("{}-N{version}-{}", case.id, i + 1),
                 org: &catalog.org,
+                words: &catalog.templates,
                 short: &short,
                 center: &center,
                 seal: &seal,
@@ -221,6 +222,7 @@ pub(crate) fn notices_and_events(
 struct NoticeIds<'a> {
     id: String,
     org: &'a crate::domain::org::Organisation,
+    words: &'a crate::print::Templates,
     short: &'a str,
     center: &'a str,
     seal: &'a str,
@@ -254,6 +256,7 @@ fn new_notice(
         matter: &matter,
         org: ids.org,
         township: case.place.township.as_deref(),
+        words: ids.words,
     };
     let content = header.content(draft);
     let year = today.year();

@@ -386,6 +386,7 @@ fn notices_for(
         matter: &matter,
         org: &plan.catalog.org,
         township: plan.township,
+        words: &plan.catalog.templates,
     };
     let parts = assessment.parts();
     let specs: Vec<&crate::domain::matter::Matter> = parts

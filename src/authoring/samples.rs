@@ -93,6 +93,7 @@ fn example_notices(
         matter: &a.matter_name,
         org: &catalog.org,
         township,
+        words: &catalog.templates,
     };
     let specs: Vec<&Matter> = vec![&m.spec];
     let parts: Vec<&Assessment> = vec![&a];

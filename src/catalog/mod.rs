@@ -554,7 +554,11 @@ impl Catalog {
             }
         };
         let calendar = load_calendar(&sources, &mut findings);
-        let templates = match crate::print::Templates::from_files(&sources.files) {
+        let wording = sources.files.get(crate::print::WORDING_FILE).and_then(|t| {
+            parse_yaml::<BTreeMap<String, String>>(crate::print::WORDING_FILE, t, &mut findings)
+        });
+        let templates = match crate::print::Templates::from_files(&sources.files, wording.as_ref())
+        {
             Ok(t) => t,
             Err(errors) => {
                 for e in errors {

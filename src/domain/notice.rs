@@ -143,8 +143,207 @@ pub struct NoticeItem {
     pub obtain_from: Option<String>,
 }
 
-impl NoticeItem {
-    pub fn new(title: impl Into<String>, detail: impl Into<String>) -> Self {
+/// The sentences of notices whose words policy staff choose: each is a template in the catalog's
+/// `templates/wording.yaml`, filled with the named facts of the case ([`Sentence`]). The law a
+/// sentence cites is chosen here (it follows the matter); the words around it are the catalog's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wording {
+    Supplement,
+    SupplementDue,
+    Refusal,
+    Acceptance,
+    SpecialProcedurePermit,
+    SpecialProcedureOther,
+    DeferralCommitment,
+    DeferralDue,
+    DeferralSignature,
+    Immediate,
+    ImmediateItem,
+    Approved,
+    DeemedApproved,
+    Terminated,
+    Disapproved,
+    Collect,
+    Remedies,
+    RemediesGeneral,
+    DatesFirst,
+    DatesMoved,
+    Lapse,
+    Withdrawal,
+    Pause,
+    Resume,
+    Extension,
+}
+
+impl Wording {
+    pub const ALL: [Wording; 25] = [
+        Self::Supplement,
+        Self::SupplementDue,
+        Self::Refusal,
+        Self::Acceptance,
+        Self::SpecialProcedurePermit,
+        Self::SpecialProcedureOther,
+        Self::DeferralCommitment,
+        Self::DeferralDue,
+        Self::DeferralSignature,
+        Self::Immediate,
+        Self::ImmediateItem,
+        Self::Approved,
+        Self::DeemedApproved,
+        Self::Terminated,
+        Self::Disapproved,
+        Self::Collect,
+        Self::Remedies,
+        Self::RemediesGeneral,
+        Self::DatesFirst,
+        Self::DatesMoved,
+        Self::Lapse,
+        Self::Withdrawal,
+        Self::Pause,
+        Self::Resume,
+        Self::Extension,
+    ];
+
+    /// Its key in `templates/wording.yaml`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Supplement => "supplement",
+            Self::SupplementDue => "supplement_due",
+            Self::Refusal => "refusal",
+            Self::Acceptance => "acceptance",
+            Self::SpecialProcedurePermit => "special_procedure_permit",
+            Self::SpecialProcedureOther => "special_procedure_other",
+            Self::DeferralCommitment => "deferral_commitment",
+            Self::DeferralDue => "deferral_due",
+            Self::DeferralSignature => "deferral_signature",
+            Self::Immediate => "immediate",
+            Self::ImmediateItem => "immediate_item",
+            Self::Approved => "approved",
+            Self::DeemedApproved => "deemed_approved",
+            Self::Terminated => "terminated",
+            Self::Disapproved => "disapproved",
+            Self::Collect => "collect",
+            Self::Remedies => "remedies",
+            Self::RemediesGeneral => "remedies_general",
+            Self::DatesFirst => "dates_first",
+            Self::DatesMoved => "dates_moved",
+            Self::Lapse => "lapse",
+            Self::Withdrawal => "withdrawal",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Extension => "extension",
+        }
+    }
+
+    pub fn of_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.key() == key)
+    }
+
+    /// The names its template may use, each always given (possibly empty).
+    pub fn names(self) -> &'static [&'static str] {
+        const ARC: &[&str] = &["applicant", "received", "matter"];
+        const ARC_CITE: &[&str] = &["applicant", "received", "matter", "cite"];
+        const ARC_RESULT: &[&str] = &["applicant", "received", "matter", "result", "result_kind"];
+        match self {
+            Self::Supplement | Self::Acceptance | Self::Immediate => ARC_CITE,
+            Self::Refusal
+            | Self::Terminated
+            | Self::Disapproved
+            | Self::DatesFirst
+            | Self::DatesMoved => ARC,
+            Self::Approved | Self::DeemedApproved => ARC_RESULT,
+            Self::SupplementDue | Self::DeferralDue => &["due"],
+            Self::SpecialProcedurePermit
+            | Self::SpecialProcedureOther
+            | Self::DeferralSignature
+            | Self::RemediesGeneral => &[],
+            Self::DeferralCommitment => &["applicant", "matter"],
+            Self::ImmediateItem => &["result", "result_kind", "decider"],
+            Self::Collect => &["due", "center"],
+            Self::Remedies => &["review_days", "review_body", "lawsuit_months", "court"],
+            Self::Lapse => &["applicant", "received", "matter", "due"],
+            Self::Withdrawal => &["applicant", "received", "matter", "withdrawn"],
+            Self::Pause => &["applicant", "matter", "procedure", "cite"],
+            Self::Resume => &["applicant", "matter", "procedure", "ended", "days", "due"],
+            Self::Extension => &[
+                "applicant",
+                "matter",
+                "reason",
+                "approved_by",
+                "cite",
+                "days",
+                "due",
+            ],
+        }
+    }
+}
+
+/// A sentence to be worded: which, and the facts its template is filled with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    pub wording: Wording,
+    pub facts: Vec<(&'static str, String)>,
+}
+
+impl Sentence {
+    pub fn new<const N: usize>(wording: Wording, facts: [(&'static str, String); N]) -> Self {
+        Self {
+            wording,
+            facts: facts.into(),
+        }
+    }
+}
+
+/// What words sentences: the templates of a catalog version ([`crate::print::Templates`]).
+pub trait Words {
+    fn say(&self, s: &Sentence) -> String;
+}
+
+/// The text of a line of a notice: given as it is, or worded by the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Text {
+    Given(String),
+    Worded(Sentence),
+}
+
+impl Text {
+    fn say(&self, words: &dyn Words) -> String {
+        match self {
+            Self::Given(t) => t.clone(),
+            Self::Worded(s) => words.say(s),
+        }
+    }
+}
+
+impl From<String> for Text {
+    fn from(t: String) -> Self {
+        Self::Given(t)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(t: &str) -> Self {
+        Self::Given(t.to_string())
+    }
+}
+
+impl From<Sentence> for Text {
+    fn from(s: Sentence) -> Self {
+        Self::Worded(s)
+    }
+}
+
+/// A line of a notice before it is worded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftItem {
+    pub title: String,
+    pub detail: Text,
+    pub basis: Option<String>,
+    pub obtain_from: Option<String>,
+}
+
+impl DraftItem {
+    pub fn new(title: impl Into<String>, detail: impl Into<Text>) -> Self {
         Self {
             title: title.into(),
             detail: detail.into(),
@@ -155,6 +354,14 @@ impl NoticeItem {
     pub fn with_basis(mut self, basis: impl Into<String>) -> Self {
         self.basis = Some(basis.into());
         self
+    }
+    fn say(self, words: &dyn Words) -> NoticeItem {
+        NoticeItem {
+            detail: self.detail.say(words),
+            title: self.title,
+            basis: self.basis,
+            obtain_from: self.obtain_from,
+        }
     }
 }
 
@@ -201,8 +408,8 @@ pub struct NoticeDraft {
     pub kind: NoticeKind,
     /// The matter it is about, within a bundle (`None`: the whole case).
     pub track: Option<String>,
-    pub paragraphs: Vec<String>,
-    pub items: Vec<NoticeItem>,
+    pub paragraphs: Vec<Sentence>,
+    pub items: Vec<DraftItem>,
     /// The unit whose decision the notice carries (its name is printed; its 救济途径 are named).
     pub decider: Option<UnitId>,
     /// The result it names (即办件 and approvals).
@@ -254,6 +461,8 @@ pub struct NoticeHeader<'a> {
     pub org: &'a Organisation,
     /// The township whose center takes the case (`None`: the county center).
     pub township: Option<&'a str>,
+    /// The wording of the case's catalog version.
+    pub words: &'a dyn Words,
 }
 
 impl NoticeHeader<'_> {
@@ -264,11 +473,12 @@ impl NoticeHeader<'_> {
                 .org
                 .remedies(draft.decider.as_ref(), self.township)
                 .cloned();
-            draft.paragraphs.push(remedies_text(remedies.as_ref()));
+            draft.paragraphs.push(remedies_sentence(remedies.as_ref()));
             remedies
         } else {
             None
         };
+        let words = self.words;
         NoticeContent {
             kind: draft.kind,
             title: draft.kind.title().to_string(),
@@ -278,8 +488,8 @@ impl NoticeHeader<'_> {
             case_id: self.case_id.to_string(),
             applicant_name: self.applicant_name.to_string(),
             matter: self.matter.to_string(),
-            paragraphs: draft.paragraphs,
-            items: draft.items,
+            paragraphs: draft.paragraphs.iter().map(|p| words.say(p)).collect(),
+            items: draft.items.into_iter().map(|i| i.say(words)).collect(),
             decider: draft.decider.as_ref().and_then(|u| self.org.unit_name(u)),
             result: draft.result,
             received: draft.received,
@@ -291,17 +501,50 @@ impl NoticeHeader<'_> {
 
 /// The remedies sentence of a refusal or 不予决定: the named 复议机关 and court when the
 /// organisation file names them, else the law's general words.
-pub fn remedies_text(r: Option<&Remedies>) -> String {
+pub fn remedies_sentence(r: Option<&Remedies>) -> Sentence {
     match r {
-        Some(r) => format!(
-            "如对本决定不服，可以自收到本决定书之日起{}日内向{}申请行政复议，或者在{}个月内依法向{}提起行政诉讼。",
-            chinese_number(r.review_days),
-            r.review_body,
-            chinese_number(r.lawsuit_months),
-            r.court
+        Some(r) => Sentence::new(
+            Wording::Remedies,
+            [
+                ("review_days", chinese_number(r.review_days)),
+                ("review_body", r.review_body.clone()),
+                ("lawsuit_months", chinese_number(r.lawsuit_months)),
+                ("court", r.court.clone()),
+            ],
         ),
-        None => "如对本决定不服，可以自收到本决定书之日起六十日内依法申请行政复议，或者在六个月内依法提起行政诉讼。".into(),
+        None => Sentence::new(Wording::RemediesGeneral, []),
     }
+}
+
+/// The facts most sentences name: applicant, date received, matter.
+fn arc(applicant: &str, received: &str, matter: &str) -> [(&'static str, String); 3] {
+    [
+        ("applicant", applicant.to_string()),
+        ("received", received.to_string()),
+        ("matter", matter.to_string()),
+    ]
+}
+
+/// The result a sentence names, and its kind (both empty when the matter names none).
+fn result_facts(r: Option<&NoticeResult>) -> [(&'static str, String); 2] {
+    [
+        ("result", r.map(|r| r.name.clone()).unwrap_or_default()),
+        (
+            "result_kind",
+            r.map(|r| r.kind.label().to_string()).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// The facts of a sentence that cites the law.
+fn arc_cite(
+    applicant: &str,
+    received: &str,
+    matter: &str,
+    cite: String,
+) -> [(&'static str, String); 4] {
+    let [a, r, m] = arc(applicant, received, matter);
+    [a, r, m, ("cite", cite)]
 }
 
 /// A number in Chinese characters as documents write periods (六十, 六, 九十, 一百二十).
@@ -495,9 +738,14 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
     let laws = f.laws(f.assessments);
     match kind {
         NoticeKind::Supplement => {
-            draft.paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，经审查，申请材料不齐全或者不符合法定形式。{}，现一次性告知您需要补正的全部内容如下。请补正后到本中心窗口提交，本申请继续办理，无需重新申请。",
-                MatterLaw::cite(&laws, "第三十二条第一款第（四）项")
+            draft.paragraphs.push(Sentence::new(
+                Wording::Supplement,
+                arc_cite(
+                    applicant,
+                    &received,
+                    matter,
+                    MatterLaw::cite(&laws, "第三十二条第一款第（四）项"),
+                ),
             ));
             let defects: Vec<&Defect> = match f.bundle_defects {
                 Some(d) => d.iter().collect(),
@@ -508,17 +756,18 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                     .collect(),
             };
             for d in defects {
-                draft.items.push(NoticeItem {
+                draft.items.push(DraftItem {
                     title: d.name.clone(),
-                    detail: d.reason.clone(),
+                    detail: d.reason.clone().into(),
                     basis: d.basis.clone(),
                     obtain_from: d.obtain_from.clone(),
                 });
             }
         }
         NoticeKind::Refusal => {
-            draft.paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，经审查，决定不予受理，理由及依据如下。"
+            draft.paragraphs.push(Sentence::new(
+                Wording::Refusal,
+                arc(applicant, &received, matter),
             ));
             for a in f.assessments {
                 for r in &a.refusals {
@@ -526,9 +775,9 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                         Some(agency) => format!("{}。请向{}申请。", r.reason, agency),
                         None => r.reason.clone(),
                     };
-                    draft.items.push(NoticeItem {
+                    draft.items.push(DraftItem {
                         title: r.kind.label().to_string(),
-                        detail,
+                        detail: detail.into(),
                         basis: Some(r.basis.clone()),
                         obtain_from: None,
                     });
@@ -537,9 +786,14 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
         }
         NoticeKind::Acceptance => {
             let accepted_laws = f.laws(&accepted);
-            draft.paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，{}，决定予以受理。本通知书同时作为材料收取凭证，所收材料见下表。",
-                MatterLaw::cite(&accepted_laws, "第三十二条第一款第（五）项")
+            draft.paragraphs.push(Sentence::new(
+                Wording::Acceptance,
+                arc_cite(
+                    applicant,
+                    &received,
+                    matter,
+                    MatterLaw::cite(&accepted_laws, "第三十二条第一款第（五）项"),
+                ),
             ));
             // A bundle's lines name their matter; a single matter's need not.
             let bundle = f.assessments.len() > 1;
@@ -554,12 +808,12 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                 if let Some(due) = &a.due {
                     draft
                         .items
-                        .push(NoticeItem::new(title("承诺办结时限"), due_text(due)));
+                        .push(DraftItem::new(title("承诺办结时限"), due_text(due)));
                 }
                 if let Some(due) = &a.statutory_due {
                     draft
                         .items
-                        .push(NoticeItem::new(title("法定办结时限"), due_text(due)));
+                        .push(DraftItem::new(title("法定办结时限"), due_text(due)));
                 }
                 if let Some(route) = &a.route {
                     let steps: Vec<String> = route
@@ -569,32 +823,36 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                         .collect();
                     draft
                         .items
-                        .push(NoticeItem::new(title("办理流程"), steps.join(" → ")));
+                        .push(DraftItem::new(title("办理流程"), steps.join(" → ")));
                 }
             }
             draft.received = f.received(&accepted);
             let special = if accepted_laws.iter().any(|l| l.permit) {
-                "依法需要听证、检验、检测、鉴定、专家评审等特别程序的，所需时间不计入办理时限，届时另行书面告知。"
+                Wording::SpecialProcedurePermit
             } else {
-                "需要入户调查、公示、评估等特别程序的，所需时间不计入办理时限，届时另行书面告知。"
+                Wording::SpecialProcedureOther
             };
-            draft.paragraphs.push(special.to_string());
+            draft.paragraphs.push(Sentence::new(special, []));
         }
         NoticeKind::DeferralCommitment => {
-            draft.paragraphs.push(format!(
-                "本人{applicant}申请办理“{matter}”，主要申请材料齐全，以下材料暂缺。本人承诺在规定期限内补齐；逾期未补齐的，同意按规定终止办理。"
+            draft.paragraphs.push(Sentence::new(
+                Wording::DeferralCommitment,
+                [
+                    ("applicant", applicant.to_string()),
+                    ("matter", matter.to_string()),
+                ],
             ));
             for a in f.assessments {
                 for d in &a.deferred {
-                    draft.items.push(NoticeItem::new(
+                    draft.items.push(DraftItem::new(
                         d.name.clone(),
-                        format!("须于{}前补交", due_text(&d.supply_by)),
+                        Sentence::new(Wording::DeferralDue, [("due", due_text(&d.supply_by))]),
                     ));
                 }
             }
             draft
                 .paragraphs
-                .push("承诺人（签字）：                    ".to_string());
+                .push(Sentence::new(Wording::DeferralSignature, []));
         }
         NoticeKind::ImmediateDecision => {
             let immediate: Vec<&Assessment> = f
@@ -609,25 +867,26 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                 immediate
             };
             let laws = f.laws(&immediate);
-            draft.paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全、符合法定形式，{}，当场作出准予办理的决定。本通知书文号即为该决定的文号。",
-                MatterLaw::cite(&laws, "第三十四条第二款")
+            draft.paragraphs.push(Sentence::new(
+                Wording::Immediate,
+                arc_cite(
+                    applicant,
+                    &received,
+                    matter,
+                    MatterLaw::cite(&laws, "第三十四条第二款"),
+                ),
             ));
             for a in &immediate {
                 let spec = f.spec(&a.matter_code);
                 let result = spec.map(|m| NoticeResult::from(&m.result));
-                let detail = match &result {
-                    Some(r) => format!(
-                        "准予办理。办理结果：{}（{}），决定单位：{}",
-                        r.name,
-                        r.kind.label(),
-                        a.decider.name
-                    ),
-                    None => format!("准予办理，决定单位：{}", a.decider.name),
-                };
+                let [name, kind] = result_facts(result.as_ref());
+                let detail = Sentence::new(
+                    Wording::ImmediateItem,
+                    [name, kind, ("decider", a.decider.name.clone())],
+                );
                 draft
                     .items
-                    .push(NoticeItem::new(a.matter_name.clone(), detail));
+                    .push(DraftItem::new(a.matter_name.clone(), detail));
                 if draft.decider.is_none() {
                     draft.decider = Some(a.decider.unit_id.clone());
                     draft.result = result;
@@ -676,10 +935,11 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
         MatterLaw::of,
     );
     let result = f.spec.map(|m| NoticeResult::from(&m.result));
-    let result_text = result
-        .as_ref()
-        .map(|r| format!("办理结果：{}（{}）。", r.name, r.kind.label()))
-        .unwrap_or_default();
+    let with_result = |wording| {
+        let [a, r, m] = arc(applicant, &received, matter);
+        let [name, kind] = result_facts(result.as_ref());
+        Sentence::new(wording, [a, r, m, name, kind])
+    };
     let mut draft = NoticeDraft {
         kind: NoticeKind::of_decision(f.decision),
         track,
@@ -687,23 +947,21 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
         ..NoticeDraft::default()
     };
     match f.decision {
-        Decision::Approved => draft.paragraphs.push(format!(
-            "{applicant}：您于{received}申请办理的“{matter}”，经审查，符合法定条件、标准，决定准予办理。{result_text}"
-        )),
-        Decision::DeemedApproved => draft.paragraphs.push(format!(
-            "{applicant}：您于{received}申请办理的“{matter}”，申请材料齐全，承办单位未在承诺时限内作出决定且未书面说明理由，依照本事项的超时默认办结规定，视为准予办理。{result_text}"
-        )),
-        Decision::Terminated => draft.paragraphs.push(format!(
-            "{applicant}：您于{received}申请办理的“{matter}”系容缺受理，您承诺后补的材料未在约定期限内提交，根据容缺受理承诺书的约定，本申请终止办理。补齐材料后可重新申请。"
+        Decision::Approved => draft.paragraphs.push(with_result(Wording::Approved)),
+        Decision::DeemedApproved => draft.paragraphs.push(with_result(Wording::DeemedApproved)),
+        Decision::Terminated => draft.paragraphs.push(Sentence::new(
+            Wording::Terminated,
+            arc(applicant, &received, matter),
         )),
         Decision::Disapproved => {
-            draft.paragraphs.push(format!(
-                "{applicant}：您于{received}申请办理的“{matter}”，经审查，决定不予办理，理由及依据如下。"
+            draft.paragraphs.push(Sentence::new(
+                Wording::Disapproved,
+                arc(applicant, &received, matter),
             ));
             let (reason, basis) = f.refusal.unwrap_or(("", ""));
-            draft.items.push(NoticeItem {
+            draft.items.push(DraftItem {
                 title: "不予办理的理由".into(),
-                detail: reason.to_string(),
+                detail: reason.into(),
                 basis: (!basis.is_empty()).then(|| basis.to_string()),
                 obtain_from: None,
             });
@@ -712,11 +970,11 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
     if f.decision.has_result() {
         draft.result = result;
         if let Some((Some(due), center)) = f.delivery {
-            let mut item = NoticeItem::new(
+            let mut item = DraftItem::new(
                 "领取",
-                format!(
-                    "请于{}前到{center}统一出件窗口领取（领取时核验原件），或选择邮寄送达",
-                    chinese_date(due)
+                Sentence::new(
+                    Wording::Collect,
+                    [("due", chinese_date(due)), ("center", center.to_string())],
                 ),
             );
             if law.permit {
@@ -737,13 +995,10 @@ pub struct About<'a> {
 
 /// 特别程序告知书 when a special procedure starts.
 /// The line of a one-time notice that says by when to supply (补正期限).
-pub fn supplement_due_item(due: Option<NaiveDate>) -> NoticeItem {
-    NoticeItem::new(
+pub fn supplement_due_item(due: Option<NaiveDate>) -> DraftItem {
+    DraftItem::new(
         "补正期限",
-        format!(
-            "请于{}前补正。逾期未补正的，本申请终止办理，需要时请重新申请。",
-            date_or_pending(due)
-        ),
+        Sentence::new(Wording::SupplementDue, [("due", date_or_pending(due))]),
     )
 }
 
@@ -767,18 +1022,15 @@ pub fn dates_notice(
     received_on: NaiveDate,
     changes: &[DateChange],
 ) -> NoticeDraft {
-    let mut paragraphs = Vec::new();
-    if changes.iter().any(|c| c.from.is_none()) {
-        paragraphs.push(format!(
-            "{applicant}：您于{}申请办理的“{matter}”，当时工作日历尚未发布，以下期限的具体日期未能确定。现工作日历已经发布，本中心按工作日重新计算，将有关日期书面告知如下。",
-            chinese_date(received_on),
-        ));
+    let wording = if changes.iter().any(|c| c.from.is_none()) {
+        Wording::DatesFirst
     } else {
-        paragraphs.push(format!(
-            "{applicant}：您于{}申请办理的“{matter}”，因法定节假日安排调整，以下期限的日期相应变更，特此书面告知。",
-            chinese_date(received_on),
-        ));
-    }
+        Wording::DatesMoved
+    };
+    let paragraphs = vec![Sentence::new(
+        wording,
+        arc(applicant, &chinese_date(received_on), matter),
+    )];
     let items = changes
         .iter()
         .map(|c| {
@@ -791,7 +1043,7 @@ pub fn dates_notice(
                     chinese_date(c.to)
                 ),
             };
-            NoticeItem::new(c.matter.clone(), detail)
+            DraftItem::new(c.matter.clone(), detail)
         })
         .collect();
     NoticeDraft {
@@ -814,12 +1066,11 @@ pub fn lapse_notice(
     NoticeDraft {
         kind: NoticeKind::Lapse,
         track: None,
-        paragraphs: vec![format!(
-            "{applicant}：您于{}申请办理的“{matter}”，本中心已一次性告知需要补正的全部内容，补正期限至{}。您未在期限内补正，本申请终止办理。已提交的材料可到窗口领回；如需办理，请重新申请。",
-            chinese_date(received_on),
-            chinese_date(due_on),
-        )],
-        items: vec![NoticeItem::new("终止办理的事项", matters.join("、"))],
+        paragraphs: vec![Sentence::new(Wording::Lapse, {
+            let [a, r, m] = arc(applicant, &chinese_date(received_on), matter);
+            [a, r, m, ("due", chinese_date(due_on))]
+        })],
+        items: vec![DraftItem::new("终止办理的事项", matters.join("、"))],
         ..NoticeDraft::default()
     }
 }
@@ -836,16 +1087,13 @@ pub fn withdrawal_notice(
     NoticeDraft {
         kind: NoticeKind::Withdrawal,
         track: None,
-        paragraphs: vec![
-            format!(
-                "{applicant}：您于{}申请办理的“{matter}”，您于{}申请撤回，本中心依法终止办理。已提交的材料可到窗口领回；如需办理，可重新申请。",
-                chinese_date(received_on),
-                chinese_date(withdrawn_on),
-            ),
-        ],
+        paragraphs: vec![Sentence::new(Wording::Withdrawal, {
+            let [a, r, m] = arc(applicant, &chinese_date(received_on), matter);
+            [a, r, m, ("withdrawn", chinese_date(withdrawn_on))]
+        })],
         items: vec![
-            NoticeItem::new("终止办理的事项", matters.join("、")),
-            NoticeItem::new("撤回理由", reason.to_string()),
+            DraftItem::new("终止办理的事项", matters.join("、")),
+            DraftItem::new("撤回理由", reason.to_string()),
         ],
         ..NoticeDraft::default()
     }
@@ -862,7 +1110,7 @@ pub fn pause_notice(
     let (applicant, matter, law) = (about.applicant, about.matter, about.law);
     let label = kind.label();
     let cite = MatterLaw::cite(std::slice::from_ref(law), "第四十五条");
-    let mut item = NoticeItem::new(
+    let mut item = DraftItem::new(
         "特别程序",
         format!(
             "{label}：{reason}（自{}起，预计{}结束）",
@@ -874,8 +1122,14 @@ pub fn pause_notice(
     NoticeDraft {
         kind: NoticeKind::SpecialProcedure,
         track,
-        paragraphs: vec![format!(
-            "{applicant}：您申请办理的“{matter}”，需要进行{label}。{cite}，{label}所需时间不计算在办理期限内。"
+        paragraphs: vec![Sentence::new(
+            Wording::Pause,
+            [
+                ("applicant", applicant.to_string()),
+                ("matter", matter.to_string()),
+                ("procedure", label.to_string()),
+                ("cite", cite),
+            ],
         )],
         items: vec![item],
         ..NoticeDraft::default()
@@ -895,11 +1149,16 @@ pub fn resume_notice(
     NoticeDraft {
         kind: NoticeKind::SpecialProcedure,
         track,
-        paragraphs: vec![format!(
-            "{applicant}：您申请办理的“{matter}”的{}已于{}结束，用时{paused_days}个工作日，不计入办理期限。承诺办结日期相应顺延至{}。",
-            kind.label(),
-            chinese_date(ended_on),
-            date_or_pending(new_due),
+        paragraphs: vec![Sentence::new(
+            Wording::Resume,
+            [
+                ("applicant", applicant.to_string()),
+                ("matter", matter.to_string()),
+                ("procedure", kind.label().to_string()),
+                ("ended", chinese_date(ended_on)),
+                ("days", paused_days.to_string()),
+                ("due", date_or_pending(new_due)),
+            ],
         )],
         ..NoticeDraft::default()
     }
@@ -918,10 +1177,20 @@ pub fn extension_notice(
     NoticeDraft {
         kind: NoticeKind::Extension,
         track,
-        paragraphs: vec![format!(
-            "{applicant}：您申请办理的“{matter}”，因{reason}，经{approved_by}批准，{}，办理期限延长{days}个工作日，至{}。",
-            MatterLaw::cite(std::slice::from_ref(law), "第四十二条"),
-            date_or_pending(new_due)
+        paragraphs: vec![Sentence::new(
+            Wording::Extension,
+            [
+                ("applicant", applicant.to_string()),
+                ("matter", matter.to_string()),
+                ("reason", reason.to_string()),
+                ("approved_by", approved_by.to_string()),
+                (
+                    "cite",
+                    MatterLaw::cite(std::slice::from_ref(law), "第四十二条"),
+                ),
+                ("days", days.to_string()),
+                ("due", date_or_pending(new_due)),
+            ],
         )],
         ..NoticeDraft::default()
     }
@@ -966,7 +1235,11 @@ mod tests {
         serde_yaml::from_str(include_str!("../../rules/org.yaml")).unwrap()
     }
 
-    fn header<'a>(org: &'a Organisation, township: Option<&'a str>) -> NoticeHeader<'a> {
+    fn header<'a>(
+        org: &'a Organisation,
+        township: Option<&'a str>,
+        words: &'a crate::print::Templates,
+    ) -> NoticeHeader<'a> {
         NoticeHeader {
             case_id: "C1",
             center: "白水镇便民服务中心",
@@ -976,6 +1249,7 @@ mod tests {
             matter: "公共场所卫生许可",
             org,
             township,
+            words,
         }
     }
 
@@ -998,8 +1272,9 @@ mod tests {
             None,
         );
         assert_eq!(n.kind, NoticeKind::Disapproval);
-        assert_eq!(n.items[0].detail, "不符合卫生规范");
-        let c = header(&org, Some("baishui")).content(n);
+        assert_eq!(n.items[0].detail, Text::Given("不符合卫生规范".into()));
+        let words = crate::print::Templates::builtin();
+        let c = header(&org, Some("baishui"), &words).content(n);
         let last = c.paragraphs.last().unwrap();
         assert!(
             last.contains("六十日内向青山县人民政府申请行政复议"),
@@ -1025,7 +1300,10 @@ mod tests {
 
     #[test]
     fn without_remedies_in_the_org_file_the_general_words_are_printed() {
-        assert!(remedies_text(None).contains("六十日内依法申请行政复议"));
+        let words = crate::print::Templates::builtin();
+        assert!(words
+            .say(&remedies_sentence(None))
+            .contains("六十日内依法申请行政复议"));
     }
 
     #[test]

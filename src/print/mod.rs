@@ -8,6 +8,10 @@
 //! Values are HTML-escaped automatically (`{{ x }}` can never inject markup), rendering is bounded
 //! by fuel and recursion limits, and a catalog version without templates (one stored before they
 //! existed) prints with the built-in ones, the sample catalog's own files compiled in.
+//!
+//! The sentences of notices are worded by `templates/wording.yaml` ([`Wording`]): one template
+//! of plain text per entry, rendered when the notice is issued, so the stored notice (its JSON)
+//! and the printed page say the same. An entry the file does not have is worded as built in.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +19,7 @@ use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, ErrorKind};
 use serde::Serialize;
 
-use crate::domain::notice::{chinese_date, NoticeContent};
+use crate::domain::notice::{chinese_date, NoticeContent, Sentence, Wording, Words};
 use crate::domain::org::Contact;
 
 /// The folder of the catalog that holds templates.
@@ -24,6 +28,9 @@ pub const TEMPLATE_DIR: &str = "templates/";
 pub const NOTICE_TEMPLATE: &str = "notice.html";
 /// The template of the printed service guide.
 pub const GUIDE_TEMPLATE: &str = "guide.html";
+/// The wording of notices' sentences, one template per [`Wording`].
+pub const WORDING_FILE: &str = "templates/wording.yaml";
+const BUILTIN_WORDING: &str = include_str!("../../rules/templates/wording.yaml");
 
 const BUILTIN: [(&str, &str); 2] = [
     (
@@ -88,9 +95,21 @@ impl std::fmt::Debug for Templates {
     }
 }
 
+/// The template name of a wording entry.
+fn wording_name(w: Wording) -> String {
+    format!("wording/{}", w.key())
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // Wording is plain text (the page that prints it escapes it); pages are HTML.
+    env.set_auto_escape_callback(|name| {
+        if name.starts_with("wording/") {
+            AutoEscape::None
+        } else {
+            AutoEscape::Html
+        }
+    });
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(RECURSION);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
@@ -122,22 +141,80 @@ impl Templates {
             // left out and reported when used.
             let _ = env.add_template_owned(name, text);
         }
+        add_builtin_wording(&mut env, &BTreeMap::new());
         Self {
             env,
             from_catalog: false,
         }
     }
 
-    /// The templates of a catalog: its `templates/*.html` files, each missing one built in.
-    /// Every file that does not compile is reported.
-    pub fn from_files(files: &BTreeMap<String, String>) -> Result<Self, Vec<TemplateError>> {
+    /// The templates of a catalog: its `templates/*.html` files and the entries of its
+    /// `templates/wording.yaml` (`wording`, parsed by the catalog), each missing one built in.
+    /// Every file that does not compile, every unknown wording entry and every entry that does
+    /// not render with its facts (an unknown name, say) is reported.
+    pub fn from_files(
+        files: &BTreeMap<String, String>,
+        wording: Option<&BTreeMap<String, String>>,
+    ) -> Result<Self, Vec<TemplateError>> {
         let mut env = environment();
         let mut errors = Vec::new();
         let mut own = false;
+        let own_wording = wording.cloned().unwrap_or_default();
+        let wording_text = files.get(WORDING_FILE).map_or("", String::as_str);
+        let line_of = |key: &str| {
+            wording_text
+                .lines()
+                .position(|l| l.starts_with(&format!("{key}:")))
+                .map_or(1, |i| i + 1)
+        };
+        for (key, text) in &own_wording {
+            own = true;
+            let Some(w) = Wording::of_key(key) else {
+                let known: Vec<&str> = Wording::ALL.iter().map(|w| w.key()).collect();
+                errors.push(TemplateError {
+                    file: WORDING_FILE.into(),
+                    line: line_of(key),
+                    message: format!(
+                        "没有名为 {key} 的文书用语 / no wording entry {key}; known: {}",
+                        known.join(", ")
+                    ),
+                });
+                continue;
+            };
+            if let Err(e) = env.add_template_owned(wording_name(w), text.clone()) {
+                errors.push(wording_error(&e, key, line_of(key)));
+            }
+        }
+        add_builtin_wording(&mut env, &own_wording);
+        for w in Wording::ALL {
+            if !own_wording.contains_key(w.key()) {
+                continue;
+            }
+            let facts: Vec<(&str, String)> =
+                w.names().iter().map(|n| (*n, format!("〔{n}〕"))).collect();
+            if let Ok(t) = env.get_template(&wording_name(w)) {
+                if let Err(e) = t.render(facts_value(&facts)) {
+                    let mut error = wording_error(&e, w.key(), line_of(w.key()));
+                    error.message = format!(
+                        "{}（可用的名称 / names it may use: {}）",
+                        error.message,
+                        if w.names().is_empty() {
+                            "—".to_string()
+                        } else {
+                            w.names().join(", ")
+                        }
+                    );
+                    errors.push(error);
+                }
+            }
+        }
         for (path, text) in files {
             let Some(name) = path.strip_prefix(TEMPLATE_DIR) else {
                 continue;
             };
+            if !name.ends_with(".html") {
+                continue;
+            }
             own = true;
             if let Err(e) = env.add_template_owned(name.to_string(), text.clone()) {
                 errors.push(TemplateError::of(&e, name));
@@ -168,6 +245,10 @@ impl Templates {
         t.render(ctx).map_err(|e| TemplateError::of(&e, name))
     }
 
+    fn word(&self, s: &Sentence) -> Result<String, TemplateError> {
+        self.render(&wording_name(s.wording), facts_value(&s.facts))
+    }
+
     /// The printable A4 page of a notice.
     pub fn notice(&self, n: &NoticeContent, number: &str) -> Result<String, TemplateError> {
         self.render(
@@ -182,6 +263,54 @@ impl Templates {
             GUIDE_TEMPLATE,
             minijinja::context! { g => Value::from(Serde(g)), body => Value::from_safe_string(body_html) },
         )
+    }
+}
+
+impl Words for Templates {
+    /// The sentence in the catalog's words. The gate rendered every entry with every name it
+    /// may use, so this does not fail; if it did, the built-in words are used, and failing
+    /// those, the facts themselves.
+    fn say(&self, s: &Sentence) -> String {
+        self.word(s)
+            .or_else(|_| Templates::builtin().word(s))
+            .unwrap_or_else(|_| {
+                s.facts
+                    .iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("，")
+            })
+    }
+}
+
+fn facts_value(facts: &[(&str, String)]) -> Value {
+    facts
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+        .collect::<BTreeMap<String, Value>>()
+        .into()
+}
+
+fn wording_error(e: &minijinja::Error, key: &str, line: usize) -> TemplateError {
+    let mut t = TemplateError::of(e, key);
+    t.file = WORDING_FILE.into();
+    t.line = line;
+    t.message = format!("{key}: {}", t.message);
+    t
+}
+
+/// The built-in wording of every entry `own` does not have.
+fn add_builtin_wording(env: &mut Environment<'static>, own: &BTreeMap<String, String>) {
+    // The built-in file is tested (`builtin_wording_renders_every_entry`).
+    let builtin: BTreeMap<String, String> =
+        serde_yaml::from_str(BUILTIN_WORDING).unwrap_or_default();
+    for (key, text) in builtin {
+        if own.contains_key(&key) {
+            continue;
+        }
+        if let Some(w) = Wording::of_key(&key) {
+            let _ = env.add_template_owned(wording_name(w), text);
+        }
     }
 }
 
@@ -386,7 +515,79 @@ mod tests {
         for (name, text) in BUILTIN {
             files.insert(format!("{TEMPLATE_DIR}{name}"), text.to_string());
         }
-        assert!(Templates::from_files(&files).is_ok());
+        assert!(Templates::from_files(&files, None).is_ok());
+    }
+
+    fn sample(w: Wording) -> Sentence {
+        Sentence {
+            wording: w,
+            facts: w.names().iter().map(|n| (*n, format!("〔{n}〕"))).collect(),
+        }
+    }
+
+    #[test]
+    fn builtin_wording_renders_every_entry() {
+        let parsed: BTreeMap<String, String> = serde_yaml::from_str(BUILTIN_WORDING).unwrap();
+        let keys: Vec<&str> = parsed.keys().map(String::as_str).collect();
+        let mut all: Vec<&str> = Wording::ALL.iter().map(|w| w.key()).collect();
+        all.sort_unstable();
+        assert_eq!(
+            keys, all,
+            "the shipped wording.yaml has every entry, no other"
+        );
+        let mut files = BTreeMap::new();
+        files.insert(WORDING_FILE.to_string(), BUILTIN_WORDING.to_string());
+        let t = Templates::from_files(&files, Some(&parsed)).unwrap();
+        for w in Wording::ALL {
+            let said = t.word(&sample(w)).unwrap();
+            assert!(!said.trim().is_empty(), "{}", w.key());
+            for n in w.names() {
+                // Every fact given is used: a name listed for an entry is one its words need.
+                assert!(
+                    said.contains(&format!("〔{n}〕")),
+                    "{}: {n}: {said}",
+                    w.key()
+                );
+            }
+        }
+        // Plain text: a fact is not escaped when worded (the page escapes it once).
+        let s = Sentence::new(Wording::SupplementDue, [("due", "<3月2日>".to_string())]);
+        assert!(t.say(&s).contains("<3月2日>"));
+    }
+
+    #[test]
+    fn a_catalog_rewords_an_entry_and_keeps_the_others() {
+        let mut files = BTreeMap::new();
+        let text = "refusal: '{{ applicant }}：不予受理。'\n";
+        files.insert(WORDING_FILE.to_string(), text.to_string());
+        let own: BTreeMap<String, String> = serde_yaml::from_str(text).unwrap();
+        let t = Templates::from_files(&files, Some(&own)).unwrap();
+        assert!(t.from_catalog);
+        let s = Sentence::new(Wording::Refusal, [("applicant", "张三".to_string())]);
+        assert_eq!(t.say(&s), "张三：不予受理。");
+        let builtin = Templates::builtin();
+        let general = Sentence::new(Wording::RemediesGeneral, []);
+        assert_eq!(t.say(&general), builtin.say(&general));
+    }
+
+    #[test]
+    fn a_wording_entry_with_an_unknown_name_or_key_is_refused_at_its_line() {
+        let mut files = BTreeMap::new();
+        let text = "# 用语\nrefusal: '{{ applicant }}'\nlapse: '{{ applicnt }}'\nrefusals: x\n";
+        files.insert(WORDING_FILE.to_string(), text.to_string());
+        let own: BTreeMap<String, String> = serde_yaml::from_str(text).unwrap();
+        let errors = Templates::from_files(&files, Some(&own)).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let lapse = errors
+            .iter()
+            .find(|e| e.message.starts_with("lapse:"))
+            .unwrap();
+        assert_eq!((lapse.file.as_str(), lapse.line), (WORDING_FILE, 3));
+        let unknown = errors
+            .iter()
+            .find(|e| e.message.contains("refusals"))
+            .unwrap();
+        assert_eq!(unknown.line, 4);
     }
 
     #[test]
@@ -396,7 +597,7 @@ mod tests {
             "templates/notice.html".to_string(),
             "<p>\n{{ n.title }\n".to_string(),
         );
-        let errors = Templates::from_files(&files).unwrap_err();
+        let errors = Templates::from_files(&files, None).unwrap_err();
         assert_eq!(errors[0].file, "templates/notice.html");
         assert_eq!(errors[0].line, 2);
     }
@@ -420,7 +621,7 @@ mod tests {
             "{% for a in range(1000) %}{% for b in range(1000) %}x{% endfor %}{% endfor %}"
                 .to_string(),
         );
-        let t = Templates::from_files(&files).unwrap();
+        let t = Templates::from_files(&files, None).unwrap();
         let e = t.render(NOTICE_TEMPLATE, Value::UNDEFINED).unwrap_err();
         assert!(e.message.contains("fuel"), "{e}");
     }

@@ -176,6 +176,59 @@ async fn invalid_changes_never_go_live(backend: Backend) {
     }
     std::fs::write(&template, kept).unwrap();
 
+    // The words of notices are rule files too (templates/wording.yaml): an entry naming a fact
+    // it does not have never goes live; a rewording does, without a restart, for new notices
+    // only: a notice issued before prints as it was issued.
+    let wording = rules.join("templates/wording.yaml");
+    let kept = std::fs::read_to_string(&wording).unwrap();
+    let accepted = "{{ cite }}，决定予以受理。";
+    assert!(kept.contains(accepted), "the sample wording changed");
+    std::fs::write(
+        &wording,
+        kept.replace(
+            accepted,
+            "{{ cite }}，决定予以受理{{ acceptance_number }}。",
+        ),
+    )
+    .unwrap();
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    r.assert_error(422, "catalog_rejected");
+    let errors = r.body["details"]["errors"].to_string();
+    assert!(
+        errors.contains("templates/wording.yaml") && errors.contains("acceptance"),
+        "{errors}"
+    );
+    assert_eq!(
+        catalog_hash(&app).await,
+        before,
+        "a broken wording went live"
+    );
+    std::fs::write(
+        &wording,
+        kept.replace(accepted, "{{ cite }}，经窗口审查，决定予以受理。"),
+    )
+    .unwrap();
+    let r = app.post_json(RELOAD, Some(ADMIN), &json!({}), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let reworded = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(reworded.status, 201, "{}", reworded.text);
+    let id = reworded.body["notices"][0]["id"].as_str().unwrap();
+    let shown = app
+        .get(&format!("/api/v1/notices/{id}"), Some(CLERK_BAISHUI))
+        .await;
+    assert!(
+        shown.text.contains("经窗口审查，决定予以受理"),
+        "the notice JSON: {}",
+        shown.text
+    );
+    let printed = app
+        .get(&format!("/api/v1/notices/{id}/print"), Some(CLERK_BAISHUI))
+        .await;
+    assert!(printed.text.contains("经窗口审查，决定予以受理"));
+    let again = app.get(&print, Some(CLERK_BAISHUI)).await;
+    assert_eq!(again.text, good.text, "an earlier notice was reworded");
+    std::fs::write(&wording, kept).unwrap();
+
     // Only the county IT admin reloads.
     let r = app
         .post_json(RELOAD, Some(CLERK_BAISHUI), &json!({}), &[])
