@@ -50,6 +50,7 @@ fn intake(run: &str, n: usize) -> NewIntake {
             number_prefix: format!("白水镇政务〔2026〕受字第{run}-"),
             issued_on: "2026-11-22".into(),
             content: r#"{"text":"受理通知书"}"#.into(),
+            result_series: None,
         }],
         events: vec![NewEvent {
             actor: "clerk-1".into(),

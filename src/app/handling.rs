@@ -258,6 +258,7 @@ fn new_notice(
         township: case.place.township.as_deref(),
         words: ids.words,
     };
+    let result_series = draft.result_series.clone();
     let content = header.content(draft);
     let year = today.year();
     Ok(NewNotice {
@@ -268,6 +269,7 @@ fn new_notice(
         number_prefix: format!("{}政务〔{year}〕{}字第", ids.short, kind.series_char()),
         issued_on: today.to_string(),
         content: super::to_json(&content)?,
+        result_series,
     })
 }
 

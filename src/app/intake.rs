@@ -421,6 +421,7 @@ fn notices_for(
             let due = supplement_deadline(&rules, &parts, plan.today, &cal.days());
             draft.items.push(supplement_due_item(due.date));
         }
+        let result_series = draft.result_series.clone();
         let content = header.content(draft);
         let year = plan.today.year();
         out.push(NewNotice {
@@ -431,6 +432,7 @@ fn notices_for(
             number_prefix: format!("{short}政务〔{year}〕{}字第", kind.series_char()),
             issued_on: plan.today.to_string(),
             content: to_json(&content)?,
+            result_series,
         });
     }
     Ok(out)

@@ -138,6 +138,16 @@ fn example_notices(
         .into_iter()
         .map(|d| {
             let kind = d.kind;
+            // A numbered result shows the first number of its series, as the store would give.
+            let number = d.result_series.as_ref().and_then(|s| {
+                crate::domain::matter::NumberPattern::parse(&s.pattern)
+                    .ok()
+                    .map(|p| p.format(today.year(), 1))
+            });
+            let mut content = header.content(d);
+            if let Some(r) = content.result.as_mut() {
+                r.number = number;
+            }
             SampleNotice {
                 matter: m.spec.code.clone(),
                 example: index,
@@ -147,7 +157,7 @@ fn example_notices(
                     today.year(),
                     kind.series_char()
                 ),
-                content: header.content(d),
+                content,
             }
         })
         .collect()

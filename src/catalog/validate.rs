@@ -445,6 +445,16 @@ fn check_matter(ctx: &mut Ctx, file: &str, m: &Matter) {
             "设定依据不能为空 / basis must not be empty".into(),
         );
     }
+    if let Some(pattern) = &m.result.number {
+        if let Err(why) = crate::domain::matter::NumberPattern::parse(pattern) {
+            ctx.error(
+                file,
+                "result.number",
+                code,
+                format!("证照编号格式有误 / result number pattern {pattern:?}: {why}"),
+            );
+        }
+    }
     if let Some(nc) = &m.national_codes {
         let codes = [
             ("national_codes.basic", nc.basic.as_deref(), 12, "基本编码"),

@@ -1069,14 +1069,16 @@ fn accept_part(ch: &mut Change, p: usize, a: &Assessment) {
             );
             draft.track = Some(a.matter_code.clone());
             ch.fx.notices.push(draft);
-            ch.event(
-                EventKind::Decided,
-                serde_json::json!({
-                    "track": a.matter_code, "decision": Decision::Approved, "decided_on": today,
-                    "on_time": true, "days_used": 0, "immediate": true,
-                }),
-            );
         }
+        // The decision is reported as every decision is (the exchange's 办结), for a single
+        // matter too.
+        ch.event(
+            EventKind::Decided,
+            serde_json::json!({
+                "track": a.matter_code, "decision": Decision::Approved, "decided_on": today,
+                "on_time": true, "days_used": 0, "immediate": true,
+            }),
+        );
         return;
     }
     let track = a.matter_code.clone();

@@ -771,6 +771,85 @@ pub struct ResultSpec {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: ResultKind,
+    /// 证照编号格式 (see [`NumberPattern`]), e.g. `青林采〔{year}〕{seq:5}号`: each result issued
+    /// (即办件, 准予, 超时默认) gets the next number of its series, without gaps. Omitted: the
+    /// result carries no number of its own (the decision's 文号 stands for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+}
+
+/// The format of a result's number (证照编号): literal text with `{seq}` (the position in the
+/// series, or `{seq:N}` zero-padded to N digits, N from 1 to 12) exactly once, and `{year}` at
+/// most once. The series is the pattern itself, counted per year when `{year}` is in it and
+/// for ever when it is not, so one pattern never gives the same number twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberPattern {
+    before: String,
+    width: usize,
+    after: String,
+    /// Whether `{year}` is in the pattern (on either side of `{seq}`).
+    uses_year: bool,
+}
+
+impl NumberPattern {
+    const YEAR: &'static str = "{year}";
+
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        if pattern.chars().count() > 60 {
+            return Err("编号格式超过 60 个字 / the pattern is longer than 60 characters".into());
+        }
+        let uses_year = pattern.matches(Self::YEAR).count();
+        if uses_year > 1 {
+            return Err("{year} 只能出现一次 / {year} may appear once".into());
+        }
+        let start = pattern
+            .find("{seq")
+            .ok_or("编号格式必须含 {seq} / the pattern needs {seq}")?;
+        let end = start
+            + pattern[start..]
+                .find('}')
+                .ok_or("{seq 没有闭合 / {seq is not closed")?;
+        let width = match &pattern[start + 4..end] {
+            "" => 1,
+            spec => spec
+                .strip_prefix(':')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| (1..=12).contains(n))
+                .ok_or("{seq:N} 的 N 应为 1 到 12 / N of {seq:N} is 1 to 12")?,
+        };
+        let (before, after) = (&pattern[..start], &pattern[end + 1..]);
+        for part in [before, after] {
+            if part.replace(Self::YEAR, "").contains(['{', '}']) {
+                return Err("只能使用 {year} 和 {seq} / only {year} and {seq} may be used".into());
+            }
+        }
+        Ok(Self {
+            before: before.to_string(),
+            width,
+            after: after.to_string(),
+            uses_year: uses_year == 1,
+        })
+    }
+
+    /// The year of the series a number issued in `year` is taken from (0: one series for ever).
+    pub fn series_year(&self, year: i32) -> i32 {
+        if self.uses_year {
+            year
+        } else {
+            0
+        }
+    }
+
+    /// Number `seq` of the series, issued in `year`.
+    pub fn format(&self, year: i32, seq: i64) -> String {
+        let y = year.to_string();
+        format!(
+            "{}{seq:0width$}{}",
+            self.before.replace(Self::YEAR, &y),
+            self.after.replace(Self::YEAR, &y),
+            width = self.width
+        )
+    }
 }
 
 /// 送达方式.
@@ -835,4 +914,33 @@ pub struct Expectation {
     /// The deciding unit id (e.g. `qingshan/civil-affairs` or `baishui/social-affairs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decider: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NumberPattern;
+
+    #[test]
+    fn result_numbers_follow_their_pattern() {
+        let p = NumberPattern::parse("青林采〔{year}〕{seq:5}号").unwrap();
+        assert_eq!(p.format(2026, 7), "青林采〔2026〕00007号");
+        assert_eq!(p.series_year(2026), 2026);
+        let p = NumberPattern::parse("QS{seq:8}").unwrap();
+        assert_eq!(p.format(2026, 123), "QS00000123");
+        assert_eq!(p.series_year(2026), 0, "no year: one series for ever");
+        let p = NumberPattern::parse("{seq}-{year}").unwrap();
+        assert_eq!(p.format(2027, 12), "12-2027");
+        for bad in [
+            "青林采",
+            "{seq:0}",
+            "{seq:13}",
+            "{seq:x}",
+            "{seq}{seq}",
+            "{year}{year}{seq}",
+            "{seq}{month}",
+            "{seq",
+        ] {
+            assert!(NumberPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

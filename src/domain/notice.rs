@@ -391,6 +391,10 @@ impl ReceivedMaterial {
 pub struct NoticeResult {
     pub name: String,
     pub kind: ResultKind,
+    /// 证照编号: given by the store when the notice is issued, for a matter whose result has a
+    /// number pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 impl From<&ResultSpec> for NoticeResult {
@@ -398,7 +402,26 @@ impl From<&ResultSpec> for NoticeResult {
         Self {
             name: r.name.clone(),
             kind: r.kind,
+            number: None,
         }
+    }
+}
+
+/// The series a result notice's number (证照编号) is taken from: the matter's pattern, and the
+/// matter (its decided event carries the number too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultSeries {
+    pub track: String,
+    pub pattern: String,
+}
+
+impl ResultSeries {
+    /// The series of `m`'s result, if its result is numbered.
+    pub fn of(m: &Matter) -> Option<Self> {
+        m.result.number.as_ref().map(|pattern| Self {
+            track: m.code.clone(),
+            pattern: pattern.clone(),
+        })
     }
 }
 
@@ -414,6 +437,8 @@ pub struct NoticeDraft {
     pub decider: Option<UnitId>,
     /// The result it names (即办件 and approvals).
     pub result: Option<NoticeResult>,
+    /// Where the result's number comes from (a numbered result only).
+    pub result_series: Option<ResultSeries>,
     /// The materials taken in (受理通知书).
     pub received: Vec<ReceivedMaterial>,
 }
@@ -890,6 +915,7 @@ pub fn intake_notice(kind: NoticeKind, f: &IntakeFacts) -> NoticeDraft {
                 if draft.decider.is_none() {
                     draft.decider = Some(a.decider.unit_id.clone());
                     draft.result = result;
+                    draft.result_series = spec.and_then(ResultSeries::of);
                 }
             }
         }
@@ -969,6 +995,7 @@ pub fn decision_notice(f: &DecisionFacts, track: Option<String>) -> NoticeDraft 
     }
     if f.decision.has_result() {
         draft.result = result;
+        draft.result_series = f.spec.and_then(ResultSeries::of);
         if let Some((Some(due), center)) = f.delivery {
             let mut item = DraftItem::new(
                 "领取",

@@ -351,6 +351,8 @@ pub struct ReceivedLine<'a> {
 pub struct ResultLine<'a> {
     pub name: &'a str,
     pub kind: &'static str,
+    /// 证照编号, when the matter's result is numbered.
+    pub number: Option<&'a str>,
 }
 
 impl<'a> NoticePage<'a> {
@@ -383,6 +385,7 @@ impl<'a> NoticePage<'a> {
             result: n.result.as_ref().map(|r| ResultLine {
                 name: &r.name,
                 kind: r.kind.label(),
+                number: r.number.as_deref(),
             }),
             remedies: n.remedies.as_ref(),
             contact: n.contact.as_ref(),

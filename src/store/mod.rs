@@ -220,6 +220,9 @@ pub struct NewNotice {
     pub issued_on: String,
     /// JSON.
     pub content: String,
+    /// The series the result it names is numbered from (证照编号); the store writes the number
+    /// into `content` and into the decided event of the same matter.
+    pub result_series: Option<crate::domain::notice::ResultSeries>,
 }
 
 /// The audit entry written with a change.

@@ -1,7 +1,12 @@
 //! The statements behind the store's operations, written once against `DbConnection`.
 //! Only the document-counter upsert and the transaction start differ per backend.
 
+use std::borrow::Cow;
+
 use diesel::prelude::*;
+
+use crate::domain::handling::EventKind;
+use crate::domain::matter::NumberPattern;
 
 use super::audit;
 use super::batch::insert_rows;
@@ -241,8 +246,9 @@ fn apply_intake(
     diesel::insert_into(cases::table)
         .values((&case, cases::applicant_id_hash.eq(id_hash)))
         .execute(conn)?;
-    let notices = insert_notices(conn, &case.id, &intake.notices, case.created_at)?;
-    for e in &intake.events {
+    let (new_notices, events) = number_results(conn, &intake.notices, &intake.events)?;
+    let notices = insert_notices(conn, &case.id, &new_notices, case.created_at)?;
+    for e in events.iter() {
         insert_event(conn, &case.id, case.created_at, e, routes)?;
     }
     if let Some(l) = &intake.lifecycle {
@@ -340,7 +346,10 @@ pub(crate) fn apply_intakes(
             .as_ref()
             .is_some_and(|k| known.contains(&(k.user_id.clone(), k.key.clone())));
         let all_new = i.lifecycle.as_ref().is_none_or(|l| l.only_inserts());
-        if replay || !all_new {
+        // A numbered result (证照编号) is written into its notice and event before they are
+        // chained: that intake takes the one-case path.
+        let numbered = i.notices.iter().any(|n| n.result_series.is_some());
+        if replay || !all_new || numbered {
             out[at] = Some(apply_intake(conn, i, *h, routes)?);
         } else {
             fresh.push(at);
@@ -496,8 +505,9 @@ fn apply_change(
         };
     }
     write_lifecycle(conn, &c.case_id, &c.lifecycle)?;
-    let notices = insert_notices(conn, &c.case_id, &c.notices, c.now_ms)?;
-    for e in &c.events {
+    let (new_notices, events) = number_results(conn, &c.notices, &c.events)?;
+    let notices = insert_notices(conn, &c.case_id, &new_notices, c.now_ms)?;
+    for e in events.iter() {
         insert_event(conn, &c.case_id, c.now_ms, e, routes)?;
     }
     if let Some(k) = &c.idempotency {
@@ -551,8 +561,9 @@ fn apply_update(
             .set(cases::catalog_hash.eq(hash))
             .execute(conn)?;
     }
-    let notices = insert_notices(conn, &u.case_id, &u.notices, u.now_ms)?;
-    for e in &u.events {
+    let (new_notices, events) = number_results(conn, &u.notices, &u.events)?;
+    let notices = insert_notices(conn, &u.case_id, &new_notices, u.now_ms)?;
+    for e in events.iter() {
         insert_event(conn, &u.case_id, u.now_ms, e, routes)?;
     }
     if let Some(l) = &u.lifecycle {
@@ -610,6 +621,74 @@ pub(crate) fn insert_event(
         .set(cases::audit_head.eq(&hash))
         .execute(conn)?;
     outbox::append(conn, &summary, at, e, routes)
+}
+
+/// Numbers the results the notices name (证照编号), each from the series of its pattern, inside
+/// the caller's transaction (gap-free, as notice numbers are), and writes each number into its
+/// notice's content and into the decided event of the same matter, before they are stored and
+/// chained. Series are taken in the order of their patterns, so two transactions never lock
+/// counter rows in opposite order; they are taken before the notice numbers, always.
+fn number_results<'a>(
+    conn: &mut DbConnection,
+    notices: &'a [NewNotice],
+    events: &'a [NewEvent],
+) -> Result<Numbered<'a>, StoreError> {
+    if notices.iter().all(|n| n.result_series.is_none()) {
+        return Ok((Cow::Borrowed(notices), Cow::Borrowed(events)));
+    }
+    let mut notices = notices.to_vec();
+    let mut events = events.to_vec();
+    let mut order: Vec<usize> = (0..notices.len())
+        .filter(|&i| notices[i].result_series.is_some())
+        .collect();
+    order.sort_by(|&a, &b| {
+        let pattern = |i: usize| notices[i].result_series.as_ref().map(|s| &s.pattern);
+        pattern(a).cmp(&pattern(b))
+    });
+    for i in order {
+        let n = &mut notices[i];
+        let Some(series) = n.result_series.clone() else {
+            continue;
+        };
+        // The catalog refused a pattern that does not parse; one stored before that check
+        // numbers nothing rather than failing the change.
+        let Ok(pattern) = NumberPattern::parse(&series.pattern) else {
+            continue;
+        };
+        let year = i64::from(pattern.series_year(n.year));
+        let seq = take_numbers(conn, RESULT_SERIES, &series.pattern, year, 1)?;
+        let number = pattern.format(n.year, seq);
+        n.content = with_field(&n.content, &["result", "number"], &number)?;
+        for e in events.iter_mut().filter(|e| {
+            e.action == EventKind::Decided
+                && serde_json::from_str::<serde_json::Value>(&e.detail)
+                    .is_ok_and(|d| d["track"] == series.track.as_str())
+        }) {
+            e.detail = with_field(&e.detail, &["certificate_number"], &number)?;
+        }
+    }
+    Ok((Cow::Owned(notices), Cow::Owned(events)))
+}
+
+/// A change's notices and events with their result numbers written in (borrowed when none).
+type Numbered<'a> = (Cow<'a, [NewNotice]>, Cow<'a, [NewEvent]>);
+
+/// The `center_id` of result-number series in `document_counters` (their `kind` is the pattern).
+const RESULT_SERIES: &str = "*result";
+
+/// `json` with the string at `path` set to `value` (objects on the way are created).
+fn with_field(json: &str, path: &[&str], value: &str) -> Result<String, StoreError> {
+    let mut doc: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| StoreError::Query(format!("a stored document is not JSON: {e}")))?;
+    let mut at = &mut doc;
+    for key in path {
+        if !at.is_object() {
+            *at = serde_json::json!({});
+        }
+        at = &mut at[*key];
+    }
+    *at = serde_json::Value::String(value.to_string());
+    Ok(doc.to_string())
 }
 
 /// Allocates a number for every notice of a case and inserts them.
@@ -917,6 +996,7 @@ mod tests {
             number_prefix: format!("白水镇政务〔2026〕{k}字第"),
             issued_on: "2026-12-03".into(),
             content: format!(r#"{{"n":{n}}}"#),
+            result_series: None,
         };
         let event = |action| NewEvent {
             actor: "clerk-1".into(),

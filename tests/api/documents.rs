@@ -332,7 +332,66 @@ async fn request_ids(app: &TestApp) {
     assert!(id.starts_with('r'), "{id}");
 }
 
+/// A result with a number pattern (证照编号) gets the next number of its series, also when
+/// intakes race: each number once, none skipped. The number is on the notice's JSON and print,
+/// and on the decided event the exchange reports (the provincial ZZBH).
+async fn results_are_numbered_without_gaps(app: &TestApp) {
+    const HUJI: &str = "QS-GA-001";
+    let answers = futures_util::future::join_all((0..6).map(|i| {
+        let mut a = example_application("matters/ga-huji-zhengming.yaml", 0);
+        a["applicant"]["name"] = json!(format!("申请人{i}"));
+        async move { app.intake(CLERK_BAISHUI, HUJI, &a).await }
+    }))
+    .await;
+    let mut numbers = Vec::new();
+    for r in &answers {
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["outcome"], "accepted_immediate", "{}", r.text);
+        let notice = &r.body["notices"][0];
+        assert_eq!(notice["kind"], "immediate_decision");
+        let number = notice["content"]["result"]["number"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no result number: {notice}"))
+            .to_string();
+        let case = r.body["case"]["id"].as_str().unwrap();
+        let h = app
+            .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
+            .await;
+        let decided: Vec<&serde_json::Value> = h
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "decided")
+            .collect();
+        assert_eq!(decided.len(), 1, "{}", h.text);
+        assert_eq!(
+            decided[0]["detail"]["certificate_number"],
+            number.as_str(),
+            "{}",
+            h.text
+        );
+        numbers.push(number);
+    }
+    numbers.sort();
+    let expected: Vec<String> = (1..=6)
+        .map(|n| format!("青公户证〔2026〕{n:06}号"))
+        .collect();
+    assert_eq!(numbers, expected);
+
+    let id = answers[0].body["notices"][0]["id"].as_str().unwrap();
+    let page = app
+        .get(&format!("/api/v1/notices/{id}/print"), Some(CLERK_BAISHUI))
+        .await;
+    assert!(page.text.contains("证照编号"), "{}", page.text);
+    let shown = answers[0].body["notices"][0]["content"]["result"]["number"]
+        .as_str()
+        .unwrap();
+    assert!(page.text.contains(shown));
+}
+
 on_both_backends! {
+    results_are_numbered_without_gaps => results_are_numbered_without_gaps_sqlite, results_are_numbered_without_gaps_postgres;
     precheck_stores_nothing => precheck_stores_nothing_sqlite, precheck_stores_nothing_postgres;
     printable_notice => printable_notice_sqlite, printable_notice_postgres;
     guides_and_api_description => guides_and_api_description_sqlite, guides_and_api_description_postgres;

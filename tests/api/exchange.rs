@@ -483,6 +483,32 @@ async fn provincial_profile(app: &TestApp, rx: &Receiver) {
     let rated = of("rated");
     assert_eq!(rated[0]["HCP"]["PJDJ"], 2, "{}", rated[0]);
     assert_eq!(rated[0]["HCP"]["CP"], true);
+
+    // A 即办件 with a numbered result: its 办结 carries the certificate number (ZZBH).
+    let r = app
+        .intake(
+            CLERK_BAISHUI,
+            "QS-GA-001",
+            &example_application("matters/ga-huji-zhengming.yaml", 0),
+        )
+        .await;
+    assert_eq!(r.body["outcome"], "accepted_immediate", "{}", r.text);
+    let number = r.body["notices"][0]["content"]["result"]["number"].clone();
+    assert!(number.is_string(), "{}", r.text);
+    let case = r.body["case"]["id"].as_str().unwrap();
+    wait_for(rx, total + history_actions(app, case).await.len()).await;
+    let got: Vec<Value> = rx
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    let bj: Vec<&Value> = got
+        .iter()
+        .filter(|v| v["SJLX"] == "decided" && v["SXBM"] == "QS-GA-001")
+        .collect();
+    assert_eq!(bj.len(), 1, "{got:?}");
+    assert_eq!(bj[0]["BJ"]["ZZBH"], number, "{}", bj[0]);
+    assert_eq!(bj[0]["BJ"]["BJJGDM"], "1", "{}", bj[0]);
 }
 
 fn with_provincial_receiver(url: String) -> impl FnOnce(&mut Config) {

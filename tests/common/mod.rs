@@ -128,6 +128,7 @@ pub fn notice(id: &str, kind: NoticeKind, prefix: &str) -> NewNotice {
         number_prefix: prefix.into(),
         issued_on: "2026-11-22".into(),
         content: r#"{"text":"受理"}"#.into(),
+        result_series: None,
     }
 }
 
