@@ -39,9 +39,7 @@ pub use figures::{FigureCounts, FigureKey, IntakeCounts, PartOfCase, RatingOfCas
 pub use handling::{fire_at_ms, CaseChange, LifecycleWrite, StoredDueItem};
 pub use mapping::case_of;
 pub use ops::MAX_PAGE;
-pub use personal::{
-    encrypt_personal_data, EncryptProgress, NewRead, ReadFilter, ReadRow, READ_PAGE,
-};
+pub use personal::{encrypt_personal_data, EncryptProgress, ReadFilter, ReadRow, READ_PAGE};
 pub use writer::MAX_BATCH;
 
 use crate::domain::handling::{EventKind, Handling};
@@ -223,6 +221,19 @@ pub struct NewNotice {
     /// The series the result it names is numbered from (证照编号); the store writes the number
     /// into `content` and into the decided event of the same matter.
     pub result_series: Option<crate::domain::notice::ResultSeries>,
+}
+
+/// One read of a case's personal data, to log (`personal_data_reads`).
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = schema::personal_data_reads)]
+pub struct NewRead {
+    pub at: i64,
+    pub user_id: String,
+    /// The reader's role (`clerk`, `supervisor`, …) at the time.
+    pub role: String,
+    pub case_id: String,
+    /// The route pattern, e.g. `GET /api/v1/cases/{id}`.
+    pub endpoint: String,
 }
 
 /// The audit entry written with a change.

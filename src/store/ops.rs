@@ -14,11 +14,14 @@ use super::conn::{DbConnection, MultiBackend};
 use super::handling::{write_lifecycle, CaseChange};
 use super::mapping::{AsText, DueState};
 use super::outbox::{self, OutboxRoute};
-use super::schema::{case_events, cases, document_counters, due_items, idempotency_keys, notices};
+use super::schema::{
+    case_events, cases, document_counters, due_items, idempotency_keys, notices,
+    personal_data_reads,
+};
 use super::tx::{savepoint, write_tx};
 use super::{
     CaseFilter, CasePage, CaseRow, CaseUpdate, EventRow, IntakeReceipt, NewEvent, NewIntake,
-    NewNotice, NoticeRow, RequestKey, StoreError,
+    NewNotice, NewRead, NoticeRow, RequestKey, StoreError,
 };
 
 /// A write request: what the writer thread (group commit) or a pooled connection executes.
@@ -27,7 +30,7 @@ pub(crate) enum Job {
     /// The intake, and the keyed hash of the applicant's ID number (with keys).
     Intake(Box<NewIntake>, Option<String>),
     /// Entries of the personal-data read log.
-    Reads(Vec<super::NewRead>),
+    Reads(Vec<NewRead>),
     Update(Box<CaseUpdate>),
     Change(Box<CaseChange>),
     /// Fault injection for the writer's own tests: panics inside the transaction.
@@ -55,7 +58,9 @@ impl Job {
             Job::Intake(i, h) => {
                 apply_intake(conn, i, h.as_deref(), routes).map(|r| Done::Receipt(Box::new(r)))
             }
-            Job::Reads(r) => super::personal::insert_reads(conn, r).map(|_| Done::Logged),
+            Job::Reads(r) => {
+                insert_rows!(conn, personal_data_reads::table, r).map(|()| Done::Logged)
+            }
             Job::Update(u) => apply_update(conn, u, routes).map(|r| Done::Receipt(Box::new(r))),
             Job::Change(c) => apply_change(conn, c, routes).map(|r| Done::Receipt(Box::new(r))),
             #[cfg(test)]

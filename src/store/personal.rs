@@ -9,7 +9,7 @@ use super::crypto::{self, Keyring};
 use super::ops::{Done, Job};
 use super::schema::{cases, notices, personal_data_reads};
 use super::tx::write_tx;
-use super::{CaseRow, IntakeReceipt, NewNotice, NoticeRow, Store, StoreError};
+use super::{CaseRow, IntakeReceipt, NewNotice, NewRead, NoticeRow, Store, StoreError};
 
 /// The sealed columns, as named in the associated data of their values.
 pub(crate) const NAME: &str = "cases.applicant_name";
@@ -20,19 +20,6 @@ pub(crate) const NOTICE: &str = "notices.content";
 /// The row of a notice in its associated data: the case and the notice.
 fn notice_row(case_id: &str, notice_id: &str) -> String {
     format!("{case_id}/{notice_id}")
-}
-
-/// One read of a case's personal data, to log.
-#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = personal_data_reads)]
-pub struct NewRead {
-    pub at: i64,
-    pub user_id: String,
-    /// The reader's role (`clerk`, `supervisor`, …) at the time.
-    pub role: String,
-    pub case_id: String,
-    /// The route pattern, e.g. `GET /api/v1/cases/{id}`.
-    pub endpoint: String,
 }
 
 /// A logged read.
@@ -65,24 +52,6 @@ pub struct ReadFilter {
 
 /// Largest page of the read log.
 pub const READ_PAGE: i64 = 1000;
-
-pub(crate) fn insert_reads(
-    conn: &mut DbConnection,
-    reads: &[NewRead],
-) -> Result<usize, StoreError> {
-    if reads.is_empty() {
-        return Ok(0);
-    }
-    // One statement a read: the multi-backend connection has no multi-row INSERT, and a
-    // prepared single-row INSERT is cached and cheap.
-    let mut n = 0;
-    for r in reads {
-        n += diesel::insert_into(personal_data_reads::table)
-            .values(r)
-            .execute(conn)?;
-    }
-    Ok(n)
-}
 
 impl Store {
     fn keys(&self) -> Option<&Keyring> {
