@@ -37,10 +37,11 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, SqliteConnection};
-use yichuang::app::intake::{take, IntakeRequest};
+use yichuang::app::intake::{take, Intake};
 use yichuang::app::scheduler::sweep;
 use yichuang::app::{App, ManualClock};
 use yichuang::config::Config;
+use yichuang::domain::case::CaseSubject;
 use yichuang::domain::handling::DueKind;
 use yichuang::domain::route::StepState;
 use yichuang::store::fire_at_ms;
@@ -380,9 +381,8 @@ fn make_templates(app: &App) -> Res<Vec<Template>> {
             .ok_or_else(|| format!("no user {clerk}"))?;
         for (code, m) in &catalog.matters {
             for ex in &m.spec.examples {
-                let req = IntakeRequest {
-                    matter: Some(code.clone()),
-                    bundle: None,
+                let req = Intake {
+                    subject: CaseSubject::Matter(code.clone()),
                     channel: None,
                     window: None,
                     application: ex.application.clone(),

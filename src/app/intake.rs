@@ -4,8 +4,7 @@ use crate::error_code::ErrorCode;
 use std::collections::BTreeMap;
 
 use chrono::Datelike;
-use serde::{Deserialize, Serialize};
-use validator::{Validate, ValidationError};
+use serde::Serialize;
 
 use super::{to_json, App, AppError};
 use crate::auth::{CaseScope, Role, User};
@@ -25,154 +24,52 @@ use crate::store::{
     NoticeRow, RequestKey,
 };
 
-/// What a clerk or agent submits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Validate)]
-#[serde(deny_unknown_fields)]
-pub struct IntakeRequest {
-    /// The matter code; exactly one of `matter` and `bundle`.
-    #[serde(default)]
-    #[validate(length(min = 1, max = 64, message = "事项编码应为1到64个字符"))]
-    pub matter: Option<String>,
-    /// The bundle code (一件事).
-    #[serde(default)]
-    #[validate(length(min = 1, max = 64, message = "“一件事”编码应为1到64个字符"))]
-    pub bundle: Option<String>,
+/// An application to take or to pre-check: what is applied for, by which channel and window,
+/// and the application itself (the http layer's `IntakeRequest`, checked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intake {
+    pub subject: CaseSubject,
     /// `window` (default) or `online`; agents always submit as `agent`.
-    #[serde(default)]
     pub channel: Option<Channel>,
     /// The window taking the case; defaults to the clerk's own window.
-    #[serde(default)]
-    #[validate(length(min = 1, max = 64, message = "窗口编号应为1到64个字符"))]
     pub window: Option<String>,
-    #[validate(custom(function = "validate_application"))]
     pub application: Application,
 }
 
-/// Most form fields and materials one application may carry.
-const MAX_FIELDS: usize = 200;
-const MAX_MATERIALS: usize = 100;
-
-fn too_long(s: &Option<String>, max: usize) -> bool {
-    s.as_ref().is_some_and(|v| v.chars().count() > max)
-}
-
-fn invalid(code: &'static str, message: &'static str) -> ValidationError {
-    let mut e = ValidationError::new(code);
-    e.message = Some(message.into());
-    e
-}
-
-/// Sizes of the parts of an application (what each value means is the decision's business).
-fn validate_application(a: &Application) -> Result<(), ValidationError> {
-    let name = a.applicant.name.chars().count();
-    if name == 0 || name > 100 {
-        return Err(invalid(
-            "applicant_name",
-            "申请人姓名（名称）应为1到100个字",
-        ));
-    }
-    if too_long(&a.applicant.id_number, 32)
-        || too_long(&a.applicant.credit_code, 32)
-        || too_long(&a.applicant.phone, 32)
-    {
-        return Err(invalid(
-            "applicant_numbers",
-            "证件号码、信用代码或电话过长，请核对",
-        ));
-    }
-    if too_long(&a.applicant.address, 200) {
-        return Err(invalid("applicant_address", "申请人地址最多200个字"));
-    }
-    validate_parts(&a.fields, &a.materials)
-}
-
-/// Longest text, longest list and deepest nesting of one form value or material attribute.
-const MAX_VALUE_CHARS: usize = 2_000;
-const MAX_VALUE_ITEMS: usize = 200;
-const MAX_VALUE_DEPTH: usize = 8;
-
-/// Whether a form value or attribute stays within the sizes above (keys of nested objects count
-/// as text).
-fn value_fits(v: &serde_json::Value, depth: usize) -> bool {
-    use serde_json::Value as V;
-    match v {
-        V::String(s) => s.chars().count() <= MAX_VALUE_CHARS,
-        V::Array(items) => {
-            depth < MAX_VALUE_DEPTH
-                && items.len() <= MAX_VALUE_ITEMS
-                && items.iter().all(|i| value_fits(i, depth + 1))
+impl Intake {
+    /// The intake as it was submitted, the JSON its idempotency key is checked against (the
+    /// same bytes as the request body's fields, in their order, so stored keys stay valid).
+    pub(crate) fn as_submitted(&self) -> Submitted<'_> {
+        Submitted {
+            matter: match &self.subject {
+                CaseSubject::Matter(m) => Some(m),
+                CaseSubject::Bundle(_) => None,
+            },
+            bundle: self.subject.bundle(),
+            channel: self.channel,
+            window: self.window.as_deref(),
+            application: &self.application,
         }
-        V::Object(map) => {
-            depth < MAX_VALUE_DEPTH
-                && map.len() <= MAX_VALUE_ITEMS
-                && map
-                    .iter()
-                    .all(|(k, i)| k.chars().count() <= 64 && value_fits(i, depth + 1))
-        }
-        V::Null | V::Bool(_) | V::Number(_) => true,
     }
 }
 
-fn oversized_value(what: &str, name: &str) -> ValidationError {
-    let mut e = ValidationError::new("value_too_large");
-    e.message = Some(
-        format!(
-            "{what} {name} 的值过大（文字最多{MAX_VALUE_CHARS}字，列表最多{MAX_VALUE_ITEMS}项，嵌套最多{MAX_VALUE_DEPTH}层），请核对"
-        )
-        .into(),
-    );
-    e
-}
-
-fn validate_parts(
-    fields: &BTreeMap<String, serde_json::Value>,
-    materials: &[PresentedMaterial],
-) -> Result<(), ValidationError> {
-    if fields.len() > MAX_FIELDS || fields.keys().any(|k| k.is_empty() || k.len() > 64) {
-        return Err(invalid(
-            "fields",
-            "表单字段过多或字段名不合规（最多200项，字段名1到64个字符）",
-        ));
-    }
-    if let Some((name, _)) = fields.iter().find(|(_, v)| !value_fits(v, 0)) {
-        return Err(oversized_value("表单字段", name));
-    }
-    if materials.len() > MAX_MATERIALS
-        || materials.iter().any(|m| m.id.is_empty() || m.id.len() > 64)
-    {
-        return Err(invalid(
-            "materials",
-            "材料过多或材料编号不合规（最多100项，编号1到64个字符）",
-        ));
-    }
-    if let Some(m) = materials.iter().find(|m| {
-        m.attributes.len() > MAX_VALUE_ITEMS
-            || m.attributes
-                .iter()
-                .any(|(k, v)| k.chars().count() > 64 || !value_fits(v, 0))
-    }) {
-        return Err(oversized_value("材料", &m.id));
-    }
-    Ok(())
-}
-
-fn validate_supplement(r: &SupplementRequest) -> Result<(), ValidationError> {
-    validate_parts(&r.fields, &r.materials)
+#[derive(Serialize)]
+pub(crate) struct Submitted<'a> {
+    matter: Option<&'a str>,
+    bundle: Option<&'a str>,
+    channel: Option<Channel>,
+    window: Option<&'a str>,
+    application: &'a Application,
 }
 
 /// Corrections and added materials for a case waiting for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, Validate)]
-#[serde(deny_unknown_fields)]
-#[validate(schema(function = "validate_supplement"))]
-pub struct SupplementRequest {
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Supplement {
     /// Field values to set (they replace the earlier values).
-    #[serde(default)]
     pub fields: BTreeMap<String, serde_json::Value>,
     /// Materials presented now (each replaces an earlier one with the same id).
-    #[serde(default)]
     pub materials: Vec<PresentedMaterial>,
     /// The applicant now signs (or withdraws) the 容缺 commitment.
-    #[serde(default)]
     pub commitment_signed: Option<bool>,
 }
 
@@ -206,7 +103,7 @@ struct Place {
     window: Option<String>,
 }
 
-fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place, AppError> {
+fn place_of(catalog: &Catalog, user: &User, req: &Intake) -> Result<Place, AppError> {
     let org = &catalog.org;
     match user.role {
         Role::Agent => {
@@ -267,28 +164,25 @@ fn place_of(catalog: &Catalog, user: &User, req: &IntakeRequest) -> Result<Place
     }
 }
 
-fn assess_request(
+fn assess_subject(
     catalog: &Catalog,
-    req: &IntakeRequest,
+    subject: &CaseSubject,
+    application: &Application,
     ctx: &IntakeContext,
 ) -> Result<CaseAssessment, AppError> {
-    match (&req.matter, &req.bundle) {
-        (Some(m), None) => Ok(CaseAssessment::Matter(assess(
-            catalog,
-            m,
-            &req.application,
-            ctx,
-        )?)),
-        (None, Some(b)) => Ok(CaseAssessment::Bundle(assess_bundle(
-            catalog,
-            b,
-            &req.application,
-            ctx,
-        )?)),
-        _ => Err(AppError::invalid(
-            ErrorCode::MatterOrBundle,
-            "请指定办理的事项编码（matter）或“一件事”编码（bundle），二者选其一",
-        )),
+    Ok(match subject {
+        CaseSubject::Matter(m) => CaseAssessment::Matter(assess(catalog, m, application, ctx)?),
+        CaseSubject::Bundle(b) => {
+            CaseAssessment::Bundle(assess_bundle(catalog, b, application, ctx)?)
+        }
+    })
+}
+
+/// What a stored case is for.
+fn subject_of(case: &CaseRow) -> CaseSubject {
+    match &case.bundle_code {
+        Some(b) => CaseSubject::Bundle(b.clone()),
+        None => CaseSubject::Matter(case.matter_code.clone()),
     }
 }
 
@@ -316,14 +210,7 @@ pub(crate) fn deferred_defects(
         village: case.village.clone(),
         channel,
     };
-    let req = IntakeRequest {
-        matter: case.bundle_code.is_none().then(|| case.matter_code.clone()),
-        bundle: case.bundle_code.clone(),
-        channel: Some(channel),
-        window: None,
-        application: application.clone(),
-    };
-    let assessment = assess_request(catalog, &req, &ctx)?;
+    let assessment = assess_subject(catalog, &subject_of(case), application, &ctx)?;
     Ok(assessment
         .parts()
         .into_iter()
@@ -334,7 +221,7 @@ pub(crate) fn deferred_defects(
 }
 
 /// A dry-run assessment: nothing is stored.
-pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAssessment, AppError> {
+pub fn precheck(app: &App, user: &User, req: &Intake) -> Result<CaseAssessment, AppError> {
     let catalog = app.registry.current();
     let place = match user.role {
         Role::Clerk | Role::Agent => place_of(&catalog, user, req)?,
@@ -353,7 +240,7 @@ pub fn precheck(app: &App, user: &User, req: &IntakeRequest) -> Result<CaseAsses
         village: place.village,
         channel: place.channel,
     };
-    assess_request(&catalog, req, &ctx)
+    assess_subject(&catalog, &req.subject, &req.application, &ctx)
 }
 
 struct NoticePlan<'a> {
@@ -462,7 +349,7 @@ pub(crate) fn result_of(receipt: IntakeReceipt) -> Result<IntakeResult, AppError
 pub fn take(
     app: &App,
     user: &User,
-    req: &IntakeRequest,
+    req: &Intake,
     idempotency_key: Option<&str>,
 ) -> Result<IntakeResult, AppError> {
     let catalog = app.registry.current();
@@ -474,7 +361,7 @@ pub fn take(
         village: place.village.clone(),
         channel: place.channel,
     };
-    let assessment = assess_request(&catalog, req, &ctx)?;
+    let assessment = assess_subject(&catalog, &req.subject, &req.application, &ctx)?;
     let outcome = assessment.outcome();
     let case_id = app.new_id(&catalog.org.county.id.to_uppercase());
     let now = app.clock.now_ms();
@@ -532,7 +419,7 @@ pub fn take(
         Some(k) => Some(RequestKey {
             user_id: user.id.clone(),
             key: k.to_string(),
-            request_hash: request_hash(req)?,
+            request_hash: request_hash(&req.as_submitted())?,
         }),
         None => None,
     };
@@ -623,7 +510,7 @@ pub fn supplement(
     app: &App,
     user: &User,
     case_id: &str,
-    req: &SupplementRequest,
+    req: &Supplement,
     key: Option<&RequestKey>,
 ) -> Result<IntakeResult, AppError> {
     // A retry of a supplement that committed answers with what it committed.
@@ -636,7 +523,7 @@ fn supplement_once(
     app: &App,
     user: &User,
     case_id: &str,
-    req: &SupplementRequest,
+    req: &Supplement,
     key: Option<&RequestKey>,
 ) -> Result<IntakeResult, AppError> {
     let loaded = super::handling::Loaded::load(app, case_id)?;
@@ -693,14 +580,7 @@ fn supplement_once(
         village: case.village.clone(),
         channel,
     };
-    let intake = IntakeRequest {
-        matter: case.bundle_code.is_none().then(|| case.matter_code.clone()),
-        bundle: case.bundle_code.clone(),
-        channel: Some(channel),
-        window: None,
-        application: application.clone(),
-    };
-    let assessment = assess_request(&catalog, &intake, &ctx)?;
+    let assessment = assess_subject(&catalog, &subject_of(&case), &application, &ctx)?;
     let outcome = assessment.outcome();
     let plan = NoticePlan {
         catalog: &catalog,

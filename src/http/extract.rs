@@ -58,8 +58,8 @@ macro_rules! validated_bodies {
 }
 
 validated_bodies!(
-    crate::app::intake::IntakeRequest,
-    crate::app::intake::SupplementRequest,
+    crate::http::intake::IntakeRequest,
+    crate::http::intake::SupplementRequest,
 );
 
 /// The longest Idempotency-Key taken.

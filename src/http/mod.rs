@@ -5,6 +5,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod handling;
+pub mod intake;
 pub mod limits;
 pub mod openapi;
 
@@ -24,7 +25,7 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use tracing::Instrument;
 
-use crate::app::intake::{self, IntakeRequest, SupplementRequest};
+use crate::app::intake::{self as app_intake, Intake};
 use crate::app::personal;
 use crate::app::App;
 use crate::auth::User;
@@ -32,6 +33,7 @@ use crate::authoring::{guide_html, guide_markdown};
 use crate::domain::matter::{HandlingKind, Level, MatterType};
 use crate::domain::notice::NoticeContent;
 use crate::store::CaseFilter;
+use intake::{IntakeRequest, SupplementRequest};
 
 /// The most cases one page of `GET /cases` returns.
 const MAX_PER_PAGE: i64 = 200;
@@ -397,8 +399,8 @@ async fn reload_catalog(app: Data, auth: Auth) -> ApiResult<HttpResponse> {
 
 async fn precheck(app: Data, auth: Auth, body: Body<IntakeRequest>) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
-    let req = body.0;
-    let assessment = blocking(move || intake::precheck(&a, &auth.0, &req)).await?;
+    let req = Intake::try_from(body.0)?;
+    let assessment = blocking(move || app_intake::precheck(&a, &auth.0, &req)).await?;
     Ok(HttpResponse::Ok().json(assessment))
 }
 
@@ -409,8 +411,8 @@ async fn take_intake(
     body: Body<IntakeRequest>,
 ) -> ApiResult<HttpResponse> {
     let a = app.clone().into_inner();
-    let body = body.0;
-    let result = blocking(move || intake::take(&a, &auth.0, &body, retry.key())).await?;
+    let req = Intake::try_from(body.0)?;
+    let result = blocking(move || app_intake::take(&a, &auth.0, &req, retry.key())).await?;
     tracing::info!(
         case = %result.case.id,
         matter = %result.case.matter_code,
@@ -443,8 +445,9 @@ async fn supplement(
     let body = body.0;
     let id = id.into_inner();
     let key = retry.of_change(&auth.0, &body);
+    let req = app_intake::Supplement::from(body);
     let result =
-        blocking(move || intake::supplement(&a, &auth.0, &id, &body, key.as_ref())).await?;
+        blocking(move || app_intake::supplement(&a, &auth.0, &id, &req, key.as_ref())).await?;
     tracing::info!(
         case = %result.case.id,
         outcome = %result.case.outcome,
@@ -469,7 +472,7 @@ async fn get_case(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult<Htt
     let a = app.clone().into_inner();
     let id = id.into_inner();
     let (case, assessment) = blocking(move || {
-        let r = intake::get_case(&a, &auth.0, &id)?;
+        let r = app_intake::get_case(&a, &auth.0, &id)?;
         personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}")?;
         Ok(r)
     })
@@ -529,7 +532,7 @@ async fn list_cases(app: Data, auth: Auth, q: web::Query<CaseQuery>) -> ApiResul
     let a = app.clone().into_inner();
     let full = personal::sees_full_lists(auth.0.role);
     let result = blocking(move || {
-        let page = intake::list_cases(&a, &auth.0, filter)?;
+        let page = app_intake::list_cases(&a, &auth.0, filter)?;
         if full {
             personal::log_reads(
                 &a,
@@ -558,7 +561,7 @@ async fn case_notices(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let a = app.clone().into_inner();
     let id = id.into_inner();
     let notices = blocking(move || {
-        intake::get_case(&a, &auth.0, &id)?;
+        app_intake::get_case(&a, &auth.0, &id)?;
         let notices = a.store.notices_of_case(&id)?;
         personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}/notices")?;
         Ok(notices)
@@ -571,7 +574,7 @@ async fn case_history(app: Data, auth: Auth, id: web::Path<String>) -> ApiResult
     let a = app.clone().into_inner();
     let id = id.into_inner();
     let events = blocking(move || {
-        intake::get_case(&a, &auth.0, &id)?;
+        app_intake::get_case(&a, &auth.0, &id)?;
         let events = a.store.events_of_case(&id)?;
         personal::log_reads(&a, &auth.0, [id.as_str()], "GET /api/v1/cases/{id}/history")?;
         Ok(events)
@@ -590,7 +593,7 @@ fn load_notice(
         .store
         .notice(id)?
         .ok_or_else(|| crate::app::AppError::NotFound(format!("文书 {id} 不存在")))?;
-    let (case, _) = intake::get_case(app, user, &n.case_id)?;
+    let (case, _) = app_intake::get_case(app, user, &n.case_id)?;
     Ok((n, case.catalog_hash))
 }
 

@@ -9,8 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::dto::*;
 use super::error::ErrorBody;
-use crate::app::intake::{IntakeRequest, SupplementRequest};
 use crate::domain::matter::Matter;
+use crate::http::intake::{IntakeRequest, SupplementRequest};
 
 fn schema_ref<T: JsonSchema>(gen: &mut SchemaGenerator) -> Value {
     serde_json::to_value(gen.subschema_for::<T>()).unwrap_or(Value::Null)

@@ -565,7 +565,9 @@ fn fleet_instances_converge_on_publish_and_rollback() {
 /// the old version back from the database by its hash.
 #[test]
 fn open_cases_keep_their_version_after_a_restart() {
-    use yichuang::app::intake::{supplement, take, IntakeRequest, SupplementRequest};
+    use yichuang::app::intake::{supplement, take, Intake, Supplement};
+    use yichuang::domain::application::Application;
+    use yichuang::domain::case::CaseSubject;
     let db = PgDb::new("yc_api");
     let (_a, rules) = rules_copy();
     let clerk = yichuang::auth::User {
@@ -585,10 +587,13 @@ fn open_cases_keep_their_version_after_a_restart() {
     let clock = || std::sync::Arc::new(yichuang::app::ManualClock::at(day(2026, 3, 2)));
     let first = yichuang::app::start(config.clone(), clock()).unwrap();
     let original = first.registry.current().hash.clone();
-    let req: IntakeRequest = serde_json::from_value(json!({
-        "matter": DIBAO, "application": marked(dibao_defective())
-    }))
-    .unwrap();
+    let application: Application = serde_json::from_value(marked(dibao_defective())).unwrap();
+    let req = Intake {
+        subject: CaseSubject::Matter(DIBAO.into()),
+        channel: None,
+        window: None,
+        application,
+    };
     let taken = take(&first, &clerk, &req, None).unwrap();
     assert_eq!(taken.case.status, "awaiting_supplement");
 
@@ -605,10 +610,11 @@ fn open_cases_keep_their_version_after_a_restart() {
     assert_ne!(second.registry.current().hash, original);
     let mut complete = marked(dibao_complete());
     complete["fields"]["has_disabled_member"] = json!(false);
-    let sup: SupplementRequest = serde_json::from_value(json!({
-        "fields": complete["fields"], "materials": complete["materials"]
-    }))
-    .unwrap();
+    let sup = Supplement {
+        fields: serde_json::from_value(complete["fields"].clone()).unwrap(),
+        materials: serde_json::from_value(complete["materials"].clone()).unwrap(),
+        commitment_signed: None,
+    };
     let done = supplement(&second, &clerk, &taken.case.id, &sup, None).unwrap();
     assert_eq!(done.case.catalog_hash, original);
     assert_eq!(done.case.outcome, "accepted_promised");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
-use yichuang::app::intake::{self, IntakeRequest};
+use yichuang::app::intake;
 use yichuang::app::scheduler::{sweep, SweepReport};
 use yichuang::app::{App, ManualClock};
 use yichuang::config::Config;
@@ -31,10 +31,12 @@ fn start(url: &str, clock: &Arc<ManualClock>) -> App {
 
 fn take(app: &App, token: &str, matter: &str, application: Value) -> String {
     let user = app.users().authenticate(token).expect("dev token").clone();
-    let req: IntakeRequest = serde_json::from_value(serde_json::json!({
-        "matter": matter, "application": application,
-    }))
-    .unwrap();
+    let req = intake::Intake {
+        subject: yichuang::domain::case::CaseSubject::Matter(matter.into()),
+        channel: None,
+        window: None,
+        application: serde_json::from_value(application).unwrap(),
+    };
     let r = intake::take(app, &user, &req, None).expect("intake");
     assert!(r.assessment.outcome().is_accepted(), "{matter}");
     r.case.id
