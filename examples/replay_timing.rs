@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         case,
                         notices: Vec::new(),
                         events: vec![NewEvent {
+                            seal: None,
                             actor: "bench".into(),
                             action: yichuang::domain::handling::EventKind::Intake,
                             catalog_hash: catalog.hash.clone(),

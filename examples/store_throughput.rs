@@ -53,6 +53,7 @@ fn intake(run: &str, n: usize) -> NewIntake {
             result_series: None,
         }],
         events: vec![NewEvent {
+            seal: None,
             actor: "clerk-1".into(),
             action: yichuang::domain::handling::EventKind::Intake,
             catalog_hash: "h1".into(),

@@ -210,6 +210,7 @@ pub(crate) fn notices_and_events(
         .events
         .iter()
         .map(|e| NewEvent {
+            seal: None,
             actor: e.actor.clone(),
             action: e.kind,
             catalog_hash: case.catalog_hash.clone(),
@@ -407,6 +408,7 @@ fn follow_marked_change(app: &App, l: &mut Loaded, actor: &str, events: &mut Vec
         l.row.catalog_hash = active.hash.clone();
         l.catalog = active.clone();
         events.push(NewEvent {
+            seal: None,
             actor: actor.to_string(),
             action: EventKind::CatalogChanged,
             catalog_hash: active.hash.clone(),

@@ -406,6 +406,7 @@ pub fn take(
         row_version: 1,
     };
     let event = NewEvent {
+        seal: None,
         actor: user.id.clone(),
         action: EventKind::Intake,
         catalog_hash: catalog.hash.clone(),
@@ -616,6 +617,7 @@ fn supplement_once(
         super::handling::open_lifecycle(app, &catalog, &mut updated, &typed, &previous, now)?;
     notices.extend(opened.notices);
     let mut events = vec![NewEvent {
+        seal: None,
         actor: user.id.clone(),
         action: EventKind::Supplement,
         catalog_hash: catalog.hash.clone(),

@@ -482,6 +482,7 @@ fn scan(
     mut each: impl FnMut(Found) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
     let mut conn = store.conn()?;
+    let keys = store.keys();
     let mut after: Option<String> = None;
     loop {
         let (last, found) = read_tx(&mut conn, |c| {
@@ -502,7 +503,7 @@ fn scan(
                 if !status.is_final() {
                     continue;
                 }
-                let handling = load_handling(c, &id)?;
+                let handling = load_handling(c, &id, keys)?;
                 if let Err(why) = finished(status, &handling) {
                     found.push(Found::Held(Held {
                         case_id: id,

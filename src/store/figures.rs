@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::conn::DbConnection;
+use super::crypto::Keyring;
 use super::handling::{PartRow, RatingRow, StepRow};
 use super::mapping::{self, AsText};
 use super::schema::{case_parts, case_steps, cases, ratings};
@@ -347,9 +348,11 @@ pub struct RatingOfCase {
     pub rating: Rating,
 }
 
-fn parts_of(rows: Vec<PartRow>) -> Result<Vec<PartOfCase>, StoreError> {
-    rows.iter()
-        .map(|r| {
+fn parts_of(rows: Vec<PartRow>, keys: Option<&Keyring>) -> Result<Vec<PartOfCase>, StoreError> {
+    rows.into_iter()
+        .map(|mut r| {
+            r.open(keys)?;
+            let r = &r;
             Ok(PartOfCase {
                 case_id: r.case_id.clone(),
                 center_id: r.center_id.clone(),
@@ -366,6 +369,7 @@ pub(crate) fn case_alerts(
     today: &str,
     township: Option<&str>,
     limit: i64,
+    keys: Option<&Keyring>,
 ) -> Result<Vec<PartOfCase>, StoreError> {
     use case_parts::dsl as p;
     let mut q = p::case_parts
@@ -384,7 +388,7 @@ pub(crate) fn case_alerts(
         .limit(limit)
         .select(PartRow::as_select())
         .load(conn)?;
-    parts_of(rows)
+    parts_of(rows, keys)
 }
 
 /// Active steps whose deadline is yellow or red, earliest due first.
@@ -393,6 +397,7 @@ pub(crate) fn step_alerts(
     today: &str,
     township: Option<&str>,
     limit: i64,
+    keys: Option<&Keyring>,
 ) -> Result<Vec<(String, Step)>, StoreError> {
     use case_steps::dsl as s;
     let mut q = s::case_steps
@@ -413,8 +418,11 @@ pub(crate) fn step_alerts(
         .limit(limit)
         .select(StepRow::as_select())
         .load(conn)?;
-    rows.iter()
-        .map(|r| Ok((r.case_id.clone(), mapping::step_of(r)?)))
+    rows.into_iter()
+        .map(|mut r| {
+            r.open(keys)?;
+            Ok((r.case_id.clone(), mapping::step_of(&r)?))
+        })
         .collect()
 }
 
@@ -423,6 +431,7 @@ pub(crate) fn open_followups(
     conn: &mut DbConnection,
     township: Option<&str>,
     limit: i64,
+    keys: Option<&Keyring>,
 ) -> Result<Vec<RatingOfCase>, StoreError> {
     use ratings::dsl as r;
     let mut q = r::ratings
@@ -439,7 +448,8 @@ pub(crate) fn open_followups(
         .select((RatingRow::as_select(), cases::center_id, cases::matter_code))
         .load(conn)?;
     rows.into_iter()
-        .map(|(row, center_id, matter_code)| {
+        .map(|(mut row, center_id, matter_code)| {
+            row.open(keys)?;
             Ok(RatingOfCase {
                 case_id: row.case_id.clone(),
                 center_id,
@@ -456,6 +466,7 @@ pub(crate) fn undelivered(
     today: &str,
     township: Option<&str>,
     limit: i64,
+    keys: Option<&Keyring>,
 ) -> Result<Vec<PartOfCase>, StoreError> {
     use case_parts::dsl as p;
     let mut q = p::case_parts
@@ -471,7 +482,7 @@ pub(crate) fn undelivered(
         .limit(limit)
         .select(PartRow::as_select())
         .load(conn)?;
-    parts_of(rows)
+    parts_of(rows, keys)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 
 use super::conn::DbConnection;
+use super::crypto::Keyring;
 use super::mapping::{self, AsText, DueState};
 use super::schema::{case_parts, case_steps, due_items, ratings};
 use super::{NewEvent, NewNotice, StoreError};
@@ -167,6 +168,10 @@ pub fn fire_at_ms(due: chrono::NaiveDate) -> i64 {
 }
 
 impl LifecycleWrite {
+    pub(crate) fn rows_mut(&mut self) -> (&mut [PartRow], &mut [StepRow], &mut [RatingRow]) {
+        (&mut self.parts, &mut self.steps, &mut self.ratings)
+    }
+
     /// The rows of `fx` for `case`, at `now_ms`. `case_rating` is the case's own rating after
     /// the change (repeated on every part for the figures).
     pub fn of(case: &Case, handling: &Handling, fx: &Effects, now_ms: i64) -> Self {
@@ -423,18 +428,22 @@ pub(crate) fn insert_new_lifecycles(
 pub(crate) fn load_handling(
     conn: &mut DbConnection,
     case_id: &str,
+    keys: Option<&Keyring>,
 ) -> Result<Handling, StoreError> {
-    let parts: Vec<PartRow> = case_parts::table
+    let mut parts: Vec<PartRow> = case_parts::table
         .filter(case_parts::case_id.eq(case_id))
         .order(case_parts::track)
         .select(PartRow::as_select())
         .load(conn)?;
-    let steps = load_steps(conn, case_id)?;
-    let rated: Vec<RatingRow> = ratings::table
+    let mut steps = load_steps(conn, case_id)?;
+    let mut rated: Vec<RatingRow> = ratings::table
         .filter(ratings::case_id.eq(case_id))
         .order(ratings::created_at)
         .select(RatingRow::as_select())
         .load(conn)?;
+    parts.iter_mut().try_for_each(|r| r.open(keys))?;
+    steps.iter_mut().try_for_each(|r| r.open(keys))?;
+    rated.iter_mut().try_for_each(|r| r.open(keys))?;
     Ok(Handling {
         parts: parts
             .iter()
@@ -483,6 +492,7 @@ pub(crate) fn inbox(
     conn: &mut DbConnection,
     units: &[String],
     limit: i64,
+    keys: Option<&Keyring>,
 ) -> Result<Vec<(String, crate::domain::route::Step)>, StoreError> {
     let rows: Vec<StepRow> = case_steps::table
         .filter(case_steps::unit_id.eq_any(units))
@@ -491,8 +501,11 @@ pub(crate) fn inbox(
         .limit(limit)
         .select(StepRow::as_select())
         .load(conn)?;
-    rows.iter()
-        .map(|r| Ok((r.case_id.clone(), mapping::step_of(r)?)))
+    rows.into_iter()
+        .map(|mut r| {
+            r.open(keys)?;
+            Ok((r.case_id.clone(), mapping::step_of(&r)?))
+        })
         .collect()
 }
 

@@ -244,6 +244,28 @@ pub struct NewEvent {
     pub catalog_hash: String,
     /// JSON.
     pub detail: String,
+    /// Set by the store when it has keys: the detail (reasons, opinions, receivers, comments)
+    /// is sealed as it is written, inside the write, after the store wrote its result number
+    /// into it. The audit chain covers the stored (sealed) detail.
+    pub seal: Option<EventSeal>,
+}
+
+/// The keys an event's detail is sealed with (see [`NewEvent::seal`]).
+#[derive(Clone)]
+pub struct EventSeal(pub(crate) Arc<crypto::Keyring>);
+
+impl PartialEq for EventSeal {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for EventSeal {}
+
+impl std::fmt::Debug for EventSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSeal")
+    }
 }
 
 /// The Idempotency-Key of a write: a retry under the same key by the same user answers with
@@ -732,6 +754,7 @@ impl Store {
     pub fn commit_intake(&self, mut intake: NewIntake) -> Result<IntakeReceipt, StoreError> {
         let id_hash = self.seal_case(&mut intake.case)?;
         self.seal_notices(&intake.case.id, &mut intake.notices)?;
+        self.seal_free_text(intake.lifecycle.as_deref_mut(), &mut intake.events)?;
         self.write_case(Job::Intake(Box::new(intake), id_hash))
     }
 
@@ -740,6 +763,7 @@ impl Store {
     pub fn update_case(&self, mut update: CaseUpdate) -> Result<IntakeReceipt, StoreError> {
         update.application = self.seal_application(&update.case_id, &update.application)?;
         self.seal_notices(&update.case_id, &mut update.notices)?;
+        self.seal_free_text(update.lifecycle.as_deref_mut(), &mut update.events)?;
         self.write_case(Job::Update(Box::new(update)))
     }
 
@@ -782,6 +806,7 @@ impl Store {
             change.application = Some(self.seal_application(&change.case_id, a)?);
         }
         self.seal_notices(&change.case_id, &mut change.notices)?;
+        self.seal_free_text(Some(&mut change.lifecycle), &mut change.events)?;
         self.write_case(Job::Change(Box::new(change)))
     }
 
@@ -794,7 +819,7 @@ impl Store {
     /// The parts, steps (returned, transferred and superseded ones included, in order) and
     /// ratings of a case.
     pub fn handling(&self, case_id: &str) -> Result<Handling, StoreError> {
-        handling::load_handling(&mut *self.conn()?, case_id)
+        handling::load_handling(&mut *self.conn()?, case_id, self.keys())
     }
 
     /// The pending due items of a case.
@@ -804,7 +829,12 @@ impl Store {
 
     /// Active steps waiting for any of `units`, earliest due first, with their case ids.
     pub fn inbox(&self, units: &[String], limit: i64) -> Result<Vec<(String, Step)>, StoreError> {
-        handling::inbox(&mut *self.conn()?, units, limit.clamp(1, MAX_PAGE))
+        handling::inbox(
+            &mut *self.conn()?,
+            units,
+            limit.clamp(1, MAX_PAGE),
+            self.keys(),
+        )
     }
 
     /// Leases up to `limit` due items whose time has come to `owner` for `lease_ms`.
@@ -851,7 +881,13 @@ impl Store {
         center: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PartOfCase>, StoreError> {
-        figures::case_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
+        figures::case_alerts(
+            &mut *self.conn()?,
+            today,
+            center,
+            limit.clamp(1, MAX_PAGE),
+            self.keys(),
+        )
     }
 
     /// Active steps that are yellow or red on `today`.
@@ -861,7 +897,13 @@ impl Store {
         center: Option<&str>,
         limit: i64,
     ) -> Result<Vec<(String, Step)>, StoreError> {
-        figures::step_alerts(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
+        figures::step_alerts(
+            &mut *self.conn()?,
+            today,
+            center,
+            limit.clamp(1, MAX_PAGE),
+            self.keys(),
+        )
     }
 
     /// 差评 follow-ups not yet closed.
@@ -870,7 +912,12 @@ impl Store {
         center: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RatingOfCase>, StoreError> {
-        figures::open_followups(&mut *self.conn()?, center, limit.clamp(1, MAX_PAGE))
+        figures::open_followups(
+            &mut *self.conn()?,
+            center,
+            limit.clamp(1, MAX_PAGE),
+            self.keys(),
+        )
     }
 
     /// Decided cases not delivered within the Art. 44 limit.
@@ -880,10 +927,18 @@ impl Store {
         center: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PartOfCase>, StoreError> {
-        figures::undelivered(&mut *self.conn()?, today, center, limit.clamp(1, MAX_PAGE))
+        figures::undelivered(
+            &mut *self.conn()?,
+            today,
+            center,
+            limit.clamp(1, MAX_PAGE),
+            self.keys(),
+        )
     }
 
+    /// The audit trail of a case, details opened.
     pub fn events_of_case(&self, case_id: &str) -> Result<Vec<EventRow>, StoreError> {
-        ops::load_events(&mut *self.conn()?, case_id)
+        let rows = ops::load_events(&mut *self.conn()?, case_id)?;
+        rows.into_iter().map(|e| self.open_event(e)).collect()
     }
 }

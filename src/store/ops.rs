@@ -366,19 +366,27 @@ pub(crate) fn apply_intakes(
     let mut heads: Vec<String> = Vec::with_capacity(fresh.len());
     let mut chain: Vec<(usize, usize, String, String)> = Vec::new();
     let mut outbox_rows: Vec<PreparedEvent> = Vec::new();
+    // The events as stored (details sealed when the store has keys), per intake of `fresh`.
+    let mut stored: Vec<Vec<Cow<'_, NewEvent>>> = Vec::with_capacity(fresh.len());
     for &at in &fresh {
         let i = intakes[at].0;
         let mut case = i.case.clone();
         case.row_version = 1;
         let summary = CaseSummary::of_row(&case);
         let mut prev = audit::GENESIS.to_string();
-        for (k, e) in i.events.iter().enumerate() {
+        let events = i
+            .events
+            .iter()
+            .map(|e| e.stored(&case.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (k, e) in events.iter().enumerate() {
             let hash = chained_hash(&prev, &case.id, case.created_at, e);
             let seq = i64::try_from(k).unwrap_or(0) + 1;
             outbox_rows.push(PreparedEvent::new(&summary, seq, case.created_at, e)?);
-            chain.push((at, k, prev, hash.clone()));
+            chain.push((stored.len(), k, prev, hash.clone()));
             prev = hash;
         }
+        stored.push(events);
         heads.push(prev);
         cases_rows.push(case);
     }
@@ -400,9 +408,9 @@ pub(crate) fn apply_intakes(
     insert_rows!(conn, cases::table, case_values)?;
     let events: Vec<EventInsert<'_>> = chain
         .iter()
-        .map(|(at, k, prev, hash)| {
-            let i = intakes[*at].0;
-            EventInsert::of(&i.case.id, i.case.created_at, &i.events[*k], prev, hash)
+        .map(|(n, k, prev, hash)| {
+            let i = intakes[fresh[*n]].0;
+            EventInsert::of(&i.case.id, i.case.created_at, &stored[*n][*k], prev, hash)
         })
         .collect();
     insert_rows!(conn, case_events::table, events)?;
@@ -618,6 +626,8 @@ pub(crate) fn insert_event(
         return Err(StoreError::NotFound(format!("case {case_id}")));
     };
     let prev = head.as_deref().unwrap_or(audit::GENESIS);
+    let stored = e.stored(case_id)?;
+    let e: &NewEvent = &stored;
     let hash = chained_hash(prev, case_id, at, e);
     diesel::insert_into(case_events::table)
         .values(EventInsert::of(case_id, at, e, prev, &hash))
@@ -1004,6 +1014,7 @@ mod tests {
             result_series: None,
         };
         let event = |action| NewEvent {
+            seal: None,
             actor: "clerk-1".into(),
             action,
             catalog_hash: "h1".into(),

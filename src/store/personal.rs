@@ -6,16 +6,129 @@ use diesel::prelude::*;
 
 use super::conn::{self, DbConnection, Target};
 use super::crypto::{self, Keyring};
+use super::handling::{LifecycleWrite, PartRow, RatingRow, StepRow};
 use super::ops::{Done, Job};
 use super::schema::{cases, notices, personal_data_reads};
 use super::tx::write_tx;
-use super::{CaseRow, IntakeReceipt, NewNotice, NewRead, NoticeRow, Store, StoreError};
+use super::{
+    CaseRow, EventRow, IntakeReceipt, NewEvent, NewNotice, NewRead, NoticeRow, Store, StoreError,
+};
 
 /// The sealed columns, as named in the associated data of their values.
 pub(crate) const NAME: &str = "cases.applicant_name";
 pub(crate) const ID_NUMBER: &str = "cases.applicant_id_number";
 pub(crate) const APPLICATION: &str = "cases.application";
 pub(crate) const NOTICE: &str = "notices.content";
+/// The free text written after intake: reasons, opinions, receivers, comments and notes.
+pub(crate) const PAUSE: &str = "case_parts.pause";
+pub(crate) const DELIVERY: &str = "case_parts.delivery";
+pub(crate) const STEP_COMMENT: &str = "case_steps.comment";
+pub(crate) const RATING_COMMENT: &str = "ratings.comment";
+pub(crate) const FOLLOWUP_NOTE: &str = "ratings.followup_note";
+pub(crate) const FOLLOWUP_CALLBACK: &str = "ratings.followup_callback";
+/// An audit entry's detail (and the outbox event made of it); its row is the case.
+pub(crate) const EVENT_DETAIL: &str = "case_events.detail";
+
+/// Seals an optional column value in place.
+fn seal_opt(
+    k: &Keyring,
+    column: &str,
+    row: &str,
+    v: &mut Option<String>,
+) -> Result<(), StoreError> {
+    if let Some(plain) = v.as_deref() {
+        *v = Some(k.seal(column, row, plain)?);
+    }
+    Ok(())
+}
+
+/// Opens an optional column value in place (a plain value stays as it is).
+fn open_opt(
+    k: Option<&Keyring>,
+    column: &str,
+    row: &str,
+    v: &mut Option<String>,
+) -> Result<(), StoreError> {
+    if let Some(stored) = v.as_deref() {
+        *v = Some(crypto::open(k, column, row, stored)?);
+    }
+    Ok(())
+}
+
+impl PartRow {
+    fn row(&self) -> String {
+        format!("{}/{}", self.case_id, self.track)
+    }
+    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
+        let row = self.row();
+        seal_opt(k, PAUSE, &row, &mut self.pause)?;
+        seal_opt(k, DELIVERY, &row, &mut self.delivery)
+    }
+    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
+        let row = self.row();
+        open_opt(k, PAUSE, &row, &mut self.pause)?;
+        open_opt(k, DELIVERY, &row, &mut self.delivery)
+    }
+}
+
+impl StepRow {
+    fn row(&self) -> String {
+        format!("{}/{}", self.case_id, self.id)
+    }
+    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
+        let row = self.row();
+        seal_opt(k, STEP_COMMENT, &row, &mut self.comment)
+    }
+    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
+        let row = self.row();
+        open_opt(k, STEP_COMMENT, &row, &mut self.comment)
+    }
+}
+
+impl RatingRow {
+    fn row(&self) -> String {
+        format!("{}/{}", self.case_id, self.subject)
+    }
+    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
+        let row = self.row();
+        seal_opt(k, RATING_COMMENT, &row, &mut self.comment)?;
+        seal_opt(k, FOLLOWUP_NOTE, &row, &mut self.followup_note)?;
+        seal_opt(k, FOLLOWUP_CALLBACK, &row, &mut self.followup_callback)
+    }
+    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
+        let row = self.row();
+        open_opt(k, RATING_COMMENT, &row, &mut self.comment)?;
+        open_opt(k, FOLLOWUP_NOTE, &row, &mut self.followup_note)?;
+        open_opt(k, FOLLOWUP_CALLBACK, &row, &mut self.followup_callback)
+    }
+}
+
+impl LifecycleWrite {
+    /// Seals the free text of every row it writes.
+    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
+        let (parts, steps, ratings) = self.rows_mut();
+        parts.iter_mut().try_for_each(|r| r.seal(k))?;
+        steps.iter_mut().try_for_each(|r| r.seal(k))?;
+        ratings.iter_mut().try_for_each(|r| r.seal(k))
+    }
+}
+
+impl NewEvent {
+    /// The event as stored: its detail sealed when it carries the store's keys.
+    pub(crate) fn stored(
+        &self,
+        case_id: &str,
+    ) -> Result<std::borrow::Cow<'_, NewEvent>, StoreError> {
+        match &self.seal {
+            None => Ok(std::borrow::Cow::Borrowed(self)),
+            Some(s) => Ok(std::borrow::Cow::Owned(NewEvent {
+                detail: s.0.seal(EVENT_DETAIL, case_id, &self.detail)?,
+                seal: None,
+                ..self.clone()
+            })),
+        }
+    }
+}
 
 /// The row of a notice in its associated data: the case and the notice.
 fn notice_row(case_id: &str, notice_id: &str) -> String {
@@ -54,7 +167,7 @@ pub struct ReadFilter {
 pub const READ_PAGE: i64 = 1000;
 
 impl Store {
-    fn keys(&self) -> Option<&Keyring> {
+    pub(crate) fn keys(&self) -> Option<&Keyring> {
         self.inner.keys.as_deref()
     }
 
@@ -102,6 +215,29 @@ impl Store {
         Ok(())
     }
 
+    /// Seals the free text of a write (handling rows now, event details inside the write).
+    pub(crate) fn seal_free_text(
+        &self,
+        lifecycle: Option<&mut LifecycleWrite>,
+        events: &mut [NewEvent],
+    ) -> Result<(), StoreError> {
+        let Some(k) = self.inner.keys.as_ref() else {
+            return Ok(());
+        };
+        if let Some(l) = lifecycle {
+            l.seal(k)?;
+        }
+        for e in events {
+            e.seal = Some(super::EventSeal(k.clone()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn open_event(&self, mut e: EventRow) -> Result<EventRow, StoreError> {
+        e.detail = crypto::open(self.keys(), EVENT_DETAIL, &e.case_id, &e.detail)?;
+        Ok(e)
+    }
+
     /// The keyed hash of an ID number (with keys).
     pub(crate) fn id_hash(&self, id_number: &str) -> Option<String> {
         self.keys().map(|k| k.id_hash(id_number))
@@ -144,6 +280,14 @@ impl Store {
             if let Some(serde_json::Value::String(s)) = v["case"].get(field) {
                 let plain = crypto::open(Some(k), column, case_id, s)?;
                 v["case"][field] = serde_json::Value::String(plain);
+            }
+        }
+        // A sealed detail is stored as a string; opened, it is the JSON it was.
+        if let Some(serde_json::Value::String(s)) = v.get("detail") {
+            if crypto::is_sealed(s) {
+                let plain = crypto::open(Some(k), EVENT_DETAIL, case_id, s)?;
+                v["detail"] =
+                    serde_json::from_str(&plain).unwrap_or(serde_json::Value::String(plain));
             }
         }
         serde_json::to_string(&v).map_err(|e| StoreError::Query(format!("outbox payload: {e}")))

@@ -437,6 +437,7 @@ mod tests {
             due_date: None,
             notices: vec![],
             events: vec![crate::store::NewEvent {
+                seal: None,
                 actor: "t".into(),
                 action: crate::domain::handling::EventKind::Supplement,
                 catalog_hash: "h".into(),

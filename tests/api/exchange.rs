@@ -191,7 +191,7 @@ async fn approve_active(app: &TestApp, token: &str, case: &str, unit: &str) {
         app,
         token,
         &format!("/api/v1/cases/{case}/steps/{step}"),
-        json!({"action": "approve", "comment": "同意"}),
+        json!({"action": "approve", "comment": "同意，经核实属实"}),
     )
     .await;
 }
@@ -433,6 +433,132 @@ with_receiver_on_both! {
     every_event_in_order(12) => every_event_in_order_sqlite, every_event_in_order_postgres;
     receiver_down_then_back(1000) => receiver_down_then_back_sqlite, receiver_down_then_back_postgres;
     dead_letter_then_resend(2) => dead_letter_then_resend_sqlite, dead_letter_then_resend_postgres;
+}
+
+/// Everything a database holds as text, past the service: the SQLite file and its WAL, or on
+/// PostgreSQL every row of the tables that keep what happens after intake.
+fn raw_text(app: &TestApp) -> String {
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.database_url.trim_start_matches("sqlite://");
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        Backend::Postgres => {
+            use diesel::prelude::*;
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                t: String,
+            }
+            let mut c = diesel::PgConnection::establish(&app.database_url).unwrap();
+            [
+                "case_events",
+                "case_parts",
+                "case_steps",
+                "ratings",
+                "outbox_events",
+            ]
+            .iter()
+            .map(|table| {
+                diesel::sql_query(format!(
+                    "SELECT coalesce(string_agg(x::text, ' '), '') AS t FROM {table} x"
+                ))
+                .get_result::<Row>(&mut c)
+                .unwrap()
+                .t
+            })
+            .collect()
+        }
+    }
+}
+
+/// With keys, the free text written after intake — a pause's reason, an extension's, step
+/// opinions, the receiver of a result, a rating's comment, a follow-up's note, a withdrawal's
+/// reason — is sealed at rest, in its own column and in the audit trail and outbox that repeat
+/// it; the history shows it, the audit chains verify, and subscribers receive it in plain text.
+async fn free_text_sealed_at_rest(app: &TestApp, rx: &Receiver) {
+    let cases = run_cases(app).await;
+    let case = &cases[0];
+    post(
+        app,
+        SUPERVISOR_BAISHUI,
+        &format!("/api/v1/cases/{case}/followup/close"),
+        json!({"note": "已回访整改", "callback": "满意"}),
+    )
+    .await;
+    let secrets = [
+        "家庭经济状况评估",
+        "情况复杂",
+        "县民政局局长",
+        "等太久",
+        "已回访整改",
+        "申请人撤回",
+        "经核实属实",
+    ];
+    let raw = raw_text(app);
+    for s in secrets {
+        assert!(!raw.contains(s), "{s:?} is stored in plain text");
+    }
+    assert!(raw.contains("yc1:test2026:"), "nothing sealed");
+    // The service opens what it sealed.
+    let h = app
+        .get(&format!("/api/v1/cases/{case}/history"), Some(ADMIN))
+        .await;
+    assert_eq!(h.status, 200, "{}", h.text);
+    for s in ["家庭经济状况评估", "情况复杂", "经核实属实", "已回访整改"] {
+        assert!(h.text.contains(s), "{s} not in the history: {}", h.text);
+    }
+    let p = app
+        .get(
+            &format!("/api/v1/cases/{case}/progress"),
+            Some(CLERK_BAISHUI),
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert!(
+        p.text.contains("经核实属实") && p.text.contains("等太久"),
+        "{}",
+        p.text
+    );
+    app.assert_audit_intact();
+    // Subscribers get plain JSON details.
+    let total =
+        history_actions(app, &cases[0]).await.len() + history_actions(app, &cases[1]).await.len();
+    wait_for(rx, total).await;
+    let extended: Vec<Value> = rx
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .filter(|v| v["kind"] == "extended")
+        .collect();
+    assert_eq!(
+        extended[0]["detail"]["reason"], "情况复杂",
+        "{}",
+        extended[0]
+    );
+}
+
+async fn free_text_sealed_on(backend: Backend) {
+    let rx = Receiver::start(Duration::ZERO);
+    let url = rx.url.clone();
+    let app = spawn_app_configured(backend, move |c: &mut Config| {
+        with_receiver(url, 12)(c);
+        c.key_file = Some(manifest_dir().join("tests/fixtures/personal-data-test.keys"));
+    })
+    .await;
+    free_text_sealed_at_rest(&app, &rx).await;
+}
+
+#[actix_web::test]
+async fn free_text_sealed_at_rest_sqlite() {
+    free_text_sealed_on(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn free_text_sealed_at_rest_postgres() {
+    free_text_sealed_on(Backend::Postgres).await;
 }
 
 /// The provincial profile over HTTP: the sample template writes each event of real cases in the

@@ -134,6 +134,7 @@ pub fn notice(id: &str, kind: NoticeKind, prefix: &str) -> NewNotice {
 
 pub fn event(action: EventKind) -> NewEvent {
     NewEvent {
+        seal: None,
         actor: "clerk-1".into(),
         action,
         catalog_hash: "h1".into(),
