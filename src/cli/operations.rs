@@ -84,27 +84,29 @@ pub(super) fn personal_data(c: super::PersonalDataCommand) -> ExitCode {
                 max_batches,
                 &mut |p| {
                     eprintln!(
-                        "personal-data encrypt: {}/{} cases, {}/{} notices sealed under key {} ({} batches)",
-                        p.cases_done, p.cases_todo, p.notices_done, p.notices_todo, keyring.active(), p.batches
+                        "personal-data encrypt: {}/{} cases, {}/{} notices, {}/{} rows of free text sealed under key {} ({} batches)",
+                        p.cases_done, p.cases_todo, p.notices_done, p.notices_todo, p.free_text_done, p.free_text_todo, keyring.active(), p.batches
                     );
                 },
             );
             match r {
                 Ok(p) if p.finished => {
                     out!(
-                        "personal data encrypted under key {}: {} cases and {} notices sealed by this run; nothing left",
+                        "personal data encrypted under key {}: {} cases, {} notices and {} rows of free text sealed by this run; nothing left",
                         keyring.active(),
                         p.cases_done,
-                        p.notices_done
+                        p.notices_done,
+                        p.free_text_done
                     );
                     ExitCode::SUCCESS
                 }
                 Ok(p) => {
                     out!(
-                        "stopped after {} batches: {} cases and {} notices sealed by this run; run the command again to go on",
+                        "stopped after {} batches: {} cases, {} notices and {} rows of free text sealed by this run; run the command again to go on",
                         p.batches,
                         p.cases_done,
-                        p.notices_done
+                        p.notices_done,
+                        p.free_text_done
                     );
                     ExitCode::SUCCESS
                 }

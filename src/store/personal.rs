@@ -8,7 +8,7 @@ use super::conn::{self, DbConnection, Target};
 use super::crypto::{self, Keyring};
 use super::handling::{LifecycleWrite, PartRow, RatingRow, StepRow};
 use super::ops::{Done, Job};
-use super::schema::{cases, notices, personal_data_reads};
+use super::schema::{case_parts, case_steps, cases, notices, personal_data_reads, ratings};
 use super::tx::write_tx;
 use super::{
     CaseRow, EventRow, IntakeReceipt, NewEvent, NewNotice, NewRead, NoticeRow, Store, StoreError,
@@ -368,6 +368,10 @@ pub struct EncryptProgress {
     /// Left to do when the run started.
     pub cases_todo: i64,
     pub notices_todo: i64,
+    /// Rows of matters, steps and ratings whose free text (reasons, opinions, receivers,
+    /// comments, notes) was sealed by this run, and how many were left when it started.
+    pub free_text_done: u64,
+    pub free_text_todo: i64,
     /// Batches committed by this run.
     pub batches: u64,
     /// True when nothing is left (false when stopped by `max_batches`).
@@ -400,6 +404,125 @@ fn cases_todo(pattern: &str) -> cases::BoxedQuery<'_, conn::MultiBackend> {
                 )),
         )
         .into_boxed()
+}
+
+/// A nullable text column with a value not sealed under the active key.
+macro_rules! unsealed {
+    ($col:expr, $pattern:expr) => {
+        $col.is_not_null()
+            .and($col.assume_not_null().not_like($pattern).escape('\\'))
+    };
+}
+
+fn parts_todo(pattern: &str) -> case_parts::BoxedQuery<'_, conn::MultiBackend> {
+    case_parts::table
+        .filter(unsealed!(case_parts::pause, pattern).or(unsealed!(case_parts::delivery, pattern)))
+        .into_boxed()
+}
+
+fn steps_todo(pattern: &str) -> case_steps::BoxedQuery<'_, conn::MultiBackend> {
+    case_steps::table
+        .filter(unsealed!(case_steps::comment, pattern))
+        .into_boxed()
+}
+
+fn ratings_todo(pattern: &str) -> ratings::BoxedQuery<'_, conn::MultiBackend> {
+    ratings::table
+        .filter(
+            unsealed!(ratings::comment, pattern)
+                .or(unsealed!(ratings::followup_note, pattern))
+                .or(unsealed!(ratings::followup_callback, pattern)),
+        )
+        .into_boxed()
+}
+
+/// Rows whose free text is left to seal.
+fn free_text_todo(c: &mut DbConnection, pattern: &str) -> Result<i64, StoreError> {
+    Ok(parts_todo(pattern).count().get_result::<i64>(c)?
+        + steps_todo(pattern).count().get_result::<i64>(c)?
+        + ratings_todo(pattern).count().get_result::<i64>(c)?)
+}
+
+/// Seals, under the active key, the free text of up to `batch` rows of matters, steps and
+/// ratings. Each row is written back only if its sealed columns are still as read (a row the
+/// service rewrote meanwhile is sealed already). Returns how many rows were looked at.
+fn seal_free_text_batch(
+    c: &mut DbConnection,
+    keys: &Keyring,
+    pattern: &str,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let reseal =
+        |v: &Option<String>, column: &str, row: &str| -> Result<Option<String>, StoreError> {
+            v.as_deref()
+                .map(|stored| {
+                    Ok(keys.seal(column, row, &crypto::open(Some(keys), column, row, stored)?)?)
+                })
+                .transpose()
+        };
+    let mut n = 0;
+    let parts: Vec<PartRow> = parts_todo(pattern)
+        .order((case_parts::case_id.asc(), case_parts::track.asc()))
+        .limit(batch)
+        .select(PartRow::as_select())
+        .load(c)?;
+    for r in &parts {
+        let row = format!("{}/{}", r.case_id, r.track);
+        diesel::update(
+            case_parts::table
+                .find((&r.case_id, &r.track))
+                .filter(case_parts::updated_at.eq(r.updated_at)),
+        )
+        .set((
+            case_parts::pause.eq(reseal(&r.pause, PAUSE, &row)?),
+            case_parts::delivery.eq(reseal(&r.delivery, DELIVERY, &row)?),
+        ))
+        .execute(c)?;
+        n += 1;
+    }
+    let steps: Vec<StepRow> = steps_todo(pattern)
+        .order(case_steps::id.asc())
+        .limit(batch)
+        .select(StepRow::as_select())
+        .load(c)?;
+    for r in &steps {
+        let row = format!("{}/{}", r.case_id, r.id);
+        diesel::update(
+            case_steps::table
+                .find(&r.id)
+                .filter(case_steps::updated_at.eq(r.updated_at)),
+        )
+        .set(case_steps::comment.eq(reseal(&r.comment, STEP_COMMENT, &row)?))
+        .execute(c)?;
+        n += 1;
+    }
+    let rated: Vec<RatingRow> = ratings_todo(pattern)
+        .order((ratings::case_id.asc(), ratings::subject.asc()))
+        .limit(batch)
+        .select(RatingRow::as_select())
+        .load(c)?;
+    for r in &rated {
+        let row = format!("{}/{}", r.case_id, r.subject);
+        // A rating changes only when its follow-up closes: compare that.
+        let sealed = (
+            ratings::comment.eq(reseal(&r.comment, RATING_COMMENT, &row)?),
+            ratings::followup_note.eq(reseal(&r.followup_note, FOLLOWUP_NOTE, &row)?),
+            ratings::followup_callback.eq(reseal(&r.followup_callback, FOLLOWUP_CALLBACK, &row)?),
+        );
+        let this = ratings::table
+            .filter(ratings::case_id.eq(&r.case_id))
+            .filter(ratings::subject.eq(&r.subject));
+        match &r.followup_closed_on {
+            Some(d) => diesel::update(this.filter(ratings::followup_closed_on.eq(d)))
+                .set(sealed)
+                .execute(c)?,
+            None => diesel::update(this.filter(ratings::followup_closed_on.is_null()))
+                .set(sealed)
+                .execute(c)?,
+        };
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn notices_todo(pattern: &str) -> notices::BoxedQuery<'_, conn::MultiBackend> {
@@ -438,6 +561,7 @@ pub fn encrypt_personal_data(
     let mut p = EncryptProgress {
         cases_todo: cases_todo(&pattern).count().get_result(&mut c)?,
         notices_todo: notices_todo(&pattern).count().get_result(&mut c)?,
+        free_text_todo: free_text_todo(&mut c, &pattern)?,
         ..Default::default()
     };
     progress(&p);
@@ -446,7 +570,12 @@ pub fn encrypt_personal_data(
             return Ok(p);
         }
         let (cases_n, notices_n) = write_tx(&mut c, |c| seal_batch(c, keys, &pattern, batch))?;
-        if cases_n == 0 && notices_n == 0 {
+        let rows_n = if cases_n == 0 && notices_n == 0 {
+            write_tx(&mut c, |c| seal_free_text_batch(c, keys, &pattern, batch))?
+        } else {
+            0
+        };
+        if cases_n == 0 && notices_n == 0 && rows_n == 0 {
             p.finished = true;
             progress(&p);
             return Ok(p);
@@ -454,6 +583,7 @@ pub fn encrypt_personal_data(
         p.batches += 1;
         p.cases_done += cases_n;
         p.notices_done += notices_n;
+        p.free_text_done += rows_n;
         progress(&p);
     }
 }

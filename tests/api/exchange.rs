@@ -540,6 +540,99 @@ async fn free_text_sealed_at_rest(app: &TestApp, rx: &Receiver) {
     );
 }
 
+/// The free-text columns of matters, steps and ratings, past the service.
+fn raw_free_text(app: &TestApp) -> String {
+    use diesel::prelude::*;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    let sql = "SELECT coalesce(pause, '') || ' ' || coalesce(delivery, '') AS t FROM case_parts \
+        UNION ALL SELECT coalesce(comment, '') AS t FROM case_steps \
+        UNION ALL SELECT coalesce(comment, '') || ' ' || coalesce(followup_note, '') || ' ' || \
+        coalesce(followup_callback, '') AS t FROM ratings";
+    let rows: Vec<Row> = match app.backend {
+        Backend::Sqlite => diesel::sql_query(sql)
+            .load(
+                &mut diesel::SqliteConnection::establish(
+                    app.database_url.trim_start_matches("sqlite://"),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        Backend::Postgres => diesel::sql_query(sql)
+            .load(&mut diesel::PgConnection::establish(&app.database_url).unwrap())
+            .unwrap(),
+    };
+    rows.into_iter().map(|r| r.t).collect::<Vec<_>>().join("\n")
+}
+
+/// A database that ran without keys is sealed in place by `personal-data encrypt`, the free
+/// text of matters, steps and ratings included, while the service runs; it then reads the same.
+async fn existing_free_text_is_sealed_in_place(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = run_cases(&app).await;
+    let case = &cases[0];
+    post(
+        &app,
+        SUPERVISOR_BAISHUI,
+        &format!("/api/v1/cases/{case}/followup/close"),
+        json!({"note": "已回访整改", "callback": "满意"}),
+    )
+    .await;
+    // Step opinions, the rating's comment and follow-up, the delivery record (the pause was
+    // resumed: its reason left the matter's row, it is in the history).
+    let secrets = ["经核实属实", "等太久", "已回访整改", "originals_checked"];
+    let before = raw_free_text(&app);
+    for s in secrets {
+        assert!(before.contains(s), "{s} in plain text before: {before}");
+    }
+    let keys = yichuang::store::crypto::Keyring::load(
+        &manifest_dir().join("tests/fixtures/personal-data-test.keys"),
+    )
+    .unwrap();
+    let p = yichuang::store::encrypt_personal_data(&app.database_url, &keys, 2, None, &mut |_| {})
+        .unwrap();
+    assert!(p.finished, "{p:?}");
+    assert!(p.free_text_todo >= 4 && p.free_text_done >= 4, "{p:?}");
+    let after = raw_free_text(&app);
+    for s in secrets {
+        assert!(!after.contains(s), "{s} still in plain text: {after}");
+    }
+    assert!(after.contains("yc1:test2026:"), "{after}");
+    // A second run finds nothing left.
+    let again =
+        yichuang::store::encrypt_personal_data(&app.database_url, &keys, 2, None, &mut |_| {})
+            .unwrap();
+    assert_eq!((again.free_text_todo, again.batches), (0, 0), "{again:?}");
+    // The store with the keys reads the same handling as before.
+    let store = yichuang::store::Store::open(
+        &app.database_url,
+        yichuang::store::StoreOptions {
+            keys: Some(std::sync::Arc::new(keys)),
+            ..yichuang::store::StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let h = store.handling(case).unwrap();
+    assert!(h
+        .steps
+        .iter()
+        .any(|s| s.acted.as_ref().and_then(|a| a.comment.as_deref()) == Some("同意，经核实属实")));
+    assert_eq!(h.ratings[0].comment.as_deref(), Some("等太久"));
+}
+
+#[actix_web::test]
+async fn existing_free_text_is_sealed_in_place_sqlite() {
+    existing_free_text_is_sealed_in_place(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn existing_free_text_is_sealed_in_place_postgres() {
+    existing_free_text_is_sealed_in_place(Backend::Postgres).await;
+}
+
 async fn free_text_sealed_on(backend: Backend) {
     let rx = Receiver::start(Duration::ZERO);
     let url = rx.url.clone();
