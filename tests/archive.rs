@@ -38,7 +38,7 @@ fn rows(url: &str, sql: &str) -> Vec<Row> {
     r
 }
 
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 9] = [
     "case_events",
     "notices",
     "case_parts",
@@ -46,6 +46,8 @@ const TABLES: [&str; 7] = [
     "ratings",
     "due_items",
     "idempotency_keys",
+    "outbox_events",
+    "outbox_deliveries",
 ];
 
 /// Every case's row version and chain head, and its rows in every table: what must not change

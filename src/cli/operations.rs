@@ -310,7 +310,7 @@ pub(super) fn archive(
     );
     let d = &r.removed;
     out!(
-        "  deleted:    {} cases in {} transaction(s): {} audit entries, {} notices, {} parts, {} steps, {} ratings, {} due items, {} idempotency keys (recorded in archived_cases)",
+        "  deleted:    {} cases in {} transaction(s): {} audit entries, {} notices, {} parts, {} steps, {} ratings, {} due items, {} idempotency keys, {} delivered outbox events ({} deliveries) (recorded in archived_cases)",
         d.cases,
         r.batches,
         d.events,
@@ -319,7 +319,9 @@ pub(super) fn archive(
         d.steps,
         d.ratings,
         d.due_items,
-        d.idempotency_keys
+        d.idempotency_keys,
+        d.outbox_events,
+        d.outbox_deliveries
     );
     if !r.kept.is_empty() {
         out!(

@@ -44,7 +44,7 @@ use super::handling::{load_due, load_handling};
 use super::mapping::AsText;
 use super::schema::{
     archived_cases, audit_chain, case_events, case_parts, case_steps, cases, due_items,
-    idempotency_keys, notices, ratings,
+    idempotency_keys, notices, outbox_deliveries, outbox_events, ratings,
 };
 use super::tx::write_tx;
 use super::{Backend, EventRow, Store, StoreError};
@@ -374,6 +374,9 @@ pub struct Removed {
     pub ratings: usize,
     pub due_items: usize,
     pub idempotency_keys: usize,
+    /// Outbox events (each delivered to every subscriber that wanted it) and their deliveries.
+    pub outbox_events: usize,
+    pub outbox_deliveries: usize,
 }
 
 /// What [`archive`] did.
@@ -518,6 +521,17 @@ fn scan(
                         case_id: id,
                         status,
                         reason: format!("{pending} due item(s) pending"),
+                    }));
+                    continue;
+                }
+                let unsent = undelivered(c, &id)?;
+                if unsent > 0 {
+                    found.push(Found::Held(Held {
+                        case_id: id,
+                        status,
+                        reason: format!(
+                            "{unsent} outbox delivery(ies) not delivered (pending, or dead: resend or wait)"
+                        ),
                     }));
                     continue;
                 }
@@ -895,7 +909,11 @@ fn delete(
                 };
                 match current {
                     None => gone.push(fc.case_id.clone()),
-                    Some((v, head)) if v == fc.row_version && head == fc.audit_head => {
+                    Some((v, head))
+                        if v == fc.row_version
+                            && head == fc.audit_head
+                            && undelivered(c, &fc.case_id)? == 0 =>
+                    {
                         remove_case(c, fc, &file.header.body_sha256, now, &mut removed)?;
                     }
                     Some(_) => kept.push(fc.case_id.clone()),
@@ -915,8 +933,20 @@ fn delete(
         r.ratings += removed.ratings;
         r.due_items += removed.due_items;
         r.idempotency_keys += removed.idempotency_keys;
+        r.outbox_events += removed.outbox_events;
+        r.outbox_deliveries += removed.outbox_deliveries;
     }
     Ok(())
+}
+
+/// Outbox deliveries of a case not (yet) delivered: a case is archived only when every event
+/// reached every subscriber that wanted it, so archiving never drops a report.
+fn undelivered(c: &mut DbConnection, case_id: &str) -> Result<i64, StoreError> {
+    Ok(outbox_deliveries::table
+        .filter(outbox_deliveries::case_id.eq(case_id))
+        .filter(outbox_deliveries::state.ne(super::outbox::OutboxState::Delivered.as_text()))
+        .count()
+        .get_result(c)?)
 }
 
 #[derive(Insertable)]
@@ -962,6 +992,12 @@ fn remove_case(
         diesel::delete(idempotency_keys::table.filter(idempotency_keys::case_id.eq(id)))
             .execute(c)?;
     removed.notices += diesel::delete(notices::table.filter(notices::case_id.eq(id))).execute(c)?;
+    // Delivered reports: the archive keeps the audit trail they were made of.
+    removed.outbox_deliveries +=
+        diesel::delete(outbox_deliveries::table.filter(outbox_deliveries::case_id.eq(id)))
+            .execute(c)?;
+    removed.outbox_events +=
+        diesel::delete(outbox_events::table.filter(outbox_events::case_id.eq(id))).execute(c)?;
     removed.events +=
         diesel::delete(case_events::table.filter(case_events::case_id.eq(id))).execute(c)?;
     removed.cases += diesel::delete(cases::table.find(id)).execute(c)?;

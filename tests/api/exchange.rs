@@ -433,6 +433,7 @@ with_receiver_on_both! {
     every_event_in_order(12) => every_event_in_order_sqlite, every_event_in_order_postgres;
     receiver_down_then_back(1000) => receiver_down_then_back_sqlite, receiver_down_then_back_postgres;
     dead_letter_then_resend(2) => dead_letter_then_resend_sqlite, dead_letter_then_resend_postgres;
+    archive_waits_for_reports(1000) => archive_waits_for_reports_sqlite, archive_waits_for_reports_postgres;
 }
 
 /// Everything a database holds as text, past the service: the SQLite file and its WAL, or on
@@ -538,6 +539,95 @@ async fn free_text_sealed_at_rest(app: &TestApp, rx: &Receiver) {
         "{}",
         extended[0]
     );
+}
+
+/// Outbox rows of a case, past the service: events and deliveries.
+fn outbox_rows(app: &TestApp, case: &str) -> (i64, i64) {
+    use diesel::prelude::*;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let count = |table: &str| {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE case_id = '{case}'");
+        match app.backend {
+            Backend::Sqlite => {
+                diesel::sql_query(sql)
+                    .get_result::<N>(
+                        &mut diesel::SqliteConnection::establish(
+                            app.database_url.trim_start_matches("sqlite://"),
+                        )
+                        .unwrap(),
+                    )
+                    .unwrap()
+                    .n
+            }
+            Backend::Postgres => {
+                diesel::sql_query(sql)
+                    .get_result::<N>(
+                        &mut diesel::PgConnection::establish(&app.database_url).unwrap(),
+                    )
+                    .unwrap()
+                    .n
+            }
+        }
+    };
+    (count("outbox_events"), count("outbox_deliveries"))
+}
+
+/// A finished case is archived only once every report of it reached every subscriber: while one
+/// is undelivered the case is held; once delivered, its outbox rows leave with it.
+async fn archive_waits_for_reports(app: &TestApp, rx: &Receiver) {
+    rx.up.store(false, Ordering::SeqCst);
+    let r = app.intake(CLERK_BAISHUI, DIBAO, &dibao_complete()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let case = r.case_id();
+    post(
+        app,
+        CLERK_BAISHUI,
+        &format!("/api/v1/cases/{case}/withdrawal"),
+        json!({"reason": "申请人撤回"}),
+    )
+    .await;
+    let store =
+        yichuang::store::Store::open(&app.database_url, yichuang::store::StoreOptions::default())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let before = day(2026, 12, 31);
+    let r = yichuang::store::archive::archive(&store, before, &dir.path().join("a1")).unwrap();
+    assert!(
+        r.file.is_none(),
+        "nothing archived while a report is undelivered"
+    );
+    assert_eq!(r.held.len(), 1, "{:?}", r.held);
+    assert!(r.held[0].reason.contains("outbox"), "{:?}", r.held);
+    let (events, deliveries) = outbox_rows(app, &case);
+    assert!(events >= 2 && deliveries >= 2, "{events} {deliveries}");
+
+    rx.up.store(true, Ordering::SeqCst);
+    wait_for(rx, usize::try_from(events).unwrap()).await;
+    // The delivery is recorded after the receiver answered: wait for the store to say so.
+    let started = Instant::now();
+    loop {
+        let r = yichuang::store::archive::archive(&store, before, &dir.path().join("a2")).unwrap();
+        if r.file.is_some() {
+            assert_eq!(r.removed.cases, 1, "{:?}", r.removed);
+            assert_eq!(r.removed.outbox_events, usize::try_from(events).unwrap());
+            assert_eq!(
+                r.removed.outbox_deliveries,
+                usize::try_from(deliveries).unwrap()
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still held: {:?}",
+            r.held
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(outbox_rows(app, &case), (0, 0));
 }
 
 /// The free-text columns of matters, steps and ratings, past the service.
