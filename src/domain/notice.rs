@@ -176,67 +176,51 @@ pub enum Wording {
 }
 
 impl Wording {
-    pub const ALL: [Wording; 25] = [
-        Self::Supplement,
-        Self::SupplementDue,
-        Self::Refusal,
-        Self::Acceptance,
-        Self::SpecialProcedurePermit,
-        Self::SpecialProcedureOther,
-        Self::DeferralCommitment,
-        Self::DeferralDue,
-        Self::DeferralSignature,
-        Self::Immediate,
-        Self::ImmediateItem,
-        Self::Approved,
-        Self::DeemedApproved,
-        Self::Terminated,
-        Self::Disapproved,
-        Self::Collect,
-        Self::Remedies,
-        Self::RemediesGeneral,
-        Self::DatesFirst,
-        Self::DatesMoved,
-        Self::Lapse,
-        Self::Withdrawal,
-        Self::Pause,
-        Self::Resume,
-        Self::Extension,
+    /// Every entry with its key in `templates/wording.yaml` (keys of that file, not names of
+    /// the lifecycle: `supplement` here is the one-time notice's sentence).
+    const KEYS: [(Wording, &'static str); 25] = [
+        (Self::Supplement, "supplement"),
+        (Self::SupplementDue, "supplement_due"),
+        (Self::Refusal, "refusal"),
+        (Self::Acceptance, "acceptance"),
+        (Self::SpecialProcedurePermit, "special_procedure_permit"),
+        (Self::SpecialProcedureOther, "special_procedure_other"),
+        (Self::DeferralCommitment, "deferral_commitment"),
+        (Self::DeferralDue, "deferral_due"),
+        (Self::DeferralSignature, "deferral_signature"),
+        (Self::Immediate, "immediate"),
+        (Self::ImmediateItem, "immediate_item"),
+        (Self::Approved, "approved"),
+        (Self::DeemedApproved, "deemed_approved"),
+        (Self::Terminated, "terminated"),
+        (Self::Disapproved, "disapproved"),
+        (Self::Collect, "collect"),
+        (Self::Remedies, "remedies"),
+        (Self::RemediesGeneral, "remedies_general"),
+        (Self::DatesFirst, "dates_first"),
+        (Self::DatesMoved, "dates_moved"),
+        (Self::Lapse, "lapse"),
+        (Self::Withdrawal, "withdrawal"),
+        (Self::Pause, "pause"),
+        (Self::Resume, "resume"),
+        (Self::Extension, "extension"),
     ];
+
+    /// Every entry, in the order of the wording file.
+    pub fn all() -> impl Iterator<Item = Wording> {
+        Self::KEYS.into_iter().map(|(w, _)| w)
+    }
 
     /// Its key in `templates/wording.yaml`.
     pub fn key(self) -> &'static str {
-        match self {
-            Self::Supplement => "supplement",
-            Self::SupplementDue => "supplement_due",
-            Self::Refusal => "refusal",
-            Self::Acceptance => "acceptance",
-            Self::SpecialProcedurePermit => "special_procedure_permit",
-            Self::SpecialProcedureOther => "special_procedure_other",
-            Self::DeferralCommitment => "deferral_commitment",
-            Self::DeferralDue => "deferral_due",
-            Self::DeferralSignature => "deferral_signature",
-            Self::Immediate => "immediate",
-            Self::ImmediateItem => "immediate_item",
-            Self::Approved => "approved",
-            Self::DeemedApproved => "deemed_approved",
-            Self::Terminated => "terminated",
-            Self::Disapproved => "disapproved",
-            Self::Collect => "collect",
-            Self::Remedies => "remedies",
-            Self::RemediesGeneral => "remedies_general",
-            Self::DatesFirst => "dates_first",
-            Self::DatesMoved => "dates_moved",
-            Self::Lapse => "lapse",
-            Self::Withdrawal => "withdrawal",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Extension => "extension",
-        }
+        Self::KEYS
+            .iter()
+            .find(|(w, _)| *w == self)
+            .map_or("", |(_, k)| k)
     }
 
     pub fn of_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|w| w.key() == key)
+        Self::KEYS.iter().find(|(_, k)| *k == key).map(|(w, _)| *w)
     }
 
     /// The names its template may use, each always given (possibly empty).
@@ -1332,6 +1316,16 @@ mod tests {
         let s = remedies_sentence(None);
         assert_eq!(s.wording, Wording::RemediesGeneral);
         assert!(s.facts.is_empty());
+    }
+
+    #[test]
+    fn every_wording_entry_has_its_own_key() {
+        let keys: std::collections::BTreeSet<&str> = Wording::all().map(|w| w.key()).collect();
+        assert_eq!(keys.len(), Wording::all().count());
+        assert!(!keys.contains(""));
+        for w in Wording::all() {
+            assert_eq!(Wording::of_key(w.key()), Some(w));
+        }
     }
 
     #[test]

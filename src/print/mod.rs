@@ -170,7 +170,7 @@ impl Templates {
         for (key, text) in &own_wording {
             own = true;
             let Some(w) = Wording::of_key(key) else {
-                let known: Vec<&str> = Wording::ALL.iter().map(|w| w.key()).collect();
+                let known: Vec<&str> = Wording::all().map(|w| w.key()).collect();
                 errors.push(TemplateError {
                     file: WORDING_FILE.into(),
                     line: line_of(key),
@@ -186,7 +186,7 @@ impl Templates {
             }
         }
         add_builtin_wording(&mut env, &own_wording);
-        for w in Wording::ALL {
+        for w in Wording::all() {
             if !own_wording.contains_key(w.key()) {
                 continue;
             }
@@ -532,7 +532,7 @@ mod tests {
     fn builtin_wording_renders_every_entry() {
         let parsed: BTreeMap<String, String> = serde_yaml::from_str(BUILTIN_WORDING).unwrap();
         let keys: Vec<&str> = parsed.keys().map(String::as_str).collect();
-        let mut all: Vec<&str> = Wording::ALL.iter().map(|w| w.key()).collect();
+        let mut all: Vec<&str> = Wording::all().map(|w| w.key()).collect();
         all.sort_unstable();
         assert_eq!(
             keys, all,
@@ -541,7 +541,7 @@ mod tests {
         let mut files = BTreeMap::new();
         files.insert(WORDING_FILE.to_string(), BUILTIN_WORDING.to_string());
         let t = Templates::from_files(&files, Some(&parsed)).unwrap();
-        for w in Wording::ALL {
+        for w in Wording::all() {
             let said = t.word(&sample(w)).unwrap();
             assert!(!said.trim().is_empty(), "{}", w.key());
             for n in w.names() {
