@@ -10,6 +10,7 @@ use super::conn::DbConnection;
 use super::crypto::Keyring;
 use super::handling::{PartRow, RatingRow, StepRow};
 use super::mapping::{self, AsText};
+use super::personal::FreeText;
 use super::schema::{case_parts, case_steps, cases, ratings};
 use super::{Backend, StoreError};
 use crate::domain::handling::{Part, PartStatus, Rating};

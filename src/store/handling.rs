@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::conn::DbConnection;
 use super::crypto::Keyring;
 use super::mapping::{self, AsText, DueState};
+use super::personal::FreeText;
 use super::schema::{case_parts, case_steps, due_items, ratings};
 use super::{NewEvent, NewNotice, StoreError};
 use crate::domain::case::{Case, CaseStatus};

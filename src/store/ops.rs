@@ -641,8 +641,10 @@ pub(crate) fn insert_event(
 /// Numbers the results the notices name (证照编号), each from the series of its pattern, inside
 /// the caller's transaction (gap-free, as notice numbers are), and writes each number into its
 /// notice's content and into the decided event of the same matter, before they are stored and
-/// chained. Series are taken in the order of their patterns, so two transactions never lock
-/// counter rows in opposite order; they are taken before the notice numbers, always.
+/// chained. Within one change the series are taken in the order of their patterns, and before
+/// the notice numbers. (A writer batch applies its numbered intakes one after another, so two
+/// batches on PostgreSQL with several writers may still lock two patterns' counters in crossed
+/// order: the deadlock is retried by `run_job`.)
 fn number_results<'a>(
     conn: &mut DbConnection,
     notices: &'a [NewNotice],

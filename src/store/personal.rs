@@ -55,51 +55,54 @@ fn open_opt(
     Ok(())
 }
 
-impl PartRow {
-    fn row(&self) -> String {
-        format!("{}/{}", self.case_id, self.track)
+/// A row of the lifecycle with free text: its row in the associated data, and each sealed
+/// column with its value. Sealing and opening are written once, over this list.
+pub(crate) trait FreeText {
+    fn free_text(&mut self) -> (String, Vec<(&'static str, &mut Option<String>)>);
+
+    fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
+        let (row, columns) = self.free_text();
+        columns
+            .into_iter()
+            .try_for_each(|(column, v)| seal_opt(k, column, &row, v))
     }
-    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
-        let row = self.row();
-        seal_opt(k, PAUSE, &row, &mut self.pause)?;
-        seal_opt(k, DELIVERY, &row, &mut self.delivery)
-    }
-    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
-        let row = self.row();
-        open_opt(k, PAUSE, &row, &mut self.pause)?;
-        open_opt(k, DELIVERY, &row, &mut self.delivery)
+
+    fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
+        let (row, columns) = self.free_text();
+        columns
+            .into_iter()
+            .try_for_each(|(column, v)| open_opt(k, column, &row, v))
     }
 }
 
-impl StepRow {
-    fn row(&self) -> String {
-        format!("{}/{}", self.case_id, self.id)
-    }
-    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
-        let row = self.row();
-        seal_opt(k, STEP_COMMENT, &row, &mut self.comment)
-    }
-    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
-        let row = self.row();
-        open_opt(k, STEP_COMMENT, &row, &mut self.comment)
+impl FreeText for PartRow {
+    fn free_text(&mut self) -> (String, Vec<(&'static str, &mut Option<String>)>) {
+        (
+            format!("{}/{}", self.case_id, self.track),
+            vec![(PAUSE, &mut self.pause), (DELIVERY, &mut self.delivery)],
+        )
     }
 }
 
-impl RatingRow {
-    fn row(&self) -> String {
-        format!("{}/{}", self.case_id, self.subject)
+impl FreeText for StepRow {
+    fn free_text(&mut self) -> (String, Vec<(&'static str, &mut Option<String>)>) {
+        (
+            format!("{}/{}", self.case_id, self.id),
+            vec![(STEP_COMMENT, &mut self.comment)],
+        )
     }
-    pub(crate) fn seal(&mut self, k: &Keyring) -> Result<(), StoreError> {
-        let row = self.row();
-        seal_opt(k, RATING_COMMENT, &row, &mut self.comment)?;
-        seal_opt(k, FOLLOWUP_NOTE, &row, &mut self.followup_note)?;
-        seal_opt(k, FOLLOWUP_CALLBACK, &row, &mut self.followup_callback)
-    }
-    pub(crate) fn open(&mut self, k: Option<&Keyring>) -> Result<(), StoreError> {
-        let row = self.row();
-        open_opt(k, RATING_COMMENT, &row, &mut self.comment)?;
-        open_opt(k, FOLLOWUP_NOTE, &row, &mut self.followup_note)?;
-        open_opt(k, FOLLOWUP_CALLBACK, &row, &mut self.followup_callback)
+}
+
+impl FreeText for RatingRow {
+    fn free_text(&mut self) -> (String, Vec<(&'static str, &mut Option<String>)>) {
+        (
+            format!("{}/{}", self.case_id, self.subject),
+            vec![
+                (RATING_COMMENT, &mut self.comment),
+                (FOLLOWUP_NOTE, &mut self.followup_note),
+                (FOLLOWUP_CALLBACK, &mut self.followup_callback),
+            ],
+        )
     }
 }
 
@@ -452,14 +455,11 @@ fn seal_free_text_batch(
     pattern: &str,
     batch: i64,
 ) -> Result<u64, StoreError> {
-    let reseal =
-        |v: &Option<String>, column: &str, row: &str| -> Result<Option<String>, StoreError> {
-            v.as_deref()
-                .map(|stored| {
-                    Ok(keys.seal(column, row, &crypto::open(Some(keys), column, row, stored)?)?)
-                })
-                .transpose()
-        };
+    // A row's free text opened (plain, or under any key) and sealed again under the active one.
+    let resealed = |r: &mut dyn FreeText| -> Result<(), StoreError> {
+        r.open(Some(keys))?;
+        r.seal(keys)
+    };
     let mut n = 0;
     let parts: Vec<PartRow> = parts_todo(pattern)
         .order((case_parts::case_id.asc(), case_parts::track.asc()))
@@ -467,15 +467,16 @@ fn seal_free_text_batch(
         .select(PartRow::as_select())
         .load(c)?;
     for r in &parts {
-        let row = format!("{}/{}", r.case_id, r.track);
+        let mut new = r.clone();
+        resealed(&mut new)?;
         diesel::update(
             case_parts::table
                 .find((&r.case_id, &r.track))
                 .filter(case_parts::updated_at.eq(r.updated_at)),
         )
         .set((
-            case_parts::pause.eq(reseal(&r.pause, PAUSE, &row)?),
-            case_parts::delivery.eq(reseal(&r.delivery, DELIVERY, &row)?),
+            case_parts::pause.eq(new.pause),
+            case_parts::delivery.eq(new.delivery),
         ))
         .execute(c)?;
         n += 1;
@@ -486,13 +487,14 @@ fn seal_free_text_batch(
         .select(StepRow::as_select())
         .load(c)?;
     for r in &steps {
-        let row = format!("{}/{}", r.case_id, r.id);
+        let mut new = r.clone();
+        resealed(&mut new)?;
         diesel::update(
             case_steps::table
                 .find(&r.id)
                 .filter(case_steps::updated_at.eq(r.updated_at)),
         )
-        .set(case_steps::comment.eq(reseal(&r.comment, STEP_COMMENT, &row)?))
+        .set(case_steps::comment.eq(new.comment))
         .execute(c)?;
         n += 1;
     }
@@ -502,12 +504,13 @@ fn seal_free_text_batch(
         .select(RatingRow::as_select())
         .load(c)?;
     for r in &rated {
-        let row = format!("{}/{}", r.case_id, r.subject);
+        let mut new = r.clone();
+        resealed(&mut new)?;
         // A rating changes only when its follow-up closes: compare that.
         let sealed = (
-            ratings::comment.eq(reseal(&r.comment, RATING_COMMENT, &row)?),
-            ratings::followup_note.eq(reseal(&r.followup_note, FOLLOWUP_NOTE, &row)?),
-            ratings::followup_callback.eq(reseal(&r.followup_callback, FOLLOWUP_CALLBACK, &row)?),
+            ratings::comment.eq(new.comment),
+            ratings::followup_note.eq(new.followup_note),
+            ratings::followup_callback.eq(new.followup_callback),
         );
         let this = ratings::table
             .filter(ratings::case_id.eq(&r.case_id))

@@ -436,6 +436,43 @@ with_receiver_on_both! {
     archive_waits_for_reports(1000) => archive_waits_for_reports_sqlite, archive_waits_for_reports_postgres;
 }
 
+/// One text column of a raw query, past the service.
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    t: String,
+}
+
+/// One count of a raw query, past the service.
+#[derive(diesel::QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The rows of `sql` on the service's database, on either backend.
+fn raw_query<T>(app: &TestApp, sql: &str) -> Vec<T>
+where
+    T: diesel::deserialize::QueryableByName<diesel::sqlite::Sqlite>
+        + diesel::deserialize::QueryableByName<diesel::pg::Pg>
+        + 'static,
+{
+    use diesel::prelude::*;
+    match app.backend {
+        Backend::Sqlite => diesel::sql_query(sql)
+            .load(
+                &mut diesel::SqliteConnection::establish(
+                    app.database_url.trim_start_matches("sqlite://"),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        Backend::Postgres => diesel::sql_query(sql)
+            .load(&mut diesel::PgConnection::establish(&app.database_url).unwrap())
+            .unwrap(),
+    }
+}
+
 /// Everything a database holds as text, past the service: the SQLite file and its WAL, or on
 /// PostgreSQL every row of the tables that keep what happens after intake.
 fn raw_text(app: &TestApp) -> String {
@@ -446,32 +483,22 @@ fn raw_text(app: &TestApp) -> String {
             bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
             String::from_utf8_lossy(&bytes).into_owned()
         }
-        Backend::Postgres => {
-            use diesel::prelude::*;
-            #[derive(diesel::QueryableByName)]
-            struct Row {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                t: String,
-            }
-            let mut c = diesel::PgConnection::establish(&app.database_url).unwrap();
-            [
-                "case_events",
-                "case_parts",
-                "case_steps",
-                "ratings",
-                "outbox_events",
-            ]
-            .iter()
-            .map(|table| {
-                diesel::sql_query(format!(
-                    "SELECT coalesce(string_agg(x::text, ' '), '') AS t FROM {table} x"
-                ))
-                .get_result::<Row>(&mut c)
-                .unwrap()
-                .t
-            })
-            .collect()
-        }
+        Backend::Postgres => [
+            "case_events",
+            "case_parts",
+            "case_steps",
+            "ratings",
+            "outbox_events",
+        ]
+        .iter()
+        .flat_map(|table| {
+            raw_query::<TextRow>(
+                app,
+                &format!("SELECT coalesce(string_agg(x::text, ' '), '') AS t FROM {table} x"),
+            )
+        })
+        .map(|r| r.t)
+        .collect(),
     }
 }
 
@@ -543,35 +570,9 @@ async fn free_text_sealed_at_rest(app: &TestApp, rx: &Receiver) {
 
 /// Outbox rows of a case, past the service: events and deliveries.
 fn outbox_rows(app: &TestApp, case: &str) -> (i64, i64) {
-    use diesel::prelude::*;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let count = |table: &str| {
         let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE case_id = '{case}'");
-        match app.backend {
-            Backend::Sqlite => {
-                diesel::sql_query(sql)
-                    .get_result::<N>(
-                        &mut diesel::SqliteConnection::establish(
-                            app.database_url.trim_start_matches("sqlite://"),
-                        )
-                        .unwrap(),
-                    )
-                    .unwrap()
-                    .n
-            }
-            Backend::Postgres => {
-                diesel::sql_query(sql)
-                    .get_result::<N>(
-                        &mut diesel::PgConnection::establish(&app.database_url).unwrap(),
-                    )
-                    .unwrap()
-                    .n
-            }
-        }
+        raw_query::<CountRow>(app, &sql)[0].n
     };
     (count("outbox_events"), count("outbox_deliveries"))
 }
@@ -632,30 +633,15 @@ async fn archive_waits_for_reports(app: &TestApp, rx: &Receiver) {
 
 /// The free-text columns of matters, steps and ratings, past the service.
 fn raw_free_text(app: &TestApp) -> String {
-    use diesel::prelude::*;
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        t: String,
-    }
     let sql = "SELECT coalesce(pause, '') || ' ' || coalesce(delivery, '') AS t FROM case_parts \
         UNION ALL SELECT coalesce(comment, '') AS t FROM case_steps \
         UNION ALL SELECT coalesce(comment, '') || ' ' || coalesce(followup_note, '') || ' ' || \
         coalesce(followup_callback, '') AS t FROM ratings";
-    let rows: Vec<Row> = match app.backend {
-        Backend::Sqlite => diesel::sql_query(sql)
-            .load(
-                &mut diesel::SqliteConnection::establish(
-                    app.database_url.trim_start_matches("sqlite://"),
-                )
-                .unwrap(),
-            )
-            .unwrap(),
-        Backend::Postgres => diesel::sql_query(sql)
-            .load(&mut diesel::PgConnection::establish(&app.database_url).unwrap())
-            .unwrap(),
-    };
-    rows.into_iter().map(|r| r.t).collect::<Vec<_>>().join("\n")
+    raw_query::<TextRow>(app, sql)
+        .into_iter()
+        .map(|r| r.t)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A database that ran without keys is sealed in place by `personal-data encrypt`, the free
