@@ -1,5 +1,6 @@
 //! Rule files are untrusted input. This module holds the limits every rule file is held to and
-//! the checks made before serde_yaml builds anything from a file:
+//! the checks made before anything is built from a file (the events it reads are then
+//! deserialized by [`super::yaml`], so a file is parsed once):
 //!
 //! - which directory entries are rule files at all (hidden, backup and editor lock files are not);
 //! - a streaming pass over yaml-rust2's events that stops at the first value nested deeper than
@@ -14,6 +15,8 @@
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, Parser};
+
+use super::yaml::Events;
 
 /// Largest rule file read (bytes). A county's largest matter file is about 13 KiB.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -188,6 +191,18 @@ struct Open {
 /// they repeat) and repeated keys. Returns every repeated key, or the first limit passed or
 /// syntax error (fatal: the caller must not parse the file).
 pub fn prescan(text: &str) -> Vec<ScanProblem> {
+    scan(text).0
+}
+
+/// [`prescan`], keeping the events read for [`super::yaml::Events::deserialize`]: a file is
+/// parsed once. The events are complete only when no problem is fatal.
+pub fn scan(text: &str) -> (Vec<ScanProblem>, Events) {
+    let mut events = Events::default();
+    let problems = scan_into(text, &mut events);
+    (problems, events)
+}
+
+fn scan_into(text: &str, events: &mut Events) -> Vec<ScanProblem> {
     let mut problems = Vec::new();
     let mut stack: Vec<Open> = Vec::new();
     let mut anchored: HashMap<usize, usize> = HashMap::new();
@@ -266,9 +281,9 @@ pub fn prescan(text: &str) -> Vec<ScanProblem> {
                 parent.at_key = !parent.at_key;
             }
         }
-        match event {
-            Event::Scalar(_, _, anchor, _) if anchor > 0 => {
-                anchored.insert(anchor, 1);
+        match &event {
+            Event::Scalar(_, _, anchor, _) if *anchor > 0 => {
+                anchored.insert(*anchor, 1);
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
@@ -287,7 +302,7 @@ pub fn prescan(text: &str) -> Vec<ScanProblem> {
                     mapping: matches!(event, Event::MappingStart(..)),
                     at_key: true,
                     keys: HashMap::new(),
-                    anchor,
+                    anchor: *anchor,
                     nodes_at_start: nodes,
                 });
             }
@@ -300,6 +315,7 @@ pub fn prescan(text: &str) -> Vec<ScanProblem> {
             }
             _ => {}
         }
+        events.push(event, line, col);
     }
 }
 

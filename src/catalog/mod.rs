@@ -9,6 +9,7 @@ pub mod guard;
 pub mod locate;
 pub mod pinned;
 mod validate;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -408,11 +409,13 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
         findings.error(file, (1, 1), None, msg);
         return None;
     }
-    // Depth, size and repeated keys first, on the event stream: serde_yaml never sees a file
-    // past the limits, and would keep the last of two repeated keys without a word.
+    // Depth, size and repeated keys first, on the event stream, which is then deserialized
+    // itself: nothing is built from a file past the limits, and two repeated keys are an error,
+    // not the last one kept without a word.
     let mut fatal = false;
     let mut syntax = None;
-    for p in guard::prescan(text) {
+    let (problems, events) = guard::scan(text);
+    for p in problems {
         if p.syntax {
             syntax = Some(p);
             continue;
@@ -423,36 +426,41 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     if fatal {
         return None;
     }
-    // A syntax error is worded by serde_yaml as the docs show, from the part of the file the
-    // pre-scan checked; should that part parse after all, the pre-scan's own words are kept.
-    let checked = syntax
-        .as_ref()
-        .map_or(text, |p| guard::syntax_prefix(text, p.line));
-    match serde_yaml::from_str::<T>(checked) {
-        Ok(v) => match syntax {
-            None => Some(v),
-            Some(p) => {
-                findings.error(file, (p.line, p.col), None, p.message);
-                None
+    let (message, pos) = match syntax {
+        None => match events.deserialize::<T>() {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                let pos = e.location().map_or((1, 1), |p| (p.line, p.col));
+                (e.to_string(), pos)
             }
         },
-        Err(e) => {
-            let pos = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            // serde_yaml words an unknown enum value in terms of YAML tags; say what staff can fix.
-            let msg = e.to_string().replace(
-                "expected a YAML tag starting with '!'",
-                "应为规定的取值之一（见 rules/README.md）/ expected one of the allowed values",
-            );
-            // serde quotes the value it did not expect, folded from all its lines: show no more
-            // of it than the offending line holds from the error's column.
-            let rest_of_line = text.lines().nth(pos.0.saturating_sub(1)).map_or(0, |l| {
-                l.chars().count().saturating_sub(pos.1.saturating_sub(1))
-            });
-            let msg = guard::safe_message_quoting(&msg, rest_of_line);
-            findings.error(file, pos, None, format!("YAML: {msg}"));
-            None
-        }
-    }
+        // A syntax error is worded by serde_yaml as the docs show, from the part of the file
+        // the pre-scan checked; should that part parse after all, the pre-scan's own words
+        // are kept.
+        Some(p) => match serde_yaml::from_str::<T>(guard::syntax_prefix(text, p.line)) {
+            Ok(_) => {
+                findings.error(file, (p.line, p.col), None, p.message);
+                return None;
+            }
+            Err(e) => (
+                e.to_string(),
+                e.location().map_or((1, 1), |l| (l.line(), l.column())),
+            ),
+        },
+    };
+    // serde words an unknown enum value in terms of YAML tags; say what staff can fix.
+    let msg = message.replace(
+        "expected a YAML tag starting with '!'",
+        "应为规定的取值之一（见 rules/README.md）/ expected one of the allowed values",
+    );
+    // serde quotes the value it did not expect, folded from all its lines: show no more of it
+    // than the offending line holds from the error's column.
+    let rest_of_line = text.lines().nth(pos.0.saturating_sub(1)).map_or(0, |l| {
+        l.chars().count().saturating_sub(pos.1.saturating_sub(1))
+    });
+    let msg = guard::safe_message_quoting(&msg, rest_of_line);
+    findings.error(file, pos, None, format!("YAML: {msg}"));
+    None
 }
 
 /// A matter or bundle code must match [`guard::CODE_PATTERN`]: it is put in URLs, file names
