@@ -153,6 +153,17 @@ pub enum OutboxCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Delete delivered events that occurred more than `--keep-days` days ago, with their
+    /// deliveries (each case's latest event stays until `archive`); the service does this hourly
+    /// with `outbox_keep_days`.
+    Prune {
+        #[arg(long, default_value_t = 90)]
+        keep_days: u32,
+        #[arg(long, conflicts_with = "config")]
+        database: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn outbox_store(
@@ -257,6 +268,31 @@ fn outbox(cmd: OutboxCommand) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("outbox resend: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        OutboxCommand::Prune {
+            keep_days,
+            database,
+            config,
+        } => {
+            let store = match outbox_store(database, config.as_deref()) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let before = crate::app::outbox::wall_ms() - i64::from(keep_days) * 86_400_000;
+            match store.outbox_prune(before, crate::store::MAX_PAGE) {
+                Ok(p) => {
+                    out!(
+                        "{} events and {} deliveries deleted (delivered, older than {keep_days} days)",
+                        p.events,
+                        p.deliveries
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("outbox prune: {e}");
                     ExitCode::from(2)
                 }
             }
@@ -743,6 +779,7 @@ fn serve(config_file: Option<&std::path::Path>) -> ExitCode {
     }
     crate::app::scheduler::start_scheduler(&app);
     crate::app::outbox::start_outbox(&app);
+    crate::app::outbox::start_outbox_pruning(&app);
     let result = actix_web::rt::System::new().block_on(async move {
         #[cfg(unix)]
         {

@@ -111,6 +111,10 @@ pub struct Config {
     /// Warn (log and `yichuang_outbox_alert`) when a subscriber's oldest undelivered event is
     /// older than this many seconds. Env: `YICHUANG_OUTBOX_ALERT_SECS`.
     pub outbox_alert_secs: u64,
+    /// Delivered outbox events (their payloads carry the applicant's name and ID number) are
+    /// deleted this many days after they occurred, hourly, except each case's latest event
+    /// (0 = kept until `archive`). Env: `YICHUANG_OUTBOX_KEEP_DAYS`.
+    pub outbox_keep_days: u64,
     /// The `provincial` profile's template (minijinja, JSON out); it goes live only if every
     /// event kind of the sample cases renders. Env: `YICHUANG_EXCHANGE_TEMPLATE`.
     pub exchange_template: PathBuf,
@@ -234,6 +238,7 @@ impl Default for Config {
             subscribers: Vec::new(),
             outbox_poll_ms: 500,
             outbox_alert_secs: 3_600,
+            outbox_keep_days: 90,
             exchange_template: PathBuf::from("config/exchange/provincial.json.j2"),
             sblsh_template: "{{ case.received_on | replace('-', '') }}{{ case.id }}".into(),
             key_file: None,
@@ -304,6 +309,7 @@ pub const VARIABLES: &[&str] = &[
     "YICHUANG_CORS_ORIGINS",
     "YICHUANG_OUTBOX_POLL_MS",
     "YICHUANG_OUTBOX_ALERT_SECS",
+    "YICHUANG_OUTBOX_KEEP_DAYS",
     "YICHUANG_EXCHANGE_TEMPLATE",
     "YICHUANG_SBLSH_TEMPLATE",
     "YICHUANG_KEY_FILE",
@@ -410,6 +416,7 @@ impl Config {
         env_parse::<u32>("YICHUANG_AUTH_FAILURE_BURST", |v| c.auth_failure_burst = v)?;
         env_parse::<u64>("YICHUANG_OUTBOX_POLL_MS", |v| c.outbox_poll_ms = v)?;
         env_parse::<u64>("YICHUANG_OUTBOX_ALERT_SECS", |v| c.outbox_alert_secs = v)?;
+        env_parse::<u64>("YICHUANG_OUTBOX_KEEP_DAYS", |v| c.outbox_keep_days = v)?;
         env_parse::<PathBuf>("YICHUANG_EXCHANGE_TEMPLATE", |v| c.exchange_template = v)?;
         env_parse::<String>("YICHUANG_SBLSH_TEMPLATE", |v| c.sblsh_template = v)?;
         if let Some(p) = file {

@@ -13,7 +13,7 @@ use diesel::{Connection, PgConnection};
 use yichuang::domain::handling::EventKind;
 use yichuang::domain::notice::NoticeKind;
 use yichuang::store::outbox::{
-    Attempt, AttemptOutcome, DeliveryView, OutboxFilter, OutboxRoute, OutboxState,
+    Attempt, AttemptOutcome, DeliveryView, OutboxFilter, OutboxRoute, OutboxState, Pruned,
 };
 use yichuang::store::{
     migrate, Backend, CaseFilter, CaseUpdate, CatalogVersionRow, NewNotice, RequestKey, Store,
@@ -96,6 +96,7 @@ on_all_backends!(
     catalog_versions_are_content_addressed,
     outbox_rows_commit_with_the_change,
     outbox_claims_in_order_per_case,
+    outbox_prune_keeps_the_undelivered_and_each_cases_latest,
 );
 
 fn seqs_of_series(store: &Store, case_ids: &[String], kind: &str) -> Vec<i64> {
@@ -1060,4 +1061,86 @@ fn outbox_claims_in_order_per_case(store: &Store) {
         .unwrap();
     assert_eq!(resent[0].event_id, "c1:2");
     assert_eq!(resent[0].attempts, 0);
+}
+
+/// Pruning deletes delivered events before the cut-off with their deliveries, page by page, but
+/// never an undelivered one nor a case's latest (whose number the case's next event follows).
+fn outbox_prune_keeps_the_undelivered_and_each_cases_latest(store: &Store) {
+    store.set_outbox_routes(routes());
+    let mut i = intake("c1");
+    i.events.push(event(EventKind::Decided));
+    i.events.push(event(EventKind::Delivered));
+    store.commit_intake(i).unwrap();
+    store.commit_intake(intake("c2")).unwrap();
+    let mut i = intake("c3");
+    i.events.push(event(EventKind::Decided));
+    store.commit_intake(i).unwrap();
+    // Deliver everything to "all" except c3:2, which fails and waits.
+    let now = 1_000_000;
+    loop {
+        let claimed = store.outbox_claim("all", now, "a", 60_000, 100).unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let outcomes: Vec<Attempt> = claimed
+            .iter()
+            .map(|c| Attempt {
+                subscriber: "all".into(),
+                event_id: c.event_id.clone(),
+                outcome: if c.event_id == "c3:2" {
+                    AttemptOutcome::Failed {
+                        error: "503".into(),
+                        retry_at: i64::MAX / 2,
+                        dead: false,
+                    }
+                } else {
+                    AttemptOutcome::Delivered
+                },
+            })
+            .collect();
+        store.outbox_finish("a", now, &outcomes).unwrap();
+    }
+    let ids = |case: &str| -> Vec<String> {
+        store
+            .outbox_events_of_case(case)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    // Nothing occurred before the epoch.
+    assert_eq!(store.outbox_prune(0, 100).unwrap(), Pruned::default());
+    assert_eq!(deliveries(store, "all").len(), 6);
+
+    // One candidate per page: the walk goes on past the ones it must keep.
+    let p = store.outbox_prune(i64::MAX / 2, 1).unwrap();
+    assert_eq!(
+        p,
+        Pruned {
+            events: 3,
+            deliveries: 3
+        }
+    );
+    assert_eq!(ids("c1"), ["c1:3"]);
+    assert_eq!(ids("c2"), ["c2:1"]);
+    assert_eq!(ids("c3"), ["c3:2"]);
+    let left: BTreeSet<String> = deliveries(store, "all")
+        .into_iter()
+        .map(|d| d.event_id)
+        .collect();
+    assert_eq!(
+        left,
+        BTreeSet::from(["c1:3".into(), "c2:1".into(), "c3:2".into()])
+    );
+    // Again: nothing more to delete.
+    assert_eq!(
+        store.outbox_prune(i64::MAX / 2, 100).unwrap(),
+        Pruned::default()
+    );
+
+    // The case's next event follows its latest number, never one a receiver already has.
+    let mut next = update("c1", 1, vec![]);
+    next.events = vec![event(EventKind::Rated)];
+    store.update_case(next).unwrap();
+    assert_eq!(ids("c1"), ["c1:3", "c1:4"]);
 }

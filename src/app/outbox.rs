@@ -544,6 +544,50 @@ pub fn start_outbox(app: &Arc<App>) {
         });
 }
 
+/// Deletes delivered outbox events older than `outbox_keep_days` (see
+/// [`crate::store::Store::outbox_prune`]); returns what went.
+pub fn prune(app: &App) -> Result<crate::store::outbox::Pruned, crate::store::StoreError> {
+    let days = i64::try_from(app.config.outbox_keep_days).unwrap_or(i64::MAX / 86_400_000);
+    let before = app
+        .clock
+        .now_ms()
+        .saturating_sub(days.saturating_mul(86_400_000));
+    app.store.outbox_prune(before, crate::store::MAX_PAGE)
+}
+
+/// Prunes the outbox a minute after the start and then hourly, subscribers or not (the events
+/// are written either way), unless `outbox_keep_days` is 0.
+pub fn start_outbox_pruning(app: &Arc<App>) {
+    if app.config.outbox_keep_days == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    let spawned = std::thread::Builder::new()
+        .name("yichuang-outbox-prune".into())
+        .spawn(move || {
+            let mut wait = Duration::from_secs(60);
+            loop {
+                std::thread::sleep(wait);
+                wait = Duration::from_secs(3600);
+                let Some(app) = weak.upgrade() else { return };
+                match prune(&app) {
+                    Ok(p) if p.events > 0 => {
+                        tracing::info!(
+                            events = p.events,
+                            deliveries = p.deliveries,
+                            "outbox: delivered events past outbox_keep_days deleted"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox pruning failed"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "outbox pruning not started");
+    }
+}
+
 /// The outbox gauges of every configured subscriber, for `/metrics`.
 pub fn gauges(app: &App) -> Vec<crate::metrics::OutboxGauge> {
     let Some(ex) = app.exchange() else {

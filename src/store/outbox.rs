@@ -291,6 +291,13 @@ pub(crate) fn append(
     insert_prepared(conn, std::slice::from_ref(&event), routes)
 }
 
+/// What `outbox_prune` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub events: usize,
+    pub deliveries: usize,
+}
+
 /// One stored outbox event.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
 #[diesel(table_name = outbox_events)]
@@ -716,6 +723,78 @@ impl Store {
         }
         out.sort_by(|a, b| a.subscriber.cmp(&b.subscriber));
         Ok(out)
+    }
+
+    /// Deletes the outbox events that occurred before `before` (app clock, unix ms) and reached
+    /// every subscriber that wanted them (or that none wanted), with their deliveries: their
+    /// payloads carry the applicant's name and ID number, and the table would otherwise grow with
+    /// every event for good. The latest event of each case is kept, so that the case's next event
+    /// still takes the next number (`<case>:<seq>` is what receivers deduplicate on); `archive`
+    /// removes it with the case. Works through the events oldest first, `page` at a time, each
+    /// page its own short transaction.
+    pub fn outbox_prune(&self, before: i64, page: i64) -> Result<Pruned, StoreError> {
+        use outbox_deliveries::dsl as d;
+        use outbox_events::dsl as e;
+        let page = page.clamp(1, MAX_PAGE);
+        let mut pruned = Pruned::default();
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let mut c = self.conn()?;
+            let done = write_tx(&mut c, |c| {
+                let mut q = e::outbox_events
+                    .filter(e::occurred_at.lt(before))
+                    .order((e::occurred_at, e::id))
+                    .select((e::occurred_at, e::id, e::case_id, e::seq))
+                    .limit(page)
+                    .into_boxed();
+                if let Some((at, id)) = &after {
+                    q = q.filter(
+                        e::occurred_at
+                            .gt(at)
+                            .or(e::occurred_at.eq(at).and(e::id.gt(id))),
+                    );
+                }
+                let candidates: Vec<(i64, String, String, i64)> = q.load(c)?;
+                let Some((at, id, _, _)) = candidates.last() else {
+                    return Ok(true);
+                };
+                after = Some((*at, id.clone()));
+                let mut cases: Vec<&str> = candidates.iter().map(|x| x.2.as_str()).collect();
+                cases.sort_unstable();
+                cases.dedup();
+                let latest: std::collections::HashMap<String, Option<i64>> = e::outbox_events
+                    .filter(e::case_id.eq_any(&cases))
+                    .group_by(e::case_id)
+                    .select((e::case_id, diesel::dsl::max(e::seq)))
+                    .load::<(String, Option<i64>)>(c)?
+                    .into_iter()
+                    .collect();
+                let ids: Vec<&str> = candidates.iter().map(|x| x.1.as_str()).collect();
+                let waiting: std::collections::HashSet<String> = d::outbox_deliveries
+                    .filter(d::event_id.eq_any(&ids))
+                    .filter(d::state.ne(OutboxState::Delivered.as_text()))
+                    .select(d::event_id)
+                    .load::<String>(c)?
+                    .into_iter()
+                    .collect();
+                let gone: Vec<&str> = candidates
+                    .iter()
+                    .filter(|(_, id, case, seq)| {
+                        !waiting.contains(id) && latest.get(case).copied().flatten() != Some(*seq)
+                    })
+                    .map(|x| x.1.as_str())
+                    .collect();
+                pruned.deliveries +=
+                    diesel::delete(d::outbox_deliveries.filter(d::event_id.eq_any(&gone)))
+                        .execute(c)?;
+                pruned.events +=
+                    diesel::delete(e::outbox_events.filter(e::id.eq_any(&gone))).execute(c)?;
+                Ok(candidates.len() < page as usize)
+            })?;
+            if done {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// The outbox events of a case, in order.
