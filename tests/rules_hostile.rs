@@ -227,6 +227,19 @@ fn deep_big_and_many_valued_files_are_refused_at_their_line() {
         "{e:?}"
     );
 
+    // An alias inside the collection it names would repeat it without end: refused where the
+    // alias is written.
+    let e = errors_with(
+        "matters/loop.yaml",
+        "code: QS-X-001\nname: x\nform: &f\n  - id: a\n    fields: *f\n".to_string(),
+    );
+    assert!(
+        e.len() == 1
+            && e[0].starts_with("matters/loop.yaml:5:")
+            && e[0].contains("an alias refers to the collection it is inside"),
+        "{e:?}"
+    );
+
     // Over 1 MiB: refused by size, from the database's sources and from the directory.
     let big = format!(
         "code: QS-X-001\n#{}\n",

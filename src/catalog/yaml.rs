@@ -38,6 +38,10 @@ pub struct Events {
     list: Vec<(Event, Pos)>,
     /// Anchor id → index of the node that carries it.
     anchors: HashMap<usize, usize>,
+    /// Index of an anchored collection's start → index of its end.
+    ends: HashMap<usize, usize>,
+    /// The collections open while pushing: start index, anchored.
+    open: Vec<(usize, bool)>,
     documents: usize,
 }
 
@@ -55,8 +59,18 @@ impl Events {
             }
             Event::Alias(_) | Event::SequenceEnd | Event::MappingEnd => 0,
         };
+        let at = self.list.len();
         if anchor > 0 {
-            self.anchors.insert(anchor, self.list.len());
+            self.anchors.insert(anchor, at);
+        }
+        match &event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => self.open.push((at, anchor > 0)),
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((start, true)) = self.open.pop() {
+                    self.ends.insert(start, at);
+                }
+            }
+            _ => {}
         }
         let pos = Pos { line, col };
         // The parser marks a block mapping where its first `:` is; it starts at its first key.
@@ -396,11 +410,28 @@ impl<'a> De<'a> {
         if *self.jumps > self.events.list.len().saturating_mul(100) {
             return Err(Error::plain("repetition limit exceeded"));
         }
-        *at = *self
+        let start = *self
             .events
             .anchors
             .get(&id)
             .ok_or_else(|| Error::plain("unknown anchor"))?;
+        // The alias was the event just read: inside the collection it names, it would repeat
+        // that collection inside itself without end.
+        let alias = self.pos.saturating_sub(1);
+        if let Some(end) = self.events.ends.get(&start) {
+            if start < alias && alias < *end {
+                let pos = self
+                    .events
+                    .list
+                    .get(alias)
+                    .map_or(Pos { line: 1, col: 1 }, |(_, p)| *p);
+                return Err(Error::plain(
+                    "别名引用了它所在的集合，会无限重复 / an alias refers to the collection it is inside, which would repeat without end",
+                )
+                .placed(pos, self.path));
+            }
+        }
+        *at = start;
         Ok(De {
             events: self.events,
             pos: at,
@@ -1250,6 +1281,7 @@ mod tests {
             "name: x\nflag: !!bool maybe",
             "name: x\n---\nname: y",
             "a:\n  b:\n    - c: [1, {d: e}]",
+            "name: x\nlist: &l [a, b]\nmap: {}\nshape: {kind: circle, r: 1}\neither: *l",
         ];
         let mut differ = Vec::new();
         for text in cases {
@@ -1258,5 +1290,42 @@ mod tests {
             }
         }
         assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+    }
+
+    /// An alias inside the collection it names is refused where it is written; aliases chained
+    /// past the nesting limit stop at it (on a test thread's stack, in a debug build).
+    #[test]
+    fn recursive_and_deep_aliases_end_in_an_error() {
+        for text in [
+            "name: x\nlist: &a [b, *a]",
+            "name: &m {name: *m}",
+            "a: &a {b: [*a]}",
+        ] {
+            let e = ours::<serde_json::Value>(text).unwrap_err();
+            assert!(
+                e.contains("refers to the collection it is inside"),
+                "{text}: {e}"
+            );
+        }
+        let e = ours::<Probe>("name: x\nlist: &a [b, *a]").unwrap_err();
+        assert!(e.starts_with("list[1]: 别名"), "{e}");
+        let e = ours::<serde_json::Value>("a: &a {b: [*a]}").unwrap_err();
+        assert!(e.contains("line 1 column 12"), "{e}");
+        // Each anchor nests 60 levels and holds the one before: 60, 120, 180 … levels.
+        let mut text = String::new();
+        for i in 0..4 {
+            let inner = if i == 0 {
+                "x".to_string()
+            } else {
+                format!("*a{}", i - 1)
+            };
+            text.push_str(&format!(
+                "k{i}: &a{i} {}{inner}{}\n",
+                "[".repeat(59),
+                "]".repeat(59)
+            ));
+        }
+        let e = ours::<serde_json::Value>(&text).unwrap_err();
+        assert!(e.contains("recursion limit exceeded"), "{e}");
     }
 }
