@@ -484,7 +484,11 @@ impl<'a> De<'a> {
         rest.len = read;
         while de::SeqAccess::next_element::<IgnoredAny>(&mut rest)?.is_some() {}
         let total = rest.len;
-        self.close(read, total, ExpectedLen(read, "sequence of", "element"))?;
+        self.close(
+            read,
+            total,
+            ExpectedLen(read, "sequence of", ["element", "elements"]),
+        )?;
         Ok(value)
     }
 
@@ -501,7 +505,11 @@ impl<'a> De<'a> {
         rest.len = read;
         while de::MapAccess::next_entry::<IgnoredAny, IgnoredAny>(&mut rest)?.is_some() {}
         let total = rest.len;
-        self.close(read, total, ExpectedLen(read, "map containing", "entry"))?;
+        self.close(
+            read,
+            total,
+            ExpectedLen(read, "map containing", ["entry", "entries"]),
+        )?;
         Ok(value)
     }
 
@@ -525,21 +533,13 @@ impl<'a> De<'a> {
     }
 }
 
-struct ExpectedLen(usize, &'static str, &'static str);
+/// "sequence of 2 elements", "map containing 1 entry": what a visitor that stopped early read.
+struct ExpectedLen(usize, &'static str, [&'static str; 2]);
 
 impl Expected for ExpectedLen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = match (self.0, self.2) {
-            (1, _) => "",
-            (_, "entry") => "",
-            _ => "s",
-        };
-        let noun = if self.0 != 1 && self.2 == "entry" {
-            "entries"
-        } else {
-            self.2
-        };
-        write!(f, "{} {} {noun}{plural}", self.1, self.0)
+        let noun = self.2[usize::from(self.0 != 1)];
+        write!(f, "{} {} {noun}", self.1, self.0)
     }
 }
 
@@ -1207,6 +1207,10 @@ mod tests {
         either: Option<Either>,
         #[serde(default)]
         map: BTreeMap<String, u8>,
+        #[serde(default)]
+        pair: Option<(u8, u8)>,
+        #[serde(default)]
+        one: Option<(u8,)>,
     }
 
     #[derive(Debug, serde::Deserialize, Serialize)]
@@ -1282,6 +1286,10 @@ mod tests {
             "name: x\n---\nname: y",
             "a:\n  b:\n    - c: [1, {d: e}]",
             "name: x\nlist: &l [a, b]\nmap: {}\nshape: {kind: circle, r: 1}\neither: *l",
+            "name: x\npair: [1, 2]",
+            "name: x\npair: [1, 2, 3]",
+            "name: x\npair: [1]",
+            "name: x\none: [1, 2]",
         ];
         let mut differ = Vec::new();
         for text in cases {
