@@ -281,7 +281,8 @@ fn outbox(cmd: OutboxCommand) -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let before = crate::app::outbox::wall_ms() - i64::from(keep_days) * 86_400_000;
+            let before =
+                crate::app::outbox::keep_cutoff(crate::app::outbox::wall_ms(), keep_days.into());
             match store.outbox_prune(before, crate::store::MAX_PAGE) {
                 Ok(p) => {
                     out!(

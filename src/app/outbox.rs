@@ -547,12 +547,14 @@ pub fn start_outbox(app: &Arc<App>) {
 /// Deletes delivered outbox events older than `outbox_keep_days` (see
 /// [`crate::store::Store::outbox_prune`]); returns what went.
 pub fn prune(app: &App) -> Result<crate::store::outbox::Pruned, crate::store::StoreError> {
-    let days = i64::try_from(app.config.outbox_keep_days).unwrap_or(i64::MAX / 86_400_000);
-    let before = app
-        .clock
-        .now_ms()
-        .saturating_sub(days.saturating_mul(86_400_000));
+    let before = keep_cutoff(app.clock.now_ms(), app.config.outbox_keep_days);
     app.store.outbox_prune(before, crate::store::MAX_PAGE)
+}
+
+/// The moment `days` days before `now_ms` (unix ms): events that occurred before it may go.
+pub fn keep_cutoff(now_ms: i64, days: u64) -> i64 {
+    let days = i64::try_from(days).unwrap_or(i64::MAX / 86_400_000);
+    now_ms.saturating_sub(days.saturating_mul(86_400_000))
 }
 
 /// Prunes the outbox a minute after the start and then hourly, subscribers or not (the events

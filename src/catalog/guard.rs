@@ -189,13 +189,10 @@ struct Open {
 
 /// Stream the file's YAML events once, within the limits: depth, values (aliases count as what
 /// they repeat) and repeated keys. Returns every repeated key, or the first limit passed or
-/// syntax error (fatal: the caller must not parse the file).
-pub fn prescan(text: &str) -> Vec<ScanProblem> {
-    scan(text).0
-}
-
-/// [`prescan`], keeping the events read for [`super::yaml::Events::deserialize`]: a file is
-/// parsed once. The events are complete only when no problem is fatal.
+/// syntax error (fatal: the caller must not build anything from the file).
+///
+/// The events read are kept for [`super::yaml::Events::deserialize`], so a file is parsed
+/// once; they are complete only when no problem is fatal.
 pub fn scan(text: &str) -> (Vec<ScanProblem>, Events) {
     let mut events = Events::default();
     let problems = scan_into(text, &mut events);
@@ -322,6 +319,10 @@ fn scan_into(text: &str, events: &mut Events) -> Vec<ScanProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn prescan(text: &str) -> Vec<ScanProblem> {
+        scan(text).0
+    }
 
     #[test]
     fn syntax_prefix_ends_two_lines_past_the_error() {
