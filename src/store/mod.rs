@@ -14,6 +14,7 @@ pub mod archive;
 pub mod audit;
 pub mod backup;
 mod batch;
+mod columns;
 mod conn;
 pub mod crypto;
 mod error;

@@ -10,6 +10,7 @@ use crate::domain::matter::NumberPattern;
 
 use super::audit;
 use super::batch::insert_rows;
+use super::columns::{Columns, Together};
 use super::conn::{DbConnection, MultiBackend};
 use super::handling::{write_lifecycle, CaseChange};
 use super::mapping::{AsText, DueState};
@@ -391,21 +392,17 @@ pub(crate) fn apply_intakes(
         cases_rows.push(case);
     }
 
-    let case_values: Vec<_> = fresh
+    // Each case with its chain head and the hash of its applicant's ID number.
+    let case_values: Vec<(&CaseRow, Option<&str>, Option<&str>)> = fresh
         .iter()
         .zip(&cases_rows)
         .zip(&heads)
         .map(|((&at, c), head)| {
             // A case without events keeps no chain head, as `apply_intake` leaves it.
             let head = (!intakes[at].0.events.is_empty()).then_some(head.as_str());
-            (
-                c,
-                cases::audit_head.eq(head),
-                cases::applicant_id_hash.eq(intakes[at].1),
-            )
+            (c, head, intakes[at].1)
         })
         .collect();
-    insert_rows!(conn, cases::table, case_values)?;
     let events: Vec<EventInsert<'_>> = chain
         .iter()
         .map(|(n, k, prev, hash)| {
@@ -413,13 +410,10 @@ pub(crate) fn apply_intakes(
             EventInsert::of(&i.case.id, i.case.created_at, &stored[*n][*k], prev, hash)
         })
         .collect();
-    insert_rows!(conn, case_events::table, events)?;
-    outbox::insert_prepared(conn, &outbox_rows, routes)?;
     let lifecycles: Vec<&super::handling::LifecycleWrite> = fresh
         .iter()
         .filter_map(|&at| intakes[at].0.lifecycle.as_deref())
         .collect();
-    super::handling::insert_new_lifecycles(conn, &lifecycles)?;
     let keys: Vec<IdempotencyInsert<'_>> = fresh
         .iter()
         .filter_map(|&at| {
@@ -429,7 +423,34 @@ pub(crate) fn apply_intakes(
                 .map(|k| IdempotencyInsert::of(k, &i.case.id, None, i.case.created_at))
         })
         .collect();
-    insert_rows!(conn, idempotency_keys::table, keys)?;
+    match conn {
+        // One statement of fixed text for every table (see `columns`).
+        DbConnection::Pg(_) if fresh.is_empty() => {}
+        DbConnection::Pg(c) => {
+            let mut tables = vec![case_columns(&case_values), event_columns(&events)];
+            tables.extend(outbox::prepared_columns(&outbox_rows, routes));
+            tables.extend(super::handling::new_lifecycle_columns(&lifecycles));
+            tables.push(key_columns(&keys));
+            Together(tables).write(c)?;
+        }
+        DbConnection::Sqlite(_) => {
+            let case_values: Vec<_> = case_values
+                .iter()
+                .map(|&(c, head, id_hash)| {
+                    (
+                        c,
+                        cases::audit_head.eq(head),
+                        cases::applicant_id_hash.eq(id_hash),
+                    )
+                })
+                .collect();
+            insert_rows!(conn, cases::table, case_values)?;
+            insert_rows!(conn, case_events::table, events)?;
+            outbox::insert_prepared(conn, &outbox_rows, routes)?;
+            super::handling::insert_new_lifecycles(conn, &lifecycles)?;
+            insert_rows!(conn, idempotency_keys::table, keys)?;
+        }
+    }
 
     // Numbers last: taken after every other row, the counters' row locks are held only until
     // the COMMIT that follows, so another writer's transaction does all of its other work
@@ -454,7 +475,11 @@ pub(crate) fn apply_intakes(
         })
         .collect();
     let all_notices: Vec<&NoticeRow> = notice_rows.iter().flatten().collect();
-    insert_rows!(conn, notices::table, all_notices)?;
+    match conn {
+        DbConnection::Pg(_) if all_notices.is_empty() => {}
+        DbConnection::Pg(c) => Together(vec![notice_columns(&all_notices)]).write(c)?,
+        DbConnection::Sqlite(_) => insert_rows!(conn, notices::table, all_notices)?,
+    }
 
     for ((at, case), notices) in fresh.iter().zip(cases_rows).zip(notice_rows) {
         out[*at] = Some(IntakeReceipt {
@@ -464,6 +489,90 @@ pub(crate) fn apply_intakes(
         });
     }
     every_answered(out)
+}
+
+/// PostgreSQL columns of the new cases of a batch (with each one's chain head and ID hash).
+fn case_columns<'a>(rows: &[(&'a CaseRow, Option<&'a str>, Option<&'a str>)]) -> Columns<'a> {
+    Columns::new("cases")
+        .text("id", rows.iter().map(|r| r.0.id.as_str()))
+        .text("matter_code", rows.iter().map(|r| r.0.matter_code.as_str()))
+        .maybe_text(
+            "bundle_code",
+            rows.iter().map(|r| r.0.bundle_code.as_deref()),
+        )
+        .text("status", rows.iter().map(|r| r.0.status.as_str()))
+        .text("outcome", rows.iter().map(|r| r.0.outcome.as_str()))
+        .text("center_id", rows.iter().map(|r| r.0.center_id.as_str()))
+        .maybe_text("township", rows.iter().map(|r| r.0.township.as_deref()))
+        .maybe_text("village", rows.iter().map(|r| r.0.village.as_deref()))
+        .maybe_text("window_id", rows.iter().map(|r| r.0.window_id.as_deref()))
+        .text("channel", rows.iter().map(|r| r.0.channel.as_str()))
+        .text("clerk_id", rows.iter().map(|r| r.0.clerk_id.as_str()))
+        .maybe_text("agent_id", rows.iter().map(|r| r.0.agent_id.as_deref()))
+        .text(
+            "applicant_kind",
+            rows.iter().map(|r| r.0.applicant_kind.as_str()),
+        )
+        .text(
+            "applicant_name",
+            rows.iter().map(|r| r.0.applicant_name.as_str()),
+        )
+        .maybe_text(
+            "applicant_id_number",
+            rows.iter().map(|r| r.0.applicant_id_number.as_deref()),
+        )
+        .text(
+            "catalog_hash",
+            rows.iter().map(|r| r.0.catalog_hash.as_str()),
+        )
+        .text("application", rows.iter().map(|r| r.0.application.as_str()))
+        .text("assessment", rows.iter().map(|r| r.0.assessment.as_str()))
+        .maybe_text("due_date", rows.iter().map(|r| r.0.due_date.as_deref()))
+        .text("received_on", rows.iter().map(|r| r.0.received_on.as_str()))
+        .int("created_at", rows.iter().map(|r| r.0.created_at))
+        .int("updated_at", rows.iter().map(|r| r.0.updated_at))
+        .int("row_version", rows.iter().map(|r| r.0.row_version))
+        .maybe_text("audit_head", rows.iter().map(|r| r.1))
+        .maybe_text("applicant_id_hash", rows.iter().map(|r| r.2))
+}
+
+/// PostgreSQL columns of a batch's audit entries.
+fn event_columns<'a>(rows: &[EventInsert<'a>]) -> Columns<'a> {
+    Columns::new("case_events")
+        .text("case_id", rows.iter().map(|r| r.case_id))
+        .int("at", rows.iter().map(|r| r.at))
+        .text("actor", rows.iter().map(|r| r.actor))
+        .text("action", rows.iter().map(|r| r.action))
+        .text("catalog_hash", rows.iter().map(|r| r.catalog_hash))
+        .text("detail", rows.iter().map(|r| r.detail))
+        .maybe_text("prev_hash", rows.iter().map(|r| Some(r.prev_hash)))
+        .maybe_text("hash", rows.iter().map(|r| Some(r.hash)))
+}
+
+/// PostgreSQL columns of a batch's idempotency keys.
+fn key_columns<'a>(rows: &'a [IdempotencyInsert<'a>]) -> Columns<'a> {
+    Columns::new("idempotency_keys")
+        .text("user_id", rows.iter().map(|r| r.user_id))
+        .text("key", rows.iter().map(|r| r.key))
+        .text("case_id", rows.iter().map(|r| r.case_id))
+        .text("request_hash", rows.iter().map(|r| r.request_hash))
+        .int("created_at", rows.iter().map(|r| r.created_at))
+        .maybe_text("notice_ids", rows.iter().map(|r| r.notice_ids.as_deref()))
+}
+
+/// PostgreSQL columns of a batch's notices.
+fn notice_columns<'a>(rows: &[&'a NoticeRow]) -> Columns<'a> {
+    Columns::new("notices")
+        .text("id", rows.iter().map(|r| r.id.as_str()))
+        .text("case_id", rows.iter().map(|r| r.case_id.as_str()))
+        .text("kind", rows.iter().map(|r| r.kind.as_str()))
+        .text("center_id", rows.iter().map(|r| r.center_id.as_str()))
+        .int4("year", rows.iter().map(|r| r.year))
+        .int("seq", rows.iter().map(|r| r.seq))
+        .text("number", rows.iter().map(|r| r.number.as_str()))
+        .text("issued_on", rows.iter().map(|r| r.issued_on.as_str()))
+        .text("content", rows.iter().map(|r| r.content.as_str()))
+        .int("created_at", rows.iter().map(|r| r.created_at))
 }
 
 fn apply_change(
@@ -926,7 +1035,7 @@ mod tests {
     use crate::domain::handling::EventKind;
     use crate::domain::notice::NoticeKind;
     use crate::store::conn::{apply_pragmas, run_migrations, Target};
-    use crate::store::handling::{LifecycleWrite, PartRow, StepRow};
+    use crate::store::handling::{LifecycleWrite, PartRow, RatingRow, StepRow};
     use crate::store::schema::{case_parts, case_steps, due_items, outbox_deliveries};
     use diesel::connection::SimpleConnection;
 
@@ -938,33 +1047,33 @@ mod tests {
             track: track.into(),
             center_id: "baishui".into(),
             township: Some("baishui".into()),
-            window_id: None,
+            window_id: Some("w1".into()),
             status: "in_progress".into(),
-            supplement_notices: 0,
+            supplement_notices: 1,
             decider_unit: "county/minzheng".into(),
             decider_level: "county".into(),
-            immediate: 0,
+            immediate: 2,
             accepted_on: Some("2026-12-03".into()),
             due_days: Some(20),
             due_date: Some("2026-12-31".into()),
-            statutory_days: Some(20),
-            statutory_due: Some("2026-12-31".into()),
-            warn_days: None,
-            warn_on: None,
-            pause: None,
-            paused_days: 0,
-            extensions: 0,
-            escalated: 0,
-            decision: None,
-            decided_on: None,
-            on_time: None,
-            days_used: None,
-            delivery_due: None,
-            delivered_on: None,
-            delivery: None,
-            rating: None,
-            updated_at: AT,
-            supplement_due: None,
+            statutory_days: Some(21),
+            statutory_due: Some("2027-01-04".into()),
+            warn_days: Some(3),
+            warn_on: Some("2026-12-28".into()),
+            pause: Some(r#"{"p":1}"#.into()),
+            paused_days: 4,
+            extensions: 5,
+            escalated: 6,
+            decision: Some("approve".into()),
+            decided_on: Some("2026-12-04".into()),
+            on_time: Some(1),
+            days_used: Some(7),
+            delivery_due: Some("2026-12-09".into()),
+            delivered_on: Some("2026-12-05".into()),
+            delivery: Some("pickup".into()),
+            rating: Some(5),
+            updated_at: AT + 1,
+            supplement_due: Some(r#"{"days":5}"#.into()),
         }
     }
 
@@ -985,19 +1094,38 @@ mod tests {
             days: 5,
             started_on: (seq == 1).then(|| "2026-12-03".into()),
             due_date: (seq == 1).then(|| "2026-12-10".into()),
-            warn_on: None,
-            allow_countersign: 0,
+            warn_on: (seq == 1).then(|| "2026-12-08".into()),
+            allow_countersign: seq - 1,
             refusal_decides: 1,
             timeout_policy: "remind".into(),
-            acted_by: None,
-            acted_on: None,
-            comment: None,
-            basis: None,
+            acted_by: (seq == 2).then(|| "approver-1".into()),
+            acted_on: (seq == 2).then(|| "2026-12-04".into()),
+            comment: (seq == 2).then(|| "同意".into()),
+            basis: (seq == 2).then(|| "《条例》第十条".into()),
             created_at: AT,
-            updated_at: AT,
+            updated_at: AT + seq,
             due_days: Some(5),
-            warn_days: None,
-            escalated: 0,
+            warn_days: (seq == 1).then_some(2),
+            escalated: seq,
+        }
+    }
+
+    /// A 好差评 with every column set (none for odd `n`'s follow-up columns).
+    fn rating(case_id: &str, n: usize) -> RatingRow {
+        let odd = !n.is_multiple_of(2);
+        RatingRow {
+            case_id: case_id.into(),
+            subject: "case".into(),
+            level: 4,
+            comment: Some("满意".into()),
+            rated_on: "2026-12-05".into(),
+            rated_by: "applicant".into(),
+            followup_due: (!odd).then(|| "2026-12-10".into()),
+            followup_closed_on: (!odd).then(|| "2026-12-09".into()),
+            followup_closed_by: (!odd).then(|| "chief-1".into()),
+            followup_note: (!odd).then(|| "已回访".into()),
+            followup_callback: (!odd).then(|| "phone".into()),
+            created_at: AT + 2,
         }
     }
 
@@ -1026,7 +1154,7 @@ mod tests {
             case: CaseRow {
                 id: id.clone(),
                 matter_code: "QS-MZ-001".into(),
-                bundle_code: None,
+                bundle_code: n.is_multiple_of(4).then(|| "B-01".into()),
                 status: "in_progress".into(),
                 outcome: "accept".into(),
                 center_id: "baishui".into(),
@@ -1035,7 +1163,7 @@ mod tests {
                 window_id: Some("w1".into()),
                 channel: "window".into(),
                 clerk_id: "clerk-1".into(),
-                agent_id: None,
+                agent_id: n.is_multiple_of(5).then(|| "agent-1".into()),
                 applicant_kind: "natural_person".into(),
                 applicant_name: format!("申请人{n}"),
                 applicant_id_number: Some("330112195003120017".into()),
@@ -1058,9 +1186,10 @@ mod tests {
                 key: format!("key-{n}"),
                 request_hash: "h".into(),
             }),
-            lifecycle: Some(Box::new(LifecycleWrite::of_rows(
+            lifecycle: Some(Box::new(LifecycleWrite::of_all_rows(
                 vec![part(&id, "QS-MZ-001")],
                 vec![step(&id, "QS-MZ-001", 1), step(&id, "QS-MZ-001", 2)],
+                vec![rating(&id, n)],
             ))),
         }
     }
@@ -1119,13 +1248,18 @@ mod tests {
             .load(c)
             .unwrap();
         out.extend(o.iter().map(|r| format!("{r:?}")));
-        let d: Vec<(String, String, i64, String)> = outbox_deliveries::table
+        type Delivery = (String, String, String, i64, String, i64, i64, i64);
+        let d: Vec<Delivery> = outbox_deliveries::table
             .order((outbox_deliveries::subscriber, outbox_deliveries::event_id))
             .select((
                 outbox_deliveries::subscriber,
                 outbox_deliveries::event_id,
+                outbox_deliveries::case_id,
                 outbox_deliveries::seq,
                 outbox_deliveries::state,
+                outbox_deliveries::attempts,
+                outbox_deliveries::next_attempt_at,
+                outbox_deliveries::created_at,
             ))
             .load(c)
             .unwrap();
@@ -1142,11 +1276,21 @@ mod tests {
             .load(c)
             .unwrap();
         out.extend(s.iter().map(|r| format!("{r:?}")));
-        let due: Vec<(String, Option<String>, String, String, i64, String)> = due_items::table
+        type Due = (
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            i64,
+            String,
+        );
+        let due: Vec<Due> = due_items::table
             .order((due_items::case_id, due_items::step_id))
             .select((
                 due_items::case_id,
                 due_items::step_id,
+                due_items::track,
                 due_items::kind,
                 due_items::due_on,
                 due_items::fire_at,
@@ -1155,16 +1299,27 @@ mod tests {
             .load(c)
             .unwrap();
         out.extend(due.iter().map(|r| format!("{r:?}")));
-        let keys: Vec<(String, String, String)> = idempotency_keys::table
+        type Key = (String, String, String, String, i64, Option<String>);
+        let keys: Vec<Key> = idempotency_keys::table
             .order(idempotency_keys::key)
             .select((
                 idempotency_keys::user_id,
                 idempotency_keys::key,
                 idempotency_keys::case_id,
+                idempotency_keys::request_hash,
+                idempotency_keys::created_at,
+                idempotency_keys::notice_ids,
             ))
             .load(c)
             .unwrap();
         out.extend(keys.iter().map(|r| format!("{r:?}")));
+        let rated: Vec<RatingRow> = super::super::schema::ratings::table
+            .order(super::super::schema::ratings::case_id)
+            .select(RatingRow::as_select())
+            .load(c)
+            .unwrap();
+        assert!(!rated.is_empty());
+        out.extend(rated.iter().map(|r| format!("{r:?}")));
         let counters: Vec<(String, String, i64, i64)> = document_counters::table
             .order((document_counters::kind, document_counters::year))
             .select((

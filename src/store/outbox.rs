@@ -238,6 +238,42 @@ pub(crate) fn insert_prepared(
     Ok(())
 }
 
+/// PostgreSQL: the rows of [`insert_prepared`] as columns, for one statement with the other
+/// rows of a batch of intakes.
+pub(crate) fn prepared_columns<'a>(
+    events: &'a [PreparedEvent],
+    routes: &'a [OutboxRoute],
+) -> Vec<super::columns::Columns<'a>> {
+    use super::columns::Columns;
+    let deliveries: Vec<(&str, &PreparedEvent)> = events
+        .iter()
+        .flat_map(|e| {
+            routes
+                .iter()
+                .filter(|r| r.wants(e.kind))
+                .map(move |r| (r.subscriber.as_str(), e))
+        })
+        .collect();
+    let rows = Columns::new("outbox_events")
+        .text("id", events.iter().map(|e| e.id.as_str()))
+        .text("case_id", events.iter().map(|e| e.case_id.as_str()))
+        .int("seq", events.iter().map(|e| e.seq))
+        .text("kind", events.iter().map(|e| e.kind.as_text()))
+        .int("occurred_at", events.iter().map(|e| e.occurred_at))
+        .text("payload", events.iter().map(|e| e.payload.as_str()));
+    let pending = OutboxState::Pending.as_text();
+    let deliveries = Columns::new("outbox_deliveries")
+        .text("subscriber", deliveries.iter().map(|d| d.0))
+        .text("event_id", deliveries.iter().map(|d| d.1.id.as_str()))
+        .text("case_id", deliveries.iter().map(|d| d.1.case_id.as_str()))
+        .int("seq", deliveries.iter().map(|d| d.1.seq))
+        .text("state", deliveries.iter().map(|_| pending))
+        .int("attempts", deliveries.iter().map(|_| 0))
+        .int("next_attempt_at", deliveries.iter().map(|_| 0))
+        .int("created_at", deliveries.iter().map(|d| d.1.occurred_at));
+    vec![rows, deliveries]
+}
+
 /// The SQL of `insert_prepared`'s statements for two events of `case_id` (SQLite), for the
 /// test that each batch is one statement.
 #[cfg(test)]
