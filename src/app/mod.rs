@@ -160,6 +160,7 @@ pub fn start(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartError> {
     store.set_outbox_routes(exchange.routes());
     let app = App::new(config, catalog, store, users, clock);
     app.set_exchange(exchange);
+    scheduler::record_calendar_of_an_empty_start(&app);
     Ok(app)
 }
 

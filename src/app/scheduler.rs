@@ -42,6 +42,32 @@ pub struct SweepReport {
     pub actions: Vec<String>,
 }
 
+/// At start: when the database records no calendar its open cases were dated on and holds no
+/// open case, there is nothing to date, so this start's calendar is recorded as that calendar.
+/// Without it the first sweep would visit every case taken since the start (each was dated at
+/// intake on this same calendar), and on a busy first second keep finding new ones while it
+/// pages through them. Anything else is left to the sweep; a failure here only logs.
+pub(crate) fn record_calendar_of_an_empty_start(app: &App) {
+    let calendar = app.registry.current().calendar.clone();
+    let recorded = || -> Result<bool, AppError> {
+        if app.store.dated_calendar()?.is_some()
+            || !app.store.cases_with_open_parts(None, 1, None)?.is_empty()
+        {
+            return Ok(false);
+        }
+        app.store
+            .record_dated_calendar(&calendar.fingerprint(), app.clock.now_ms())?;
+        Ok(true)
+    };
+    match recorded() {
+        Ok(true) => *app.dated_on.lock().unwrap_or_else(|p| p.into_inner()) = Some(calendar),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "calendar of the start not recorded; the first sweep dates the open cases")
+        }
+    }
+}
+
 /// Carry out every due item whose time has come (by the app's clock).
 pub fn sweep(app: &App) -> Result<SweepReport, AppError> {
     let mut report = SweepReport::default();

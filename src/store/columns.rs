@@ -150,7 +150,10 @@ mod tests {
             Columns::new("b").int4("z", rows.iter().map(|_| 1)),
         ]);
         let text = diesel::debug_query::<Pg, _>(&t).to_string();
-        text.split(" -- binds").next().unwrap_or_default().to_string()
+        text.split(" -- binds")
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The text is the same whatever the number of rows (so PostgreSQL prepares it once).
