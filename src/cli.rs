@@ -374,9 +374,17 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// Load and validate a catalog; every error with file:line:column. Exit 1 on errors.
-    Lint { dir: PathBuf },
+    Lint {
+        /// The catalog's folder.
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
     /// Run every golden example; print a pass/fail table. Exit 1 on any failure.
-    Test { dir: PathBuf },
+    Test {
+        /// The catalog's folder.
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
     /// Print the service guide (办事指南) of a matter as Markdown.
     Guide { dir: PathBuf, code: String },
     /// Write every sample notice (each notice kind of each golden example) and every service

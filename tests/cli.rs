@@ -36,7 +36,12 @@ fn lint_and_test_pass_on_the_sample_catalog_and_report_counts() {
     );
     assert!(summary.contains("149 examples"), "{summary}");
 
-    let o = yichuang(&["rules", "test", "rules/"]);
+    // Without a folder: the catalog in rules/, the same summary.
+    let o = yichuang(&["rules", "lint"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).lines().last(), Some(summary));
+
+    let o = yichuang(&["rules", "test"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("149 passed, 0 failed"), "{out}");
