@@ -181,10 +181,65 @@ struct Open {
     mapping: bool,
     /// In a mapping: the next node is a key.
     at_key: bool,
-    /// In a mapping: the plain text of each scalar key seen, with its line.
-    keys: HashMap<String, usize>,
+    /// In a mapping: the scalar keys seen.
+    keys: Keys,
     anchor: usize,
     nodes_at_start: usize,
+}
+
+/// The scalar keys of an open mapping: while it is small, the index of each among the kept
+/// events (its text is there; nothing is copied); past [`FEW_KEYS`] keys, by text, so a hostile
+/// file's long mapping does not make every lookup slow.
+enum Keys {
+    Few(Vec<usize>),
+    Many(HashMap<String, usize>),
+}
+
+/// Keys of a mapping looked up one by one before they are indexed by text.
+const FEW_KEYS: usize = 32;
+
+impl Keys {
+    /// The line of `key` if the mapping has it already; otherwise `key` (the event about to be
+    /// kept at `at`, on `line`) is added.
+    fn first_or_add(
+        &mut self,
+        events: &Events,
+        key: &str,
+        at: usize,
+        line: usize,
+    ) -> Option<usize> {
+        match self {
+            Keys::Few(seen) => {
+                if let Some(first) = seen.iter().find_map(|&i| {
+                    events
+                        .scalar_at(i)
+                        .filter(|(text, _)| *text == key)
+                        .map(|(_, line)| line)
+                }) {
+                    return Some(first);
+                }
+                if seen.len() < FEW_KEYS {
+                    seen.push(at);
+                    return None;
+                }
+                let mut by_text: HashMap<String, usize> = seen
+                    .iter()
+                    .filter_map(|&i| events.scalar_at(i))
+                    .map(|(text, line)| (text.to_string(), line))
+                    .collect();
+                by_text.insert(key.to_string(), line);
+                *self = Keys::Many(by_text);
+                None
+            }
+            Keys::Many(by_text) => match by_text.get(key) {
+                Some(&first) => Some(first),
+                None => {
+                    by_text.insert(key.to_string(), line);
+                    None
+                }
+            },
+        }
+    }
 }
 
 /// Stream the file's YAML events once, within the limits: depth, values (aliases count as what
@@ -194,7 +249,8 @@ struct Open {
 /// The events read are kept for [`super::yaml::Events::deserialize`], so a file is parsed
 /// once; they are complete only when no problem is fatal.
 pub fn scan(text: &str) -> (Vec<ScanProblem>, Events) {
-    let mut events = Events::default();
+    // About one event per ten bytes in the sample catalog: reserved once, not grown by copying.
+    let mut events = Events::with_capacity(text.len() / 10);
     let problems = scan_into(text, &mut events);
     (problems, events)
 }
@@ -259,7 +315,8 @@ fn scan_into(text: &str, events: &mut Events) -> Vec<ScanProblem> {
             if let Some(parent) = stack.last_mut().filter(|p| p.mapping) {
                 if parent.at_key {
                     if let Event::Scalar(key, ..) = &event {
-                        if let Some(first) = parent.keys.get(key.as_str()) {
+                        let at = events.len();
+                        if let Some(first) = parent.keys.first_or_add(events, key, at, line) {
                             problems.push(ScanProblem {
                                 line,
                                 col,
@@ -270,8 +327,6 @@ fn scan_into(text: &str, events: &mut Events) -> Vec<ScanProblem> {
                                 fatal: false,
                                 syntax: false,
                             });
-                        } else {
-                            parent.keys.insert(key.clone(), line);
                         }
                     }
                 }
@@ -298,7 +353,7 @@ fn scan_into(text: &str, events: &mut Events) -> Vec<ScanProblem> {
                 stack.push(Open {
                     mapping: matches!(event, Event::MappingStart(..)),
                     at_key: true,
-                    keys: HashMap::new(),
+                    keys: Keys::Few(Vec::new()),
                     anchor: *anchor,
                     nodes_at_start: nodes,
                 });
@@ -424,6 +479,16 @@ b: {}",
         assert!(p[0].message.contains("baishui") && p[0].message.contains("line 2"));
         // The same key in two different mappings is fine; so is a repeated list item.
         assert!(prescan("a: {x: 1}\nb: {x: 1}\nc: [x, x]\n").is_empty());
+        // A long mapping (its keys indexed by text past the first 32): repeats found on both
+        // sides of that switch, each naming the line of the first.
+        let mut long: String = (1..=40).map(|i| format!("k{i}: {i}\n")).collect();
+        long.push_str("k3: again\nk40: again\nk41: new\nk41: again\n");
+        let p = prescan(&long);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert_eq!((p[0].line, p[1].line, p[2].line), (41, 42, 44), "{p:?}");
+        assert!(p[0].message.contains("'k3'") && p[0].message.contains("first at line 3"));
+        assert!(p[1].message.contains("'k40'") && p[1].message.contains("first at line 40"));
+        assert!(p[2].message.contains("'k41'") && p[2].message.contains("first at line 43"));
 
         // An alias counts as what it repeats (billion laughs).
         let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");

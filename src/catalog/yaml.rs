@@ -46,6 +46,31 @@ pub struct Events {
 }
 
 impl Events {
+    /// Room for `n` events.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            list: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    /// How many events are kept.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The text and line of the scalar kept at `i`.
+    pub fn scalar_at(&self, i: usize) -> Option<(&str, usize)> {
+        match self.list.get(i) {
+            Some((Event::Scalar(text, ..), pos)) => Some((text.as_str(), pos.line)),
+            _ => None,
+        }
+    }
+
     /// Record one event of the stream (stream and document markers are counted, not kept).
     pub fn push(&mut self, event: Event, line: usize, col: usize) {
         let anchor = match &event {
