@@ -9,10 +9,11 @@
 //! a batch of intakes costs one round trip for all of its rows. (Foreign keys are checked at the
 //! end of the statement, after every part has inserted its rows.)
 
+use diesel::expression::Expression;
 use diesel::pg::{Pg, PgConnection};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::{Column, QueryResult, RunQueryDsl};
 
 /// One column's values, one per row.
 enum Values<'a> {
@@ -37,36 +38,44 @@ impl<'a> Columns<'a> {
         }
     }
 
-    pub(crate) fn text(mut self, name: &'static str, v: impl Iterator<Item = &'a str>) -> Self {
-        self.columns.push((name, Values::Text(v.collect())));
+    /// A `TEXT NOT NULL` column of the table (its name and type checked by the compiler).
+    pub(crate) fn text<C>(mut self, _: C, v: impl Iterator<Item = &'a str>) -> Self
+    where
+        C: Column + Expression<SqlType = Text>,
+    {
+        self.columns.push((C::NAME, Values::Text(v.collect())));
         self
     }
 
-    pub(crate) fn maybe_text(
-        mut self,
-        name: &'static str,
-        v: impl Iterator<Item = Option<&'a str>>,
-    ) -> Self {
-        self.columns.push((name, Values::MaybeText(v.collect())));
+    pub(crate) fn maybe_text<C>(mut self, _: C, v: impl Iterator<Item = Option<&'a str>>) -> Self
+    where
+        C: Column + Expression<SqlType = Nullable<Text>>,
+    {
+        self.columns.push((C::NAME, Values::MaybeText(v.collect())));
         self
     }
 
-    pub(crate) fn int(mut self, name: &'static str, v: impl Iterator<Item = i64>) -> Self {
-        self.columns.push((name, Values::Int(v.collect())));
+    pub(crate) fn int<C>(mut self, _: C, v: impl Iterator<Item = i64>) -> Self
+    where
+        C: Column + Expression<SqlType = BigInt>,
+    {
+        self.columns.push((C::NAME, Values::Int(v.collect())));
         self
     }
 
-    pub(crate) fn maybe_int(
-        mut self,
-        name: &'static str,
-        v: impl Iterator<Item = Option<i64>>,
-    ) -> Self {
-        self.columns.push((name, Values::MaybeInt(v.collect())));
+    pub(crate) fn maybe_int<C>(mut self, _: C, v: impl Iterator<Item = Option<i64>>) -> Self
+    where
+        C: Column + Expression<SqlType = Nullable<BigInt>>,
+    {
+        self.columns.push((C::NAME, Values::MaybeInt(v.collect())));
         self
     }
 
-    pub(crate) fn int4(mut self, name: &'static str, v: impl Iterator<Item = i32>) -> Self {
-        self.columns.push((name, Values::Int4(v.collect())));
+    pub(crate) fn int4<C>(mut self, _: C, v: impl Iterator<Item = i32>) -> Self
+    where
+        C: Column + Expression<SqlType = Integer>,
+    {
+        self.columns.push((C::NAME, Values::Int4(v.collect())));
         self
     }
 
@@ -142,12 +151,25 @@ impl RunQueryDsl<PgConnection> for Together<'_> {}
 mod tests {
     use super::*;
 
+    diesel::table! {
+        a (x) {
+            x -> Text,
+            y -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        b (z) {
+            z -> Integer,
+        }
+    }
+
     fn sql(rows: &[(&str, Option<i64>)]) -> String {
         let t = Together(vec![
             Columns::new("a")
-                .text("x", rows.iter().map(|r| r.0))
-                .maybe_int("y", rows.iter().map(|r| r.1)),
-            Columns::new("b").int4("z", rows.iter().map(|_| 1)),
+                .text(a::x, rows.iter().map(|r| r.0))
+                .maybe_int(a::y, rows.iter().map(|r| r.1)),
+            Columns::new("b").int4(b::z, rows.iter().map(|_| 1)),
         ]);
         let text = diesel::debug_query::<Pg, _>(&t).to_string();
         text.split(" -- binds")

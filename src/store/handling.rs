@@ -445,132 +445,204 @@ pub(crate) fn new_lifecycle_columns<'a>(
     let ratings: Vec<&RatingRow> = writes.iter().flat_map(|w| &w.ratings).collect();
     let due: Vec<&NewDueItem> = writes.iter().flat_map(|w| &w.due).collect();
     let parts = Columns::new("case_parts")
-        .text("case_id", parts.iter().map(|r| r.case_id.as_str()))
-        .text("track", parts.iter().map(|r| r.track.as_str()))
-        .text("center_id", parts.iter().map(|r| r.center_id.as_str()))
-        .maybe_text("township", parts.iter().map(|r| r.township.as_deref()))
-        .maybe_text("window_id", parts.iter().map(|r| r.window_id.as_deref()))
-        .text("status", parts.iter().map(|r| r.status.as_str()))
+        .text(
+            case_parts::case_id,
+            parts.iter().map(|r| r.case_id.as_str()),
+        )
+        .text(case_parts::track, parts.iter().map(|r| r.track.as_str()))
+        .text(
+            case_parts::center_id,
+            parts.iter().map(|r| r.center_id.as_str()),
+        )
+        .maybe_text(
+            case_parts::township,
+            parts.iter().map(|r| r.township.as_deref()),
+        )
+        .maybe_text(
+            case_parts::window_id,
+            parts.iter().map(|r| r.window_id.as_deref()),
+        )
+        .text(case_parts::status, parts.iter().map(|r| r.status.as_str()))
         .int(
-            "supplement_notices",
+            case_parts::supplement_notices,
             parts.iter().map(|r| r.supplement_notices),
         )
         .text(
-            "decider_unit",
+            case_parts::decider_unit,
             parts.iter().map(|r| r.decider_unit.as_str()),
         )
         .text(
-            "decider_level",
+            case_parts::decider_level,
             parts.iter().map(|r| r.decider_level.as_str()),
         )
-        .int("immediate", parts.iter().map(|r| r.immediate))
+        .int(case_parts::immediate, parts.iter().map(|r| r.immediate))
         .maybe_text(
-            "accepted_on",
+            case_parts::accepted_on,
             parts.iter().map(|r| r.accepted_on.as_deref()),
         )
-        .maybe_int("due_days", parts.iter().map(|r| r.due_days))
-        .maybe_text("due_date", parts.iter().map(|r| r.due_date.as_deref()))
-        .maybe_int("statutory_days", parts.iter().map(|r| r.statutory_days))
+        .maybe_int(case_parts::due_days, parts.iter().map(|r| r.due_days))
         .maybe_text(
-            "statutory_due",
+            case_parts::due_date,
+            parts.iter().map(|r| r.due_date.as_deref()),
+        )
+        .maybe_int(
+            case_parts::statutory_days,
+            parts.iter().map(|r| r.statutory_days),
+        )
+        .maybe_text(
+            case_parts::statutory_due,
             parts.iter().map(|r| r.statutory_due.as_deref()),
         )
-        .maybe_int("warn_days", parts.iter().map(|r| r.warn_days))
-        .maybe_text("warn_on", parts.iter().map(|r| r.warn_on.as_deref()))
-        .maybe_text("pause", parts.iter().map(|r| r.pause.as_deref()))
-        .int("paused_days", parts.iter().map(|r| r.paused_days))
-        .int("extensions", parts.iter().map(|r| r.extensions))
-        .int("escalated", parts.iter().map(|r| r.escalated))
-        .maybe_text("decision", parts.iter().map(|r| r.decision.as_deref()))
-        .maybe_text("decided_on", parts.iter().map(|r| r.decided_on.as_deref()))
-        .maybe_int("on_time", parts.iter().map(|r| r.on_time))
-        .maybe_int("days_used", parts.iter().map(|r| r.days_used))
+        .maybe_int(case_parts::warn_days, parts.iter().map(|r| r.warn_days))
         .maybe_text(
-            "delivery_due",
+            case_parts::warn_on,
+            parts.iter().map(|r| r.warn_on.as_deref()),
+        )
+        .maybe_text(case_parts::pause, parts.iter().map(|r| r.pause.as_deref()))
+        .int(case_parts::paused_days, parts.iter().map(|r| r.paused_days))
+        .int(case_parts::extensions, parts.iter().map(|r| r.extensions))
+        .int(case_parts::escalated, parts.iter().map(|r| r.escalated))
+        .maybe_text(
+            case_parts::decision,
+            parts.iter().map(|r| r.decision.as_deref()),
+        )
+        .maybe_text(
+            case_parts::decided_on,
+            parts.iter().map(|r| r.decided_on.as_deref()),
+        )
+        .maybe_int(case_parts::on_time, parts.iter().map(|r| r.on_time))
+        .maybe_int(case_parts::days_used, parts.iter().map(|r| r.days_used))
+        .maybe_text(
+            case_parts::delivery_due,
             parts.iter().map(|r| r.delivery_due.as_deref()),
         )
         .maybe_text(
-            "delivered_on",
+            case_parts::delivered_on,
             parts.iter().map(|r| r.delivered_on.as_deref()),
         )
-        .maybe_text("delivery", parts.iter().map(|r| r.delivery.as_deref()))
-        .maybe_int("rating", parts.iter().map(|r| r.rating))
-        .int("updated_at", parts.iter().map(|r| r.updated_at))
         .maybe_text(
-            "supplement_due",
+            case_parts::delivery,
+            parts.iter().map(|r| r.delivery.as_deref()),
+        )
+        .maybe_int(case_parts::rating, parts.iter().map(|r| r.rating))
+        .int(case_parts::updated_at, parts.iter().map(|r| r.updated_at))
+        .maybe_text(
+            case_parts::supplement_due,
             parts.iter().map(|r| r.supplement_due.as_deref()),
         );
     let steps = Columns::new("case_steps")
-        .text("id", steps.iter().map(|r| r.id.as_str()))
-        .text("case_id", steps.iter().map(|r| r.case_id.as_str()))
-        .text("track", steps.iter().map(|r| r.track.as_str()))
-        .int("seq", steps.iter().map(|r| r.seq))
-        .int("group_no", steps.iter().map(|r| r.group_no))
-        .text("step_key", steps.iter().map(|r| r.step_key.as_str()))
-        .text("name", steps.iter().map(|r| r.name.as_str()))
-        .text("role", steps.iter().map(|r| r.role.as_str()))
-        .text("unit_id", steps.iter().map(|r| r.unit_id.as_str()))
-        .text("unit_name", steps.iter().map(|r| r.unit_name.as_str()))
-        .text("level", steps.iter().map(|r| r.level.as_str()))
-        .text("state", steps.iter().map(|r| r.state.as_str()))
-        .int("days", steps.iter().map(|r| r.days))
-        .maybe_text("started_on", steps.iter().map(|r| r.started_on.as_deref()))
-        .maybe_text("due_date", steps.iter().map(|r| r.due_date.as_deref()))
-        .maybe_text("warn_on", steps.iter().map(|r| r.warn_on.as_deref()))
+        .text(case_steps::id, steps.iter().map(|r| r.id.as_str()))
+        .text(
+            case_steps::case_id,
+            steps.iter().map(|r| r.case_id.as_str()),
+        )
+        .text(case_steps::track, steps.iter().map(|r| r.track.as_str()))
+        .int(case_steps::seq, steps.iter().map(|r| r.seq))
+        .int(case_steps::group_no, steps.iter().map(|r| r.group_no))
+        .text(
+            case_steps::step_key,
+            steps.iter().map(|r| r.step_key.as_str()),
+        )
+        .text(case_steps::name, steps.iter().map(|r| r.name.as_str()))
+        .text(case_steps::role, steps.iter().map(|r| r.role.as_str()))
+        .text(
+            case_steps::unit_id,
+            steps.iter().map(|r| r.unit_id.as_str()),
+        )
+        .text(
+            case_steps::unit_name,
+            steps.iter().map(|r| r.unit_name.as_str()),
+        )
+        .text(case_steps::level, steps.iter().map(|r| r.level.as_str()))
+        .text(case_steps::state, steps.iter().map(|r| r.state.as_str()))
+        .int(case_steps::days, steps.iter().map(|r| r.days))
+        .maybe_text(
+            case_steps::started_on,
+            steps.iter().map(|r| r.started_on.as_deref()),
+        )
+        .maybe_text(
+            case_steps::due_date,
+            steps.iter().map(|r| r.due_date.as_deref()),
+        )
+        .maybe_text(
+            case_steps::warn_on,
+            steps.iter().map(|r| r.warn_on.as_deref()),
+        )
         .int(
-            "allow_countersign",
+            case_steps::allow_countersign,
             steps.iter().map(|r| r.allow_countersign),
         )
-        .int("refusal_decides", steps.iter().map(|r| r.refusal_decides))
+        .int(
+            case_steps::refusal_decides,
+            steps.iter().map(|r| r.refusal_decides),
+        )
         .text(
-            "timeout_policy",
+            case_steps::timeout_policy,
             steps.iter().map(|r| r.timeout_policy.as_str()),
         )
-        .maybe_text("acted_by", steps.iter().map(|r| r.acted_by.as_deref()))
-        .maybe_text("acted_on", steps.iter().map(|r| r.acted_on.as_deref()))
-        .maybe_text("comment", steps.iter().map(|r| r.comment.as_deref()))
-        .maybe_text("basis", steps.iter().map(|r| r.basis.as_deref()))
-        .int("created_at", steps.iter().map(|r| r.created_at))
-        .int("updated_at", steps.iter().map(|r| r.updated_at))
-        .maybe_int("due_days", steps.iter().map(|r| r.due_days))
-        .maybe_int("warn_days", steps.iter().map(|r| r.warn_days))
-        .int("escalated", steps.iter().map(|r| r.escalated));
-    let ratings = Columns::new("ratings")
-        .text("case_id", ratings.iter().map(|r| r.case_id.as_str()))
-        .text("subject", ratings.iter().map(|r| r.subject.as_str()))
-        .int("level", ratings.iter().map(|r| r.level))
-        .maybe_text("comment", ratings.iter().map(|r| r.comment.as_deref()))
-        .text("rated_on", ratings.iter().map(|r| r.rated_on.as_str()))
-        .text("rated_by", ratings.iter().map(|r| r.rated_by.as_str()))
         .maybe_text(
-            "followup_due",
+            case_steps::acted_by,
+            steps.iter().map(|r| r.acted_by.as_deref()),
+        )
+        .maybe_text(
+            case_steps::acted_on,
+            steps.iter().map(|r| r.acted_on.as_deref()),
+        )
+        .maybe_text(
+            case_steps::comment,
+            steps.iter().map(|r| r.comment.as_deref()),
+        )
+        .maybe_text(case_steps::basis, steps.iter().map(|r| r.basis.as_deref()))
+        .int(case_steps::created_at, steps.iter().map(|r| r.created_at))
+        .int(case_steps::updated_at, steps.iter().map(|r| r.updated_at))
+        .maybe_int(case_steps::due_days, steps.iter().map(|r| r.due_days))
+        .maybe_int(case_steps::warn_days, steps.iter().map(|r| r.warn_days))
+        .int(case_steps::escalated, steps.iter().map(|r| r.escalated));
+    let ratings = Columns::new("ratings")
+        .text(ratings::case_id, ratings.iter().map(|r| r.case_id.as_str()))
+        .text(ratings::subject, ratings.iter().map(|r| r.subject.as_str()))
+        .int(ratings::level, ratings.iter().map(|r| r.level))
+        .maybe_text(
+            ratings::comment,
+            ratings.iter().map(|r| r.comment.as_deref()),
+        )
+        .text(
+            ratings::rated_on,
+            ratings.iter().map(|r| r.rated_on.as_str()),
+        )
+        .text(
+            ratings::rated_by,
+            ratings.iter().map(|r| r.rated_by.as_str()),
+        )
+        .maybe_text(
+            ratings::followup_due,
             ratings.iter().map(|r| r.followup_due.as_deref()),
         )
         .maybe_text(
-            "followup_closed_on",
+            ratings::followup_closed_on,
             ratings.iter().map(|r| r.followup_closed_on.as_deref()),
         )
         .maybe_text(
-            "followup_closed_by",
+            ratings::followup_closed_by,
             ratings.iter().map(|r| r.followup_closed_by.as_deref()),
         )
         .maybe_text(
-            "followup_note",
+            ratings::followup_note,
             ratings.iter().map(|r| r.followup_note.as_deref()),
         )
         .maybe_text(
-            "followup_callback",
+            ratings::followup_callback,
             ratings.iter().map(|r| r.followup_callback.as_deref()),
         )
-        .int("created_at", ratings.iter().map(|r| r.created_at));
+        .int(ratings::created_at, ratings.iter().map(|r| r.created_at));
     let due = Columns::new("due_items")
-        .text("case_id", due.iter().map(|r| r.case_id.as_str()))
-        .maybe_text("step_id", due.iter().map(|r| r.step_id.as_deref()))
-        .maybe_text("track", due.iter().map(|r| r.track.as_deref()))
-        .text("kind", due.iter().map(|r| r.kind.as_str()))
-        .text("due_on", due.iter().map(|r| r.due_on.as_str()))
-        .int("fire_at", due.iter().map(|r| r.fire_at))
-        .text("state", due.iter().map(|r| r.state.as_str()));
+        .text(due_items::case_id, due.iter().map(|r| r.case_id.as_str()))
+        .maybe_text(due_items::step_id, due.iter().map(|r| r.step_id.as_deref()))
+        .maybe_text(due_items::track, due.iter().map(|r| r.track.as_deref()))
+        .text(due_items::kind, due.iter().map(|r| r.kind.as_str()))
+        .text(due_items::due_on, due.iter().map(|r| r.due_on.as_str()))
+        .int(due_items::fire_at, due.iter().map(|r| r.fire_at))
+        .text(due_items::state, due.iter().map(|r| r.state.as_str()));
     vec![parts, steps, ratings, due]
 }
 

@@ -494,85 +494,133 @@ pub(crate) fn apply_intakes(
 /// PostgreSQL columns of the new cases of a batch (with each one's chain head and ID hash).
 fn case_columns<'a>(rows: &[(&'a CaseRow, Option<&'a str>, Option<&'a str>)]) -> Columns<'a> {
     Columns::new("cases")
-        .text("id", rows.iter().map(|r| r.0.id.as_str()))
-        .text("matter_code", rows.iter().map(|r| r.0.matter_code.as_str()))
+        .text(cases::id, rows.iter().map(|r| r.0.id.as_str()))
+        .text(
+            cases::matter_code,
+            rows.iter().map(|r| r.0.matter_code.as_str()),
+        )
         .maybe_text(
-            "bundle_code",
+            cases::bundle_code,
             rows.iter().map(|r| r.0.bundle_code.as_deref()),
         )
-        .text("status", rows.iter().map(|r| r.0.status.as_str()))
-        .text("outcome", rows.iter().map(|r| r.0.outcome.as_str()))
-        .text("center_id", rows.iter().map(|r| r.0.center_id.as_str()))
-        .maybe_text("township", rows.iter().map(|r| r.0.township.as_deref()))
-        .maybe_text("village", rows.iter().map(|r| r.0.village.as_deref()))
-        .maybe_text("window_id", rows.iter().map(|r| r.0.window_id.as_deref()))
-        .text("channel", rows.iter().map(|r| r.0.channel.as_str()))
-        .text("clerk_id", rows.iter().map(|r| r.0.clerk_id.as_str()))
-        .maybe_text("agent_id", rows.iter().map(|r| r.0.agent_id.as_deref()))
+        .text(cases::status, rows.iter().map(|r| r.0.status.as_str()))
+        .text(cases::outcome, rows.iter().map(|r| r.0.outcome.as_str()))
         .text(
-            "applicant_kind",
+            cases::center_id,
+            rows.iter().map(|r| r.0.center_id.as_str()),
+        )
+        .maybe_text(
+            cases::township,
+            rows.iter().map(|r| r.0.township.as_deref()),
+        )
+        .maybe_text(cases::village, rows.iter().map(|r| r.0.village.as_deref()))
+        .maybe_text(
+            cases::window_id,
+            rows.iter().map(|r| r.0.window_id.as_deref()),
+        )
+        .text(cases::channel, rows.iter().map(|r| r.0.channel.as_str()))
+        .text(cases::clerk_id, rows.iter().map(|r| r.0.clerk_id.as_str()))
+        .maybe_text(
+            cases::agent_id,
+            rows.iter().map(|r| r.0.agent_id.as_deref()),
+        )
+        .text(
+            cases::applicant_kind,
             rows.iter().map(|r| r.0.applicant_kind.as_str()),
         )
         .text(
-            "applicant_name",
+            cases::applicant_name,
             rows.iter().map(|r| r.0.applicant_name.as_str()),
         )
         .maybe_text(
-            "applicant_id_number",
+            cases::applicant_id_number,
             rows.iter().map(|r| r.0.applicant_id_number.as_deref()),
         )
         .text(
-            "catalog_hash",
+            cases::catalog_hash,
             rows.iter().map(|r| r.0.catalog_hash.as_str()),
         )
-        .text("application", rows.iter().map(|r| r.0.application.as_str()))
-        .text("assessment", rows.iter().map(|r| r.0.assessment.as_str()))
-        .maybe_text("due_date", rows.iter().map(|r| r.0.due_date.as_deref()))
-        .text("received_on", rows.iter().map(|r| r.0.received_on.as_str()))
-        .int("created_at", rows.iter().map(|r| r.0.created_at))
-        .int("updated_at", rows.iter().map(|r| r.0.updated_at))
-        .int("row_version", rows.iter().map(|r| r.0.row_version))
-        .maybe_text("audit_head", rows.iter().map(|r| r.1))
-        .maybe_text("applicant_id_hash", rows.iter().map(|r| r.2))
+        .text(
+            cases::application,
+            rows.iter().map(|r| r.0.application.as_str()),
+        )
+        .text(
+            cases::assessment,
+            rows.iter().map(|r| r.0.assessment.as_str()),
+        )
+        .maybe_text(
+            cases::due_date,
+            rows.iter().map(|r| r.0.due_date.as_deref()),
+        )
+        .text(
+            cases::received_on,
+            rows.iter().map(|r| r.0.received_on.as_str()),
+        )
+        .int(cases::created_at, rows.iter().map(|r| r.0.created_at))
+        .int(cases::updated_at, rows.iter().map(|r| r.0.updated_at))
+        .int(cases::row_version, rows.iter().map(|r| r.0.row_version))
+        .maybe_text(cases::audit_head, rows.iter().map(|r| r.1))
+        .maybe_text(cases::applicant_id_hash, rows.iter().map(|r| r.2))
 }
 
 /// PostgreSQL columns of a batch's audit entries.
 fn event_columns<'a>(rows: &[EventInsert<'a>]) -> Columns<'a> {
     Columns::new("case_events")
-        .text("case_id", rows.iter().map(|r| r.case_id))
-        .int("at", rows.iter().map(|r| r.at))
-        .text("actor", rows.iter().map(|r| r.actor))
-        .text("action", rows.iter().map(|r| r.action))
-        .text("catalog_hash", rows.iter().map(|r| r.catalog_hash))
-        .text("detail", rows.iter().map(|r| r.detail))
-        .maybe_text("prev_hash", rows.iter().map(|r| Some(r.prev_hash)))
-        .maybe_text("hash", rows.iter().map(|r| Some(r.hash)))
+        .text(case_events::case_id, rows.iter().map(|r| r.case_id))
+        .int(case_events::at, rows.iter().map(|r| r.at))
+        .text(case_events::actor, rows.iter().map(|r| r.actor))
+        .text(case_events::action, rows.iter().map(|r| r.action))
+        .text(
+            case_events::catalog_hash,
+            rows.iter().map(|r| r.catalog_hash),
+        )
+        .text(case_events::detail, rows.iter().map(|r| r.detail))
+        .maybe_text(
+            case_events::prev_hash,
+            rows.iter().map(|r| Some(r.prev_hash)),
+        )
+        .maybe_text(case_events::hash, rows.iter().map(|r| Some(r.hash)))
 }
 
 /// PostgreSQL columns of a batch's idempotency keys.
 fn key_columns<'a>(rows: &'a [IdempotencyInsert<'a>]) -> Columns<'a> {
     Columns::new("idempotency_keys")
-        .text("user_id", rows.iter().map(|r| r.user_id))
-        .text("key", rows.iter().map(|r| r.key))
-        .text("case_id", rows.iter().map(|r| r.case_id))
-        .text("request_hash", rows.iter().map(|r| r.request_hash))
-        .int("created_at", rows.iter().map(|r| r.created_at))
-        .maybe_text("notice_ids", rows.iter().map(|r| r.notice_ids.as_deref()))
+        .text(idempotency_keys::user_id, rows.iter().map(|r| r.user_id))
+        .text(idempotency_keys::key, rows.iter().map(|r| r.key))
+        .text(idempotency_keys::case_id, rows.iter().map(|r| r.case_id))
+        .text(
+            idempotency_keys::request_hash,
+            rows.iter().map(|r| r.request_hash),
+        )
+        .int(
+            idempotency_keys::created_at,
+            rows.iter().map(|r| r.created_at),
+        )
+        .maybe_text(
+            idempotency_keys::notice_ids,
+            rows.iter().map(|r| r.notice_ids.as_deref()),
+        )
 }
 
 /// PostgreSQL columns of a batch's notices.
 fn notice_columns<'a>(rows: &[&'a NoticeRow]) -> Columns<'a> {
     Columns::new("notices")
-        .text("id", rows.iter().map(|r| r.id.as_str()))
-        .text("case_id", rows.iter().map(|r| r.case_id.as_str()))
-        .text("kind", rows.iter().map(|r| r.kind.as_str()))
-        .text("center_id", rows.iter().map(|r| r.center_id.as_str()))
-        .int4("year", rows.iter().map(|r| r.year))
-        .int("seq", rows.iter().map(|r| r.seq))
-        .text("number", rows.iter().map(|r| r.number.as_str()))
-        .text("issued_on", rows.iter().map(|r| r.issued_on.as_str()))
-        .text("content", rows.iter().map(|r| r.content.as_str()))
-        .int("created_at", rows.iter().map(|r| r.created_at))
+        .text(notices::id, rows.iter().map(|r| r.id.as_str()))
+        .text(notices::case_id, rows.iter().map(|r| r.case_id.as_str()))
+        .text(notices::kind, rows.iter().map(|r| r.kind.as_str()))
+        .text(
+            notices::center_id,
+            rows.iter().map(|r| r.center_id.as_str()),
+        )
+        .int4(notices::year, rows.iter().map(|r| r.year))
+        .int(notices::seq, rows.iter().map(|r| r.seq))
+        .text(notices::number, rows.iter().map(|r| r.number.as_str()))
+        .text(
+            notices::issued_on,
+            rows.iter().map(|r| r.issued_on.as_str()),
+        )
+        .text(notices::content, rows.iter().map(|r| r.content.as_str()))
+        .int(notices::created_at, rows.iter().map(|r| r.created_at))
 }
 
 fn apply_change(

@@ -255,22 +255,46 @@ pub(crate) fn prepared_columns<'a>(
         })
         .collect();
     let rows = Columns::new("outbox_events")
-        .text("id", events.iter().map(|e| e.id.as_str()))
-        .text("case_id", events.iter().map(|e| e.case_id.as_str()))
-        .int("seq", events.iter().map(|e| e.seq))
-        .text("kind", events.iter().map(|e| e.kind.as_text()))
-        .int("occurred_at", events.iter().map(|e| e.occurred_at))
-        .text("payload", events.iter().map(|e| e.payload.as_str()));
+        .text(outbox_events::id, events.iter().map(|e| e.id.as_str()))
+        .text(
+            outbox_events::case_id,
+            events.iter().map(|e| e.case_id.as_str()),
+        )
+        .int(outbox_events::seq, events.iter().map(|e| e.seq))
+        .text(outbox_events::kind, events.iter().map(|e| e.kind.as_text()))
+        .int(
+            outbox_events::occurred_at,
+            events.iter().map(|e| e.occurred_at),
+        )
+        .text(
+            outbox_events::payload,
+            events.iter().map(|e| e.payload.as_str()),
+        );
     let pending = OutboxState::Pending.as_text();
     let deliveries = Columns::new("outbox_deliveries")
-        .text("subscriber", deliveries.iter().map(|d| d.0))
-        .text("event_id", deliveries.iter().map(|d| d.1.id.as_str()))
-        .text("case_id", deliveries.iter().map(|d| d.1.case_id.as_str()))
-        .int("seq", deliveries.iter().map(|d| d.1.seq))
-        .text("state", deliveries.iter().map(|_| pending))
-        .int("attempts", deliveries.iter().map(|_| 0))
-        .int("next_attempt_at", deliveries.iter().map(|_| 0))
-        .int("created_at", deliveries.iter().map(|d| d.1.occurred_at));
+        .text(
+            outbox_deliveries::subscriber,
+            deliveries.iter().map(|d| d.0),
+        )
+        .text(
+            outbox_deliveries::event_id,
+            deliveries.iter().map(|d| d.1.id.as_str()),
+        )
+        .text(
+            outbox_deliveries::case_id,
+            deliveries.iter().map(|d| d.1.case_id.as_str()),
+        )
+        .int(outbox_deliveries::seq, deliveries.iter().map(|d| d.1.seq))
+        .text(outbox_deliveries::state, deliveries.iter().map(|_| pending))
+        .int(outbox_deliveries::attempts, deliveries.iter().map(|_| 0))
+        .int(
+            outbox_deliveries::next_attempt_at,
+            deliveries.iter().map(|_| 0),
+        )
+        .int(
+            outbox_deliveries::created_at,
+            deliveries.iter().map(|d| d.1.occurred_at),
+        );
     vec![rows, deliveries]
 }
 
