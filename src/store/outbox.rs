@@ -207,16 +207,13 @@ impl PreparedEvent {
     }
 }
 
-/// Writes the outbox rows of `events` and a delivery for each subscriber in `routes` that
-/// wants its kind, in as few statements as the rows allow (inside the caller's transaction).
-pub(crate) fn insert_prepared(
-    conn: &mut DbConnection,
-    events: &[PreparedEvent],
-    routes: &[OutboxRoute],
-) -> Result<(), StoreError> {
-    let rows: Vec<EventInsert<'_>> = events.iter().map(PreparedEvent::row).collect();
-    super::batch::insert_rows!(conn, outbox_events::table, rows)?;
-    let deliveries: Vec<DeliveryInsert<'_>> = events
+/// The delivery rows of `events`: one, pending, for each subscriber in `routes` that wants the
+/// event's kind.
+fn new_deliveries<'a>(
+    events: &'a [PreparedEvent],
+    routes: &'a [OutboxRoute],
+) -> Vec<DeliveryInsert<'a>> {
+    events
         .iter()
         .flat_map(|e| {
             routes
@@ -233,7 +230,19 @@ pub(crate) fn insert_prepared(
                     created_at: e.occurred_at,
                 })
         })
-        .collect();
+        .collect()
+}
+
+/// Writes the outbox rows of `events` and a delivery for each subscriber in `routes` that
+/// wants its kind, in as few statements as the rows allow (inside the caller's transaction).
+pub(crate) fn insert_prepared(
+    conn: &mut DbConnection,
+    events: &[PreparedEvent],
+    routes: &[OutboxRoute],
+) -> Result<(), StoreError> {
+    let rows: Vec<EventInsert<'_>> = events.iter().map(PreparedEvent::row).collect();
+    super::batch::insert_rows!(conn, outbox_events::table, rows)?;
+    let deliveries = new_deliveries(events, routes);
     super::batch::insert_rows!(conn, outbox_deliveries::table, deliveries)?;
     Ok(())
 }
@@ -245,55 +254,44 @@ pub(crate) fn prepared_columns<'a>(
     routes: &'a [OutboxRoute],
 ) -> Vec<super::columns::Columns<'a>> {
     use super::columns::Columns;
-    let deliveries: Vec<(&str, &PreparedEvent)> = events
-        .iter()
-        .flat_map(|e| {
-            routes
-                .iter()
-                .filter(|r| r.wants(e.kind))
-                .map(move |r| (r.subscriber.as_str(), e))
-        })
-        .collect();
+    let rows: Vec<EventInsert<'a>> = events.iter().map(PreparedEvent::row).collect();
+    let deliveries = new_deliveries(events, routes);
     let rows = Columns::new("outbox_events")
-        .text(outbox_events::id, events.iter().map(|e| e.id.as_str()))
-        .text(
-            outbox_events::case_id,
-            events.iter().map(|e| e.case_id.as_str()),
-        )
-        .int(outbox_events::seq, events.iter().map(|e| e.seq))
-        .text(outbox_events::kind, events.iter().map(|e| e.kind.as_text()))
+        .text(outbox_events::id, rows.iter().map(|r| r.id))
+        .text(outbox_events::case_id, rows.iter().map(|r| r.case_id))
+        .int(outbox_events::seq, rows.iter().map(|r| r.seq))
+        .text(outbox_events::kind, rows.iter().map(|r| r.kind))
         .int(
             outbox_events::occurred_at,
-            events.iter().map(|e| e.occurred_at),
+            rows.iter().map(|r| r.occurred_at),
         )
-        .text(
-            outbox_events::payload,
-            events.iter().map(|e| e.payload.as_str()),
-        );
-    let pending = OutboxState::Pending.as_text();
+        .text(outbox_events::payload, rows.iter().map(|r| r.payload));
     let deliveries = Columns::new("outbox_deliveries")
         .text(
             outbox_deliveries::subscriber,
-            deliveries.iter().map(|d| d.0),
+            deliveries.iter().map(|d| d.subscriber),
         )
         .text(
             outbox_deliveries::event_id,
-            deliveries.iter().map(|d| d.1.id.as_str()),
+            deliveries.iter().map(|d| d.event_id),
         )
         .text(
             outbox_deliveries::case_id,
-            deliveries.iter().map(|d| d.1.case_id.as_str()),
+            deliveries.iter().map(|d| d.case_id),
         )
-        .int(outbox_deliveries::seq, deliveries.iter().map(|d| d.1.seq))
-        .text(outbox_deliveries::state, deliveries.iter().map(|_| pending))
-        .int(outbox_deliveries::attempts, deliveries.iter().map(|_| 0))
+        .int(outbox_deliveries::seq, deliveries.iter().map(|d| d.seq))
+        .text(outbox_deliveries::state, deliveries.iter().map(|d| d.state))
+        .int(
+            outbox_deliveries::attempts,
+            deliveries.iter().map(|d| d.attempts),
+        )
         .int(
             outbox_deliveries::next_attempt_at,
-            deliveries.iter().map(|_| 0),
+            deliveries.iter().map(|d| d.next_attempt_at),
         )
         .int(
             outbox_deliveries::created_at,
-            deliveries.iter().map(|d| d.1.occurred_at),
+            deliveries.iter().map(|d| d.created_at),
         );
     vec![rows, deliveries]
 }
